@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: Apache-2.0
+/* tc ingress of the VXLAN device (podnet_vxlan, collect_md): decapsulated
+ * packets. For a local pod → redirect_peer; anything else is dropped with a
+ * counted reason (nothing else is ever sent to us through the overlay).
+ */
+#include "lib/common.h"
+#include "lib/eth.h"
+#include "lib/ipv4.h"
+#include "lib/route.h"
+#include "lib/encap.h"
+#include "lib/metrics.h"
+
+static __always_inline int handle(struct __sk_buff *skb, struct pn_trace *t)
+{
+	struct bpf_tunnel_key key = {};
+
+	if (encap_get_key(skb, &key) < 0)
+		return -DROP_TUNNEL_KEY;
+	t->node_ip = bpf_htonl(key.remote_ipv4);
+	t->vni = key.tunnel_id;
+	if (key.tunnel_id != CONFIG.vni)
+		return -DROP_WRONG_VNI;
+
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+
+	if ((void *)(eth + 1) > data_end)
+		return -DROP_INVALID;
+	t->ethertype = eth->h_proto;
+	if (eth->h_proto != bpf_htons(ETH_P_IP))
+		return -DROP_UNSUPPORTED_L3;
+
+	int hlen = ipv4_parse(skb, t);
+
+	if (hlen < 0)
+		return hlen;
+
+	struct podnet_endpoint *ep = endpoint_lookup(t->daddr);
+
+	if (!ep)
+		return -DROP_NOT_LOCAL;
+	return deliver_local(skb, ep, t);
+}
+
+SEC("tc")
+int pn_from_overlay(struct __sk_buff *skb)
+{
+	struct pn_trace t = {};
+	int ret = handle(skb, &t);
+
+	return pn_finish(skb, DIR_FROM_OVERLAY, ret, &t);
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: Apache-2.0
+/* tc ingress of a pod's host-side veth: every packet leaving a pod.
+ * ARP → answered here; foreign source → dropped; local pod → redirect_peer;
+ * peer pod CIDR → direct (redirect_neigh out the NIC) or VXLAN (tunnel key +
+ * the shared collect_md device); anything else → host stack. No NAT.
+ */
+#include "lib/common.h"
+#include "lib/eth.h"
+#include "lib/ipv4.h"
+#include "lib/route.h"
+#include "lib/encap.h"
+#include "lib/metrics.h"
+
+/* Answer an ARP request from the pod with the host veth's MAC, so the pod's
+ * gateway (whatever address it is) resolves without proxy_arp or a bridge. */
+static __always_inline int handle_arp(struct __sk_buff *skb, struct pn_trace *t)
+{
+	pn_pull(skb, ETH_HLEN + sizeof(struct pn_arp));
+
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct pn_arp *arp = data + ETH_HLEN;
+
+	if ((void *)(arp + 1) > data_end)
+		return -DROP_INVALID;
+	if (arp->hrd != bpf_htons(ARPHRD_ETHER_) || arp->pro != bpf_htons(ETH_P_IP) ||
+	    arp->hln != ETH_ALEN || arp->pln != 4)
+		return -DROP_ARP_INVALID;
+
+	t->saddr = arp->spa;
+	t->daddr = arp->tpa;
+
+	/* Replies (to the node's own ARP for the pod), gratuitous ARP and
+	 * duplicate-address probes are the host's business. */
+	if (arp->op != bpf_htons(ARPOP_REQUEST_) || arp->spa == 0 || arp->spa == arp->tpa) {
+		t->reason = FWD_STACK;
+		return TC_ACT_OK;
+	}
+
+	struct podnet_endpoint *ep = endpoint_lookup(arp->spa);
+
+	if (!ep || ep->ifindex != skb->ifindex)
+		return -DROP_ARP_SPOOFED;
+
+	__u8 pod_mac[ETH_ALEN];
+	__be32 target = arp->tpa;
+
+	__builtin_memcpy(pod_mac, arp->sha, ETH_ALEN);
+	arp->op = bpf_htons(ARPOP_REPLY_);
+	__builtin_memcpy(arp->tha, pod_mac, ETH_ALEN);
+	arp->tpa = arp->spa;
+	__builtin_memcpy(arp->sha, ep->host_mac, ETH_ALEN);
+	arp->spa = target;
+	eth_set_macs(eth, pod_mac, ep->host_mac);
+
+	t->reason = FWD_ARP_REPLY;
+	t->target = skb->ifindex;
+	return bpf_redirect(skb->ifindex, 0);
+}
+
+static __always_inline int handle_ipv4(struct __sk_buff *skb, struct pn_trace *t)
+{
+	int hlen = ipv4_parse(skb, t);
+
+	if (hlen < 0)
+		return hlen;
+
+	/* Anti-spoofing: the source must be the pod behind this very veth. */
+	struct podnet_endpoint *src = endpoint_lookup(t->saddr);
+
+	if (!src || src->ifindex != skb->ifindex)
+		return -DROP_SPOOFED_SRC;
+
+	struct podnet_endpoint *dst = endpoint_lookup(t->daddr);
+
+	if (dst)
+		return deliver_local(skb, dst, t);
+
+	struct podnet_route *rt = route_lookup(t->daddr);
+
+	if (!rt) {
+		t->reason = FWD_STACK;
+		return TC_ACT_OK;
+	}
+
+	struct iphdr *ip = ipv4_hdr(skb);
+
+	if (!ip)
+		return -DROP_INVALID;
+
+	int vxlan = rt->flags & ROUTE_F_VXLAN;
+	__u32 node_ip = rt->node_ip;
+
+	t->node_ip = node_ip;
+	if (ip->ttl <= 1) {
+		t->reason = FWD_STACK_TTL;
+		return TC_ACT_OK;
+	}
+	/* Too big for the path: the stack has a route with the right MTU and
+	 * sends ICMP frag-needed (DF) or fragments, never a silent drop. */
+	if (ipv4_wire_len(skb, ip, hlen) > (vxlan ? CONFIG.overlay_mtu : CONFIG.device_mtu)) {
+		t->reason = FWD_STACK_MTU;
+		return TC_ACT_OK;
+	}
+
+	if (vxlan) {
+		if (!CONFIG.vxlan_ifindex)
+			return -DROP_NO_TUNNEL;
+		ipv4_dec_ttl(ip);
+
+		int err = encap_set_key(skb, node_ip, t);
+
+		if (err < 0)
+			return err;
+		t->reason = FWD_VXLAN;
+		t->target = CONFIG.vxlan_ifindex;
+		return bpf_redirect(CONFIG.vxlan_ifindex, 0);
+	}
+
+	ipv4_dec_ttl(ip);
+
+	struct bpf_redir_neigh nh = {
+		.nh_family = AF_INET,
+		.ipv4_nh = node_ip,
+	};
+
+	t->reason = FWD_DIRECT;
+	t->target = CONFIG.device_ifindex;
+	return bpf_redirect_neigh(CONFIG.device_ifindex, &nh, sizeof(nh), 0);
+}
+
+SEC("tc")
+int pn_from_pod(struct __sk_buff *skb)
+{
+	struct pn_trace t = {};
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	int ret;
+
+	if ((void *)(eth + 1) > data_end) {
+		ret = -DROP_INVALID;
+		goto out;
+	}
+	t.ethertype = eth->h_proto;
+	if (eth->h_proto == bpf_htons(ETH_P_IP))
+		ret = handle_ipv4(skb, &t);
+	else if (eth->h_proto == bpf_htons(ETH_P_ARP))
+		ret = handle_arp(skb, &t);
+	else
+		ret = -DROP_UNSUPPORTED_L3;
+out:
+	return pn_finish(skb, DIR_FROM_POD, ret, &t);
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Local endpoints and peer pod-CIDR routes, and delivery into a local pod. */
+#ifndef PODNET_ROUTE_H
+#define PODNET_ROUTE_H
+
+#include "common.h"
+#include "eth.h"
+#include "ipv4.h"
+
+#define PODNET_MAX_ENDPOINTS 131072
+#define PODNET_MAX_ROUTES 16384
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PODNET_MAX_ENDPOINTS);
+	__type(key, __u32);
+	__type(value, struct podnet_endpoint);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} podnet_endpoints SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, PODNET_MAX_ROUTES);
+	__type(key, struct podnet_route_key);
+	__type(value, struct podnet_route);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} podnet_routes SEC(".maps");
+
+static __always_inline struct podnet_endpoint *endpoint_lookup(__u32 addr)
+{
+	return bpf_map_lookup_elem(&podnet_endpoints, &addr);
+}
+
+static __always_inline struct podnet_route *route_lookup(__u32 addr)
+{
+	struct podnet_route_key key = { .prefixlen = 32, .addr = addr };
+
+	return bpf_map_lookup_elem(&podnet_routes, &key);
+}
+
+/* Into a local pod: MACs rewritten, TTL - 1, straight to the pod's netns.
+ * TTL <= 1 goes to the stack, which answers with ICMP time exceeded. */
+static __always_inline int deliver_local(struct __sk_buff *skb, const struct podnet_endpoint *ep,
+					 struct pn_trace *t)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = data + ETH_HLEN;
+
+	if ((void *)(ip + 1) > data_end)
+		return -DROP_INVALID;
+	if (ip->ttl <= 1) {
+		t->reason = FWD_STACK_TTL;
+		return TC_ACT_OK;
+	}
+	ipv4_dec_ttl(ip);
+	eth_set_macs(eth, ep->pod_mac, ep->host_mac);
+	t->reason = FWD_LOCAL;
+	t->target = ep->ifindex;
+	return bpf_redirect_peer(ep->ifindex, 0);
+}
+
+#endif

@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: Apache-2.0
+/* tc egress of the VXLAN device: packets the host stack routes to a remote
+ * pod CIDR (node → remote pod, or pod traffic the stack forwarded after a
+ * TTL/MTU hand-off) get their tunnel key from the routes map. Packets that
+ * from_pod already encapsulated carry a key and pass untouched, uncounted.
+ */
+#include "lib/common.h"
+#include "lib/eth.h"
+#include "lib/ipv4.h"
+#include "lib/route.h"
+#include "lib/encap.h"
+#include "lib/metrics.h"
+
+#define PN_ALREADY_ENCAPPED 1
+
+static __always_inline int handle(struct __sk_buff *skb, struct pn_trace *t)
+{
+	struct bpf_tunnel_key key = {};
+
+	if (encap_get_key(skb, &key) == 0)
+		return PN_ALREADY_ENCAPPED;
+
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+
+	if ((void *)(eth + 1) > data_end)
+		return -DROP_INVALID;
+	t->ethertype = eth->h_proto;
+	if (eth->h_proto != bpf_htons(ETH_P_IP))
+		return -DROP_UNSUPPORTED_L3;
+
+	int hlen = ipv4_parse(skb, t);
+
+	if (hlen < 0)
+		return hlen;
+
+	struct podnet_route *rt = route_lookup(t->daddr);
+
+	if (!rt || !(rt->flags & ROUTE_F_VXLAN))
+		return -DROP_NO_ROUTE;
+
+	int err = encap_set_key(skb, rt->node_ip, t);
+
+	if (err < 0)
+		return err;
+	t->reason = FWD_ENCAP_STACK;
+	t->target = skb->ifindex;
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int pn_to_overlay(struct __sk_buff *skb)
+{
+	struct pn_trace t = {};
+	int ret = handle(skb, &t);
+
+	if (ret == PN_ALREADY_ENCAPPED)
+		return TC_ACT_OK;
+	return pn_finish(skb, DIR_TO_OVERLAY, ret, &t);
+}
+
+char LICENSE[] SEC("license") = "GPL";

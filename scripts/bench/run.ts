@@ -1,0 +1,220 @@
+// podnet-bpf benchmark: the five two-node setups side by side in one run
+// (interleaved repetitions), then control-plane scale figures.
+//
+//   node dist/bench/run.js [--quick] [--json FILE] [--markdown FILE]
+//        [--reps N] [--duration S] [--setups a,b] [--metrics tcp1,tcp4,rtt,udp]
+//        [--no-control-plane | --control-plane-only] [--cleanup-stale]
+//
+// Needs root, iperf3, sockperf, iproute2; podnet setups need `npm run build`.
+import { writeFileSync } from 'node:fs'
+import { cpus, loadavg, release } from 'node:os'
+import { parseArgs } from 'node:util'
+import { execSync } from './lib/exec.js'
+import { installCleanupHandlers, runCleanup } from './lib/cleanup.js'
+import { deleteNs, runTag, staleNamespaces } from './lib/netns.js'
+import { cleanupPodnetNode, podnetAvailable } from './lib/podnet.js'
+import { buildSetup, SETUP_IDS, SETUP_LABEL, type PodnetTimings, type Setup, type SetupId } from './lib/setups.js'
+import { defaultPlacement, measure, METRICS, setPlacement, startServers, type MetricId, type Sample, type Servers } from './lib/measure.js'
+import { verifyForwarding, type ForwardCheck } from './lib/verify.js'
+import { datapathTable, ratios, ratioTable, summarize } from './lib/report.js'
+import { rotate } from './lib/stats.js'
+import { controlPlane, controlPlaneTable, type ControlPlaneResult } from './lib/controlplane.js'
+
+const UNITS: Record<MetricId, string> = { tcp1: 'Gbit/s', tcp4: 'Gbit/s', rtt: 'µs p50', udp: 'kpps' }
+
+function usage(msg?: string): never {
+  if (msg) process.stderr.write(`error: ${msg}\n`)
+  process.stderr.write(
+    'usage: bench [--quick] [--json FILE] [--markdown FILE] [--reps N] [--duration S]\n' +
+      `             [--setups ${SETUP_IDS.join(',')}] [--metrics ${METRICS.join(',')}]\n` +
+      '             [--no-control-plane | --control-plane-only] [--no-pin] [--cleanup-stale]\n',
+  )
+  process.exit(msg ? 2 : 0)
+}
+
+function list<T extends string>(arg: string | undefined, all: readonly T[], what: string): T[] {
+  if (!arg) return [...all]
+  const xs = arg.split(',').map((s) => s.trim())
+  for (const x of xs) if (!(all as readonly string[]).includes(x)) usage(`unknown ${what} "${x}" (one of ${all.join(', ')})`)
+  return xs as T[]
+}
+
+function log(line: string): void {
+  process.stderr.write(`${line}\n`)
+}
+
+function fmtDuration(ms: number): string {
+  const s = Math.round(ms / 1000)
+  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`
+}
+
+function version(argv: string[]): string {
+  const r = execSync(argv, { allowFail: true })
+  const line = (r.stdout + r.stderr).replace(/\x1b\[[0-9;]*m/g, '').split('\n').find((l) => /\d+\.\d+/.test(l)) ?? ''
+  return `${argv[0]} ${/(\d+\.\d+(?:\.\d+)?)/.exec(line)?.[1] ?? 'unknown'}`
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      json: { type: 'string' },
+      markdown: { type: 'string' },
+      reps: { type: 'string' },
+      duration: { type: 'string' },
+      setups: { type: 'string' },
+      metrics: { type: 'string' },
+      'no-control-plane': { type: 'boolean', default: false },
+      'control-plane-only': { type: 'boolean', default: false },
+      'cleanup-stale': { type: 'boolean', default: false },
+      'no-pin': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  })
+  if (values.help) usage()
+  if (process.getuid?.() !== 0) usage('run as root (network namespaces, BPF)')
+
+  if (values['cleanup-stale']) {
+    for (const ns of staleNamespaces()) {
+      if (/-n[12]$/.test(ns)) cleanupPodnetNode(ns)
+      deleteNs(ns)
+      log(`removed stale namespace ${ns}`)
+    }
+    return 0
+  }
+
+  const quick = values.quick
+  const reps = Number(values.reps ?? (quick ? 3 : 5))
+  const duration = Number(values.duration ?? (quick ? 1 : 5))
+  if (!(reps >= 1 && duration >= 1)) usage('--reps and --duration must be ≥ 1')
+  const metrics = list(values.metrics, METRICS, 'metric')
+  let setupIds = list(values.setups, SETUP_IDS, 'setup')
+  const datapath = !values['control-plane-only']
+  const wantCp = !values['no-control-plane']
+
+  for (const tool of ['iperf3', 'sockperf', 'ip', 'nsenter', 'ping']) {
+    if (execSync(['sh', '-c', `command -v ${tool}`], { allowFail: true }).code !== 0)
+      usage(`${tool} not found (apt-get install iperf3 sockperf iproute2 util-linux iputils-ping)`)
+  }
+  const havePodnet = podnetAvailable()
+  if (!havePodnet) {
+    const dropped = setupIds.filter((s) => s.startsWith('podnet'))
+    if (dropped.length) log(`! podnet-bpf is not built (no dist/commands/attach.js; run npm run build): skipping ${dropped.join(', ')}`)
+    setupIds = setupIds.filter((s) => !s.startsWith('podnet'))
+  }
+
+  const placement = defaultPlacement(cpus().length, !values['no-pin'])
+  setPlacement(placement)
+  installCleanupHandlers()
+  const tag = runTag()
+  const started = Date.now()
+  const env = {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    kernel: release(),
+    node: process.version,
+    iperf3: version(['iperf3', '--version']),
+    sockperf: version(['sockperf', '--version']),
+    loadavgStart: loadavg(),
+    loadavgEnd: [] as number[],
+    startedAt: new Date(started).toISOString(),
+    reps,
+    durationS: duration,
+    quick,
+    placement,
+  }
+  log(`podnet-bpf bench: ${env.cpus} CPUs, kernel ${env.kernel}, load ${env.loadavgStart.map((x) => x.toFixed(2)).join(' ')}; ${reps} reps × ${duration}s, ${quick ? 'quick' : 'full'}`)
+
+  const samples: Sample[] = []
+  const checks: Partial<Record<SetupId, ForwardCheck>> = {}
+  const failed: Partial<Record<SetupId, string>> = {}
+  const setupTimings: PodnetTimings = { attachMs: [], endpointMs: [], routeMs: [] }
+  let cp: ControlPlaneResult | null = null
+
+  try {
+    if (datapath && setupIds.length > 0) {
+      const built: Setup[] = []
+      const servers: Servers[] = []
+      for (const id of setupIds) {
+        const t0 = Date.now()
+        try {
+          const s = await buildSetup(id, tag, id.startsWith('podnet') ? setupTimings : undefined)
+          const check = await verifyForwarding(s)
+          checks[id] = check
+          if (check.problems.length) throw new Error(check.problems.join('; '))
+          servers.push(await startServers(s))
+          built.push(s)
+          log(`✓ ${SETUP_LABEL[id]}: built and verified in ${Date.now() - t0} ms (MTU ${s.mtu}, underlay +${check.underlayTx} pkts, kernel-forwarded ${check.kernelForwarded.join('/')})`)
+        } catch (e) {
+          failed[id] = (e as Error).message
+          log(`✗ ${SETUP_LABEL[id]}: ${(e as Error).message}`)
+        }
+      }
+
+      const total = reps * metrics.length * built.length
+      let done = 0
+      const t0 = Date.now()
+      for (let rep = 1; rep <= reps; rep++) {
+        for (const [mi, metric] of metrics.entries()) {
+          // rotate the start so no setup always runs first (or right after another)
+          for (const s of rotate(built, rep + mi)) {
+            const sample = await measure(s, metric, rep, duration)
+            samples.push(sample)
+            done++
+            const eta = ((Date.now() - t0) / done) * (total - done)
+            const shown = sample.error
+              ? `ERROR ${sample.error}`
+              : `${sample.value.toFixed(metric === 'udp' ? 0 : 2)} ${UNITS[metric]}${sample.p99 !== undefined ? ` (p99 ${sample.p99.toFixed(1)})` : ''}`
+            log(`[${String(done).padStart(String(total).length)}/${total}] rep ${rep}/${reps} ${metric.padEnd(4)} ${s.id.padEnd(14)} ${shown}   eta ${fmtDuration(eta)}`)
+          }
+        }
+      }
+      servers.forEach((s) => s.stop())
+    }
+
+    if (wantCp) {
+      if (!havePodnet) log('! skipping control-plane figures: podnet-bpf is not built')
+      else cp = await controlPlane(tag, { reps: quick ? 2 : 5, quick, log })
+    }
+  } finally {
+    const failures = runCleanup()
+    for (const f of failures) log(`cleanup: ${f}`)
+  }
+
+  env.loadavgEnd = loadavg()
+  const rows = summarize(
+    setupIds.filter((id) => !failed[id]),
+    samples,
+  )
+  const ratioRows = ratios(rows)
+  let md = ''
+  if (rows.length) md += `${datapathTable(rows)}\n\n${ratioRows.length ? `${ratioTable(ratioRows)}\n\n` : ''}`
+  if (cp) md += `${controlPlaneTable(cp)}\n\n`
+  md += `_${env.cpus} × ${env.cpuModel}, kernel ${env.kernel}, Node ${env.node}, ${env.iperf3}, ${env.sockperf}; ` +
+    `${reps} reps × ${duration}s per figure (medians); load average ${env.loadavgStart[0]!.toFixed(2)} at start, ${env.loadavgEnd[0]!.toFixed(2)} at end; ` +
+    `run took ${fmtDuration(Date.now() - started)}._\n`
+
+  process.stdout.write(`\n${md}`)
+  for (const [id, why] of Object.entries(failed)) process.stdout.write(`\nFAILED ${id}: ${why}\n`)
+  for (const r of rows) for (const e of r.errors) process.stdout.write(`sample error ${r.setup} ${e}\n`)
+
+  if (values.markdown) writeFileSync(values.markdown, md)
+  if (values.json) {
+    writeFileSync(
+      values.json,
+      `${JSON.stringify({ env, samples, summary: rows, ratios: ratioRows, checks, failed, podnetSetupTimings: setupTimings, controlPlane: cp }, null, 2)}\n`,
+    )
+    log(`raw samples written to ${values.json}`)
+  }
+  return Object.keys(failed).length > 0 || samples.some((s) => s.error) ? 1 : 0
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`bench failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`)
+    for (const f of runCleanup()) process.stderr.write(`cleanup: ${f}\n`)
+    process.exit(1)
+  },
+)

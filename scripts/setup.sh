@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian 12 machine lacks to build and run podnet-bpf,
+# then builds it. Idempotent: skips what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+  echo "setup: run as root (podnet-bpf loads BPF programs and creates namespaces)" >&2
+  exit 1
+fi
+
+PKGS=(clang llvm libbpf-dev libbpf1 bpftool iproute2 iputils-ping tcpdump iperf3 sockperf ethtool util-linux make)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+  echo "setup: Node.js >= 20 is required (found: $(node --version 2>/dev/null || echo none))" >&2
+  exit 1
+fi
+
+if [ ! -d node_modules/@2060.io/ffi-napi ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+# the FFI addon is native: make sure it really loads on this machine
+node -e "require('@2060.io/ffi-napi'); require('@2060.io/ref-napi')" || {
+  echo "setup: the ffi-napi native addon does not load; rebuilding" >&2
+  npm rebuild @2060.io/ffi-napi @2060.io/ref-napi
+}
+
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+
+echo "setup: building BPF objects and TypeScript"
+npm run build --silent

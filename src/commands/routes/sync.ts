@@ -1,0 +1,34 @@
+import { Flags } from '@oclif/core'
+import { readFileSync } from 'node:fs'
+import { z } from 'zod'
+import { BaseCommand } from '../../cli/base.js'
+import { UserError } from '../../errors.js'
+import { formatZodError, EncapSchema } from '../../services/config.js'
+import { syncRoutes, type SyncResult } from '../../services/routes.js'
+
+const RoutesFile = z.array(z.object({ cidr: z.string(), nodeIp: z.string(), encap: EncapSchema.optional() }).strict())
+
+export default class RoutesSync extends BaseCommand {
+  static override summary = 'Make the route set exactly the one in a JSON file (adds, changes, removes)'
+  static override description = 'Validates every route before changing anything. Interrupted syncs leave forwarding working; running the sync again converges.'
+  static override examples = ['<%= config.bin %> routes sync --file routes.json   # [{"cidr":"10.244.2.0/24","nodeIp":"192.168.77.2"}]']
+  static override enableJsonFlag = true
+  static override flags = {
+    file: Flags.string({ description: 'JSON array of {cidr, nodeIp, encap?}', required: true, helpValue: 'FILE' }),
+  }
+
+  async run(): Promise<SyncResult> {
+    const { flags } = await this.parse(RoutesSync)
+    let data: unknown
+    try {
+      data = JSON.parse(readFileSync(flags.file, 'utf8'))
+    } catch (e) {
+      throw new UserError(`cannot read routes from ${flags.file}: ${(e as Error).message}`, 'pass a JSON array of {"cidr", "nodeIp", "encap"?}')
+    }
+    const parsed = RoutesFile.safeParse(data)
+    if (!parsed.success) throw formatZodError(parsed.error, `routes file ${flags.file}`)
+    const r = syncRoutes(parsed.data, flags['pin-dir'])
+    this.log(`routes: ${r.added} added, ${r.changed} changed, ${r.removed} removed, ${r.unchanged} unchanged`)
+    return r
+  }
+}

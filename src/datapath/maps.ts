@@ -1,0 +1,185 @@
+// Typed access to the pinned datapath maps of one node (one pin dir).
+import { join } from 'node:path'
+import { MapFd, numPossibleCpus } from '../libbpf/index.js'
+import {
+  DIR_MAX,
+  endpointCodec,
+  EndpointLayout,
+  MapName,
+  METRICS_ENTRIES,
+  REASON_MAX,
+  routeCodec,
+  type Endpoint,
+  type Route,
+} from './abi.js'
+
+export type MapKey = keyof typeof MapName
+
+export function mapPinPath(pinDir: string, key: MapKey): string {
+  return join(pinDir, MapName[key])
+}
+
+export interface Counter {
+  dir: number
+  reason: number
+  packets: bigint
+  bytes: bigint
+}
+
+const BATCH = 4096
+
+export class EndpointMap {
+  constructor(readonly map: MapFd) {}
+
+  get(ip: string): Endpoint | null {
+    const v = this.map.lookup(endpointCodec.encodeKey(ip))
+    return v ? { ip, ...endpointCodec.decodeValue(v) } : null
+  }
+
+  set(e: Endpoint): void {
+    this.map.update(endpointCodec.encodeKey(e.ip), endpointCodec.encodeValue(e))
+  }
+
+  delete(ip: string): boolean {
+    return this.map.delete(endpointCodec.encodeKey(ip))
+  }
+
+  /** One batch syscall per BATCH entries. */
+  setMany(eps: readonly Endpoint[]): void {
+    for (let i = 0; i < eps.length; i += BATCH) {
+      const chunk = eps.slice(i, i + BATCH)
+      const keys = Buffer.alloc(chunk.length * 4)
+      const vals = Buffer.alloc(chunk.length * EndpointLayout.size)
+      chunk.forEach((e, j) => {
+        endpointCodec.encodeKey(e.ip).copy(keys, j * 4)
+        endpointCodec.encodeValue(e, vals, j * EndpointLayout.size)
+      })
+      this.map.updateBatch(keys, vals, chunk.length)
+    }
+  }
+
+  deleteMany(ips: readonly string[]): void {
+    for (let i = 0; i < ips.length; i += BATCH) {
+      const chunk = ips.slice(i, i + BATCH)
+      const keys = Buffer.alloc(chunk.length * 4)
+      chunk.forEach((ip, j) => endpointCodec.encodeKey(ip).copy(keys, j * 4))
+      this.map.deleteBatch(keys, chunk.length)
+    }
+  }
+
+  *entries(): Generator<Endpoint> {
+    for (const [k, v] of this.map.entries(BATCH)) yield { ip: endpointCodec.decodeKey(k), ...endpointCodec.decodeValue(v) }
+  }
+
+  list(): Endpoint[] {
+    return [...this.entries()].sort((a, b) => cmpIp(a.ip, b.ip))
+  }
+}
+
+export class RouteMap {
+  constructor(readonly map: MapFd) {}
+
+  get(cidr: string): Route | null {
+    const v = this.map.lookup(routeCodec.encodeKey(cidr))
+    return v ? { cidr, ...routeCodec.decodeValue(v) } : null
+  }
+
+  set(r: Route): void {
+    this.map.update(routeCodec.encodeKey(r.cidr), routeCodec.encodeValue(r))
+  }
+
+  delete(cidr: string): boolean {
+    return this.map.delete(routeCodec.encodeKey(cidr))
+  }
+
+  /** LPM tries have no batch ops in the kernel: one update per route. */
+  setMany(routes: readonly Route[]): void {
+    const k = Buffer.alloc(8)
+    const v = Buffer.alloc(8)
+    for (const r of routes) this.map.update(routeCodec.encodeKey(r.cidr, k), routeCodec.encodeValue(r, v))
+  }
+
+  *entries(): Generator<Route> {
+    for (const [k, v] of this.map.entries(BATCH)) yield { cidr: routeCodec.decodeKey(k), ...routeCodec.decodeValue(v) }
+  }
+
+  list(): Route[] {
+    return [...this.entries()].sort((a, b) => cmpIp(a.cidr.split('/')[0]!, b.cidr.split('/')[0]!))
+  }
+}
+
+export class MetricsMap {
+  constructor(readonly map: MapFd) {}
+
+  /** Non-zero counters, summed over CPUs, read in one batch pass. */
+  read(): Counter[] {
+    const cpus = numPossibleCpus()
+    const out: Counter[] = []
+    for (const [k, v] of this.map.entries(METRICS_ENTRIES)) {
+      let packets = 0n
+      let bytes = 0n
+      for (let c = 0; c < cpus; c++) {
+        packets += v.readBigUInt64LE(c * 16)
+        bytes += v.readBigUInt64LE(c * 16 + 8)
+      }
+      if (packets === 0n) continue
+      const idx = k.readUInt32LE(0)
+      const dir = Math.floor(idx / REASON_MAX)
+      if (dir >= DIR_MAX) continue
+      out.push({ dir, reason: idx % REASON_MAX, packets, bytes })
+    }
+    return out
+  }
+}
+
+export class SettingsMap {
+  constructor(readonly map: MapFd) {}
+
+  get monitorFlags(): number {
+    const v = this.map.lookup(Buffer.alloc(4))
+    return v ? v.readUInt32LE(0) : 0
+  }
+
+  set monitorFlags(flags: number) {
+    const v = Buffer.alloc(8)
+    v.writeUInt32LE(flags, 0)
+    this.map.update(Buffer.alloc(4), v)
+  }
+}
+
+/** The pinned maps of one node; close() releases the fds. */
+export class DatapathMaps {
+  readonly endpoints: EndpointMap
+  readonly routes: RouteMap
+  readonly metrics: MetricsMap
+  readonly settings: SettingsMap
+  private readonly fds: MapFd[]
+
+  private constructor(readonly pinDir: string) {
+    const open = (k: MapKey) => MapFd.fromPin(mapPinPath(pinDir, k))
+    const e = open('endpoints')
+    const r = open('routes')
+    const m = open('metrics')
+    const s = open('settings')
+    this.fds = [e, r, m, s]
+    this.endpoints = new EndpointMap(e)
+    this.routes = new RouteMap(r)
+    this.metrics = new MetricsMap(m)
+    this.settings = new SettingsMap(s)
+  }
+
+  static open(pinDir: string): DatapathMaps {
+    return new DatapathMaps(pinDir)
+  }
+
+  close(): void {
+    for (const f of this.fds) f.close()
+  }
+}
+
+function cmpIp(a: string, b: string): number {
+  const pa = a.split('.').map(Number)
+  const pb = b.split('.').map(Number)
+  for (let i = 0; i < 4; i++) if (pa[i] !== pb[i]) return pa[i]! - pb[i]!
+  return 0
+}

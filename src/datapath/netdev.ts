@@ -1,0 +1,157 @@
+// Kernel network objects podnet-bpf owns besides BPF: the VXLAN device,
+// kernel routes (node → pod paths) and sysctls. All through iproute2 and
+// /proc/sys, both of which act on the caller's network namespace (so this
+// works under `nsenter --net=…`; /sys/class/net would not).
+import { readFileSync, writeFileSync } from 'node:fs'
+import { ipJson, run, tryRun } from '../util/exec.js'
+
+/** Kernel routes we install carry this protocol number, so they are ours to remove. */
+export const ROUTE_PROTO = 112
+export const VXLAN_DEV = 'podnet_vxlan'
+export const VXLAN_OVERHEAD = 50
+
+export interface LinkInfo {
+  ifindex: number
+  name: string
+  mtu: number
+  mac: string
+  up: boolean
+  kind: string | null
+  /** veth: the peer's ifindex (in link_netnsid's namespace when set) */
+  peerIfindex: number | null
+  peerNetnsid: number | null
+  vxlan?: { id: number | null; port: number | null; external: boolean; learning: boolean }
+}
+
+interface IpLinkJson {
+  ifindex: number
+  ifname: string
+  mtu: number
+  address?: string
+  flags?: string[]
+  operstate?: string
+  link_index?: number
+  link_netnsid?: number
+  linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> }
+}
+
+function toLink(j: IpLinkJson): LinkInfo {
+  const d = j.linkinfo?.info_data ?? {}
+  const kind = j.linkinfo?.info_kind ?? null
+  return {
+    ifindex: j.ifindex,
+    name: j.ifname,
+    mtu: j.mtu,
+    mac: j.address ?? '00:00:00:00:00:00',
+    up: (j.flags ?? []).includes('UP'),
+    kind,
+    peerIfindex: j.link_index ?? null,
+    peerNetnsid: j.link_netnsid ?? null,
+    vxlan:
+      kind === 'vxlan'
+        ? {
+            id: typeof d.id === 'number' ? d.id : null,
+            port: typeof d.port === 'number' ? d.port : null,
+            external: d.external === true,
+            learning: d.learning === true,
+          }
+        : undefined,
+  }
+}
+
+export function getLinkByName(name: string): LinkInfo | null {
+  const out = tryRun('ip', ['-j', '-d', 'link', 'show', 'dev', name])
+  if (out === null) return null
+  const arr = JSON.parse(out) as IpLinkJson[]
+  return arr[0] ? toLink(arr[0]) : null
+}
+
+export function listLinks(): LinkInfo[] {
+  return ipJson<IpLinkJson[]>(['-d', 'link', 'show']).map(toLink)
+}
+
+export interface AddrInfo {
+  local: string
+  prefixlen: number
+}
+export function ipv4Addresses(dev: string): AddrInfo[] {
+  const j = ipJson<{ addr_info?: { family: string; local: string; prefixlen: number }[] }[]>([
+    '-4',
+    'addr',
+    'show',
+    'dev',
+    dev,
+  ])
+  return (j[0]?.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => ({ local: a.local, prefixlen: a.prefixlen }))
+}
+
+/** The collect_md ("external") VXLAN device shared by all peers. */
+export function createVxlan(port: number, mtu: number): void {
+  run('ip', ['link', 'add', VXLAN_DEV, 'type', 'vxlan', 'external', 'dstport', String(port), 'nolearning'])
+  // no IPv6 link-local chatter on the overlay: to_overlay would count it as a drop
+  writeSysctl(`net/ipv6/conf/${VXLAN_DEV}/disable_ipv6`, '1', true)
+  // no ARP: to_overlay picks the peer from the routes map, not a neighbour
+  run('ip', ['link', 'set', 'dev', VXLAN_DEV, 'arp', 'off', 'mtu', String(mtu), 'up'])
+}
+
+export function setMtu(dev: string, mtu: number): void {
+  run('ip', ['link', 'set', 'dev', dev, 'mtu', String(mtu)])
+}
+
+export function deleteLink(name: string): boolean {
+  return tryRun('ip', ['link', 'del', 'dev', name]) !== null
+}
+
+export interface KernelRoute {
+  dst: string
+  dev: string
+  gateway?: string
+  prefsrc?: string
+}
+
+export function listOurRoutes(): KernelRoute[] {
+  return ipJson<KernelRoute[]>(['-4', 'route', 'show', 'proto', String(ROUTE_PROTO)])
+}
+
+/** Route specs as `ip route` argument lists (without the verb). */
+export function endpointRouteArgs(ip: string, dev: string, localIp: string): string[] {
+  return [`${ip}/32`, 'dev', dev, 'scope', 'link', 'src', localIp, 'proto', String(ROUTE_PROTO)]
+}
+export function peerRouteArgs(cidr: string, nodeIp: string, vxlan: boolean, device: string, localIp: string): string[] {
+  return vxlan
+    ? [cidr, 'dev', VXLAN_DEV, 'src', localIp, 'proto', String(ROUTE_PROTO)]
+    : [cidr, 'via', nodeIp, 'dev', device, 'src', localIp, 'proto', String(ROUTE_PROTO)]
+}
+
+/** Applies many route commands in one `ip -batch` process. */
+export function routeBatch(lines: string[][], opts: { force?: boolean } = {}): void {
+  if (lines.length === 0) return
+  const input = lines.map((l) => l.join(' ')).join('\n') + '\n'
+  run('ip', [...(opts.force ? ['-force'] : []), '-batch', '-'], { input })
+}
+
+export function routeReplace(args: string[]): void {
+  run('ip', ['route', 'replace', ...args])
+}
+
+export function routeDelete(dst: string): boolean {
+  return tryRun('ip', ['route', 'del', dst, 'proto', String(ROUTE_PROTO)]) !== null
+}
+
+// ---- sysctls (paths relative to /proc/sys) ----
+
+export function readSysctl(path: string): string | null {
+  try {
+    return readFileSync(`/proc/sys/${path}`, 'utf8').trim()
+  } catch {
+    return null
+  }
+}
+
+export function writeSysctl(path: string, value: string, optional = false): void {
+  try {
+    writeFileSync(`/proc/sys/${path}`, value)
+  } catch (e) {
+    if (!optional) throw e
+  }
+}

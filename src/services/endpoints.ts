@@ -1,0 +1,148 @@
+// Local pod endpoints: the from-pod program on the pod's host veth, the
+// endpoints map entry, and a /32 kernel route so the node reaches the pod.
+import { BpfError, getLink } from '../libbpf/index.js'
+import { UserError } from '../errors.js'
+import { type Endpoint } from '../datapath/abi.js'
+import { DatapathMaps } from '../datapath/maps.js'
+import { endpointRouteArgs, getLinkByName, routeDelete, routeReplace } from '../datapath/netdev.js'
+import { attachProgram, detachProgram, ensureClsact } from '../datapath/tc.js'
+import { cidrContains, isMac, parseCidr, parseIPv4 } from '../util/ipv4.js'
+import { openFromPod, requireState } from './node.js'
+import { saveState } from './state.js'
+
+export interface AddEndpointInput {
+  ip: string
+  ifname: string
+  mac?: string
+  pinDir?: string
+}
+
+export interface EndpointView extends Endpoint {
+  ifname: string | null
+}
+
+export function addEndpoint(input: AddEndpointInput): EndpointView {
+  const state = requireState(input.pinDir)
+  const ip = parseIPv4(input.ip, 'endpoint IP')
+  const cidr = parseCidr(state.config.podCidr)
+  if (!cidrContains(cidr, ip)) {
+    throw new UserError(`endpoint IP ${ip} is outside this node's pod CIDR ${state.config.podCidr}`, 'use an address from the pod CIDR passed to attach')
+  }
+  if (input.mac !== undefined && !isMac(input.mac)) {
+    throw new UserError(`invalid MAC address "${input.mac}"`, 'use six hex pairs, e.g. 02:00:0a:f4:01:0a')
+  }
+  const link = getLinkByName(input.ifname)
+  if (!link) throw new UserError(`interface "${input.ifname}" not found`, "pass the pod's host-side veth with --ifname")
+  if (link.kind !== 'veth') {
+    throw new UserError(`${input.ifname} is ${link.kind ? `a ${link.kind}` : 'not a veth'} device`, "pass the host side of the pod's veth pair")
+  }
+  let podMac = input.mac?.toLowerCase()
+  if (!podMac) {
+    if (link.peerIfindex === null) throw new UserError(`cannot find the peer of ${input.ifname}`, 'pass the pod MAC with --mac')
+    try {
+      podMac = getLink(link.peerIfindex, link.peerNetnsid ?? undefined).mac
+    } catch (e) {
+      throw new UserError(`cannot read the pod-side MAC of ${input.ifname}: ${(e as Error).message}`, 'pass it with --mac')
+    }
+  }
+
+  const maps = DatapathMaps.open(state.pinDir)
+  try {
+    const existing = maps.endpoints.get(ip)
+    if (existing && existing.ifindex !== link.ifindex && getLinkIndexExists(existing.ifindex)) {
+      throw new UserError(`${ip} is already an endpoint on ifindex ${existing.ifindex}`, `delete it first: podnet-bpf endpoints del --ip ${ip}`)
+    }
+    const ep: Endpoint = { ip, ifindex: link.ifindex, flags: 0, podMac, hostMac: link.mac }
+    const prog = openFromPod(state)
+    let created = false
+    try {
+      created = ensureClsact(link.ifindex)
+      attachProgram({ ifindex: link.ifindex, point: 'ingress' }, prog.fd)
+      maps.endpoints.set(ep)
+      routeReplace(endpointRouteArgs(ip, link.name, state.config.nodeIp))
+    } catch (e) {
+      // leave nothing half-applied
+      if (existing) maps.endpoints.set(existing)
+      else maps.endpoints.delete(ip)
+      if (!Object.values(state.endpoints).some((x) => x.ifindex === link.ifindex)) {
+        try {
+          detachProgram({ ifindex: link.ifindex, point: 'ingress' })
+        } catch {
+          /* best effort */
+        }
+      }
+      throw e
+    } finally {
+      prog.close()
+    }
+    if (created && !state.clsactCreated.includes(link.ifindex)) state.clsactCreated.push(link.ifindex)
+    state.endpoints[ip] = { ifname: link.name, ifindex: link.ifindex }
+    saveState(state)
+    return { ...ep, ifname: link.name }
+  } finally {
+    maps.close()
+  }
+}
+
+function getLinkIndexExists(ifindex: number): boolean {
+  try {
+    getLink(ifindex)
+    return true
+  } catch {
+    return false
+  }
+}
+
+export function deleteEndpoint(ipArg: string, pinDir?: string): Endpoint {
+  const state = requireState(pinDir)
+  const ip = parseIPv4(ipArg, 'endpoint IP')
+  const maps = DatapathMaps.open(state.pinDir)
+  try {
+    const ep = maps.endpoints.get(ip)
+    if (!ep) throw new UserError(`no endpoint ${ip}`, 'see `podnet-bpf endpoints list`')
+    maps.endpoints.delete(ip)
+    routeDelete(`${ip}/32`)
+    delete state.endpoints[ip]
+    const stillUsed = Object.values(state.endpoints).some((e) => e.ifindex === ep.ifindex)
+    if (!stillUsed) {
+      try {
+        detachProgram({ ifindex: ep.ifindex, point: 'ingress' })
+      } catch (e) {
+        // the pod (and its veth) may be gone already
+        if (!(e instanceof BpfError)) throw e
+      }
+    }
+    saveState(state)
+    return ep
+  } finally {
+    maps.close()
+  }
+}
+
+export function listEndpoints(pinDir?: string): EndpointView[] {
+  const state = requireState(pinDir)
+  const maps = DatapathMaps.open(state.pinDir)
+  try {
+    return maps.endpoints.list().map((e) => ({ ...e, ifname: state.endpoints[e.ip]?.ifname ?? null }))
+  } finally {
+    maps.close()
+  }
+}
+
+/** Bulk load of endpoints straight into the map with batch updates (no
+ * tc/kernel-route work): for restoring state and for scale tests. */
+export function syncEndpointMap(eps: readonly Endpoint[], pinDir?: string): { written: number } {
+  const state = requireState(pinDir)
+  const cidr = parseCidr(state.config.podCidr)
+  for (const e of eps) {
+    parseIPv4(e.ip, 'endpoint IP')
+    if (!cidrContains(cidr, e.ip)) throw new UserError(`endpoint IP ${e.ip} is outside this node's pod CIDR ${state.config.podCidr}`, 'fix the input')
+  }
+  const maps = DatapathMaps.open(state.pinDir)
+  try {
+    maps.endpoints.setMany(eps)
+    return { written: eps.length }
+  } finally {
+    maps.close()
+  }
+}

@@ -1,0 +1,431 @@
+// attach / detach: bring this node's datapath to the requested configuration,
+// or remove everything podnet-bpf created.
+import { existsSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs'
+import { join } from 'node:path'
+import { isDeepStrictEqual } from 'node:util'
+import { BpfError, ProgFd, isBpffs } from '../libbpf/index.js'
+import { UserError } from '../errors.js'
+import { Programs, type DatapathConfig, type ProgramKey } from '../datapath/abi.js'
+import { DatapathMaps } from '../datapath/maps.js'
+import { loadProgram, objectHash, type LoadedProgram } from '../datapath/objects.js'
+import {
+  createVxlan,
+  deleteLink,
+  endpointRouteArgs,
+  getLinkByName,
+  ipv4Addresses,
+  listOurRoutes,
+  peerRouteArgs,
+  readSysctl,
+  routeBatch,
+  routeDelete,
+  setMtu,
+  VXLAN_DEV,
+  VXLAN_OVERHEAD,
+  writeSysctl,
+  type LinkInfo,
+} from '../datapath/netdev.js'
+import { attachProgram, detachProgram, ensureClsact, queryProgram, removeClsact, type Hook } from '../datapath/tc.js'
+import { cidrContains, parseCidr } from '../util/ipv4.js'
+import { parseNodeConfig, readConfigFile, resolvePinDir, type Encap, type Mode, type NodeConfig } from './config.js'
+import { ensurePinDir, requirePrivileges } from './preflight.js'
+import { loadState, removeState, saveState, type NodeState } from './state.js'
+
+export function progPinPath(pinDir: string, key: ProgramKey): string {
+  return join(pinDir, `prog_${key}`)
+}
+
+export function programKeysFor(mode: Mode): ProgramKey[] {
+  return mode === 'direct' ? ['fromPod', 'fromNetdev'] : ['fromPod', 'fromNetdev', 'fromOverlay', 'toOverlay']
+}
+
+/** The hooks each program belongs on, for this state. */
+export function hooksOf(state: Pick<NodeState, 'deviceIfindex' | 'vxlan' | 'endpoints'>): { key: ProgramKey; hook: Hook; device: string }[] {
+  const out: { key: ProgramKey; hook: Hook; device: string }[] = []
+  const devName = (i: number) => i.toString()
+  out.push({ key: 'fromNetdev', hook: { ifindex: state.deviceIfindex, point: 'ingress' }, device: devName(state.deviceIfindex) })
+  if (state.vxlan) {
+    out.push({ key: 'fromOverlay', hook: { ifindex: state.vxlan.ifindex, point: 'ingress' }, device: VXLAN_DEV })
+    out.push({ key: 'toOverlay', hook: { ifindex: state.vxlan.ifindex, point: 'egress' }, device: VXLAN_DEV })
+  }
+  const seen = new Set<number>()
+  for (const ep of Object.values(state.endpoints)) {
+    if (seen.has(ep.ifindex)) continue
+    seen.add(ep.ifindex)
+    out.push({ key: 'fromPod', hook: { ifindex: ep.ifindex, point: 'ingress' }, device: ep.ifname })
+  }
+  return out
+}
+
+export interface AttachInput {
+  flags: Record<string, unknown>
+  configFile?: string
+  pinDir?: string
+}
+
+export interface AttachResult {
+  action: 'attached' | 'replaced' | 'unchanged'
+  pinDir: string
+  config: NodeConfig
+  podMtu: number
+  deviceMtu: number
+  vxlanDevice: string | null
+  programs: { program: string; device: string; hook: string; id: number }[]
+}
+
+function requireDevice(name: string): LinkInfo {
+  const dev = getLinkByName(name)
+  if (!dev) throw new UserError(`interface "${name}" not found`, 'pass the node NIC with --device (see `ip link`)')
+  return dev
+}
+
+/** true = VXLAN. Throws when the requested encapsulation cannot work here. */
+export function resolveEncap(
+  req: Encap | 'default',
+  mode: Mode,
+  nodeIp: string,
+  deviceSubnets: string[],
+  cidr: string,
+): boolean {
+  const want: Encap = req === 'default' ? (mode === 'direct' ? 'none' : mode) : req
+  const onLink = deviceSubnets.some((s) => cidrContains(parseCidr(s), nodeIp))
+  if (want === 'auto') return !onLink
+  if (want === 'vxlan') {
+    if (mode === 'direct') {
+      throw new UserError(`route ${cidr} wants VXLAN but this node is attached in direct mode (no VXLAN device)`, 're-attach with --mode vxlan or --mode auto, or use --encap none')
+    }
+    return true
+  }
+  if (!onLink) {
+    throw new UserError(
+      `node IP ${nodeIp} for route ${cidr} is not in a subnet of the node device (${deviceSubnets.join(', ') || 'no IPv4 address'}), so it cannot be reached directly`,
+      'use --encap vxlan (or auto), or attach with --mode vxlan/auto',
+    )
+  }
+  return false
+}
+
+export function deviceSubnets(device: string): string[] {
+  return ipv4Addresses(device).map((a) => {
+    const mask = a.prefixlen === 0 ? 0 : (0xffffffff << (32 - a.prefixlen)) >>> 0
+    const p = a.local.split('.').map(Number)
+    const n = (((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) & mask) >>> 0
+    return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}/${a.prefixlen}`
+  })
+}
+
+export function attach(input: AttachInput): AttachResult {
+  const fileCfg = input.configFile ? readConfigFile(input.configFile) : {}
+  const flags = Object.fromEntries(Object.entries(input.flags).filter(([, v]) => v !== undefined))
+  const cfg = parseNodeConfig({ ...fileCfg, ...flags }, input.configFile ? `configuration (${input.configFile} + flags)` : 'flags')
+  const pinDir = resolvePinDir(input.pinDir)
+  requirePrivileges()
+
+  const dev = requireDevice(cfg.device)
+  const addrs = ipv4Addresses(cfg.device)
+  if (!addrs.some((a) => a.local === cfg.nodeIp)) {
+    throw new UserError(
+      `node IP ${cfg.nodeIp} is not an address of ${cfg.device} (it has ${addrs.map((a) => a.local).join(', ') || 'none'})`,
+      'pass --node-ip with an address of --device',
+    )
+  }
+  const needsVxlan = cfg.mode !== 'direct'
+  const maxPodMtu = needsVxlan ? dev.mtu - VXLAN_OVERHEAD : dev.mtu
+  const podMtu = cfg.mtu ?? maxPodMtu
+  if (podMtu > maxPodMtu) {
+    throw new UserError(
+      `--mtu ${podMtu} does not fit ${cfg.device} (MTU ${dev.mtu})${needsVxlan ? ' with the 50-byte VXLAN header' : ''}`,
+      `use --mtu ${maxPodMtu} or less`,
+    )
+  }
+
+  const prev = loadState(pinDir)
+  if (prev) {
+    const cidr = parseCidr(cfg.podCidr)
+    const outside = Object.keys(prev.endpoints).filter((ip) => !cidrContains(cidr, ip))
+    if (outside.length) {
+      throw new UserError(`endpoints ${outside.join(', ')} are outside the new pod CIDR ${cfg.podCidr}`, 'delete them first (podnet-bpf endpoints del --ip …)')
+    }
+  }
+  const subnets = deviceSubnets(cfg.device)
+  // Every route must still be possible in the new mode: check before changing anything.
+  let maps0: DatapathMaps | null = null
+  const reresolved: { cidr: string; nodeIp: string; vxlan: boolean }[] = []
+  if (prev && existsSync(join(pinDir, 'podnet_routes'))) {
+    maps0 = DatapathMaps.open(pinDir)
+    try {
+      for (const r of maps0.routes.entries()) {
+        const req = prev.routeEncap[r.cidr] ?? (r.vxlan ? 'vxlan' : 'none')
+        reresolved.push({ cidr: r.cidr, nodeIp: r.nodeIp, vxlan: resolveEncap(req, cfg.mode, r.nodeIp, subnets, r.cidr) })
+      }
+    } finally {
+      maps0.close()
+    }
+  }
+
+  const keys = programKeysFor(cfg.mode)
+  const hashes = Object.fromEntries(keys.map((k) => [k, objectHash(k)]))
+  const build = keys.map((k) => hashes[k]).join('.')
+
+  if (prev && isDeepStrictEqual(prev.config, cfg) && prev.build === build && prev.deviceIfindex === dev.ifindex && isLive(prev)) {
+    return result('unchanged', prev)
+  }
+
+  ensurePinDir(pinDir)
+  const state: NodeState = prev
+    ? { ...prev, config: cfg, deviceIfindex: dev.ifindex, deviceMtu: dev.mtu, podMtu }
+    : {
+        version: 1,
+        pinDir,
+        config: cfg,
+        deviceIfindex: dev.ifindex,
+        deviceMtu: dev.mtu,
+        podMtu,
+        vxlan: null,
+        build,
+        programs: {},
+        clsactCreated: [],
+        sysctls: [],
+        routeEncap: {},
+        endpoints: {},
+        attachedAt: new Date().toISOString(),
+      }
+  const loaded: LoadedProgram[] = []
+  try {
+    // 1. the overlay device, before programs that redirect to it
+    const oldVxlan = prev?.vxlan ?? null
+    if (needsVxlan) {
+      let vx = getLinkByName(VXLAN_DEV)
+      let created = oldVxlan?.created ?? false
+      if (vx && (vx.kind !== 'vxlan' || !vx.vxlan?.external || vx.vxlan.port !== cfg.vxlanPort)) {
+        if (!created) {
+          throw new UserError(`a device named ${VXLAN_DEV} exists but is not a collect_md VXLAN device on port ${cfg.vxlanPort}`, `delete it (ip link del ${VXLAN_DEV}) and attach again`)
+        }
+        deleteLink(VXLAN_DEV)
+        vx = null
+      }
+      if (!vx) {
+        try {
+          createVxlan(cfg.vxlanPort, podMtu)
+        } catch (e) {
+          throw new UserError(`cannot create the VXLAN device: ${(e as Error).message.split('\n')[0]}`, 'load the vxlan module (modprobe vxlan) or use --mode direct')
+        }
+        created = true
+        vx = requireDevice(VXLAN_DEV)
+      } else if (vx.mtu !== podMtu) {
+        setMtu(VXLAN_DEV, podMtu)
+      }
+      state.vxlan = { ifindex: vx.ifindex, created }
+    } else {
+      state.vxlan = null
+    }
+
+    // 2. load every program with this node's configuration (maps reused from pins)
+    const dp: DatapathConfig = {
+      nodeIp: cfg.nodeIp,
+      deviceIfindex: dev.ifindex,
+      vxlanIfindex: state.vxlan?.ifindex ?? 0,
+      vni: cfg.vni,
+      deviceMtu: dev.mtu,
+      overlayMtu: needsVxlan ? podMtu : 0,
+    }
+    for (const k of keys) loaded.push(loadProgram(k, dp, pinDir))
+    const byKey = new Map(loaded.map((l) => [l.key, l]))
+
+    // 3. attach (atomic replace where a previous build sits)
+    for (const h of hooksOf(state)) {
+      const l = byKey.get(h.key)!
+      try {
+        if (ensureClsact(h.hook.ifindex) && !state.clsactCreated.includes(h.hook.ifindex)) state.clsactCreated.push(h.hook.ifindex)
+        attachProgram(h.hook, l.prog.fd())
+      } catch (e) {
+        // a pod veth that vanished since: its endpoint is stale, not fatal
+        if (h.key === 'fromPod' && e instanceof BpfError && (e.code === 'ENODEV' || e.code === 'ENXIO' || e.code === 'EINVAL')) continue
+        throw e
+      }
+    }
+    for (const l of loaded) {
+      const p = progPinPath(pinDir, l.key)
+      if (existsSync(p)) unlinkSync(p)
+      l.prog.pin(p)
+      state.programs[l.key] = { id: l.prog.id(), hash: l.hash }
+    }
+    // programs of a mode we left (vxlan → direct)
+    for (const k of Object.keys(Programs) as ProgramKey[]) {
+      if (keys.includes(k)) continue
+      delete state.programs[k]
+      const p = progPinPath(pinDir, k)
+      if (existsSync(p)) unlinkSync(p)
+    }
+    state.build = build
+
+    // 4. node sysctls: forwarding, and loose reverse-path filtering on the
+    // NIC (replies to VXLAN-encapsulated traffic come back unencapsulated)
+    setSysctl(state, 'net/ipv4/ip_forward', '1')
+    const rpAll = Number(readSysctl('net/ipv4/conf/all/rp_filter') ?? '0')
+    const rpDev = Number(readSysctl(`net/ipv4/conf/${cfg.device}/rp_filter`) ?? '0')
+    if (Math.max(rpAll, rpDev) === 1) setSysctl(state, `net/ipv4/conf/${cfg.device}/rp_filter`, '2')
+
+    // 5. routes follow the (possibly new) mode; kernel routes for node → pod
+    if (reresolved.length) {
+      const maps = DatapathMaps.open(pinDir)
+      try {
+        maps.routes.setMany(reresolved)
+      } finally {
+        maps.close()
+      }
+    }
+    routeBatch([
+      ...Object.entries(state.endpoints).map(([ip, e]) => ['route', 'replace', ...endpointRouteArgs(ip, e.ifname, cfg.nodeIp)]),
+      ...reresolved.map((r) => ['route', 'replace', ...peerRouteArgs(r.cidr, r.nodeIp, r.vxlan, cfg.device, cfg.nodeIp)]),
+    ])
+
+    // 6. an overlay we no longer need
+    if (oldVxlan && !needsVxlan && oldVxlan.created) deleteLink(VXLAN_DEV)
+
+    saveState(state)
+    return result(prev ? 'replaced' : 'attached', state)
+  } catch (e) {
+    // first attach: leave nothing behind; re-attach: the previous programs
+    // stay wherever the replace had not happened yet, and state is untouched
+    if (!prev) teardown(state)
+    throw e
+  } finally {
+    for (const l of loaded) l.obj.close()
+  }
+}
+
+function setSysctl(state: NodeState, path: string, value: string): void {
+  const old = readSysctl(path)
+  if (old === null || old === value) return
+  if (!state.sysctls.some((s) => s.path === path)) state.sysctls.push({ path, old })
+  writeSysctl(path, value)
+}
+
+/** Are our programs still on every hook (nobody removed them, devices still there)? */
+function isLive(s: NodeState): boolean {
+  for (const h of hooksOf(s)) {
+    if (h.key === 'fromPod') continue
+    try {
+      if (queryProgram(h.hook) !== s.programs[h.key]?.id) return false
+    } catch {
+      return false
+    }
+  }
+  if (s.vxlan && getLinkByName(VXLAN_DEV)?.ifindex !== s.vxlan.ifindex) return false
+  return true
+}
+
+function result(action: AttachResult['action'], s: NodeState): AttachResult {
+  return {
+    action,
+    pinDir: s.pinDir,
+    config: s.config,
+    podMtu: s.podMtu,
+    deviceMtu: s.deviceMtu,
+    vxlanDevice: s.vxlan ? VXLAN_DEV : null,
+    programs: hooksOf(s)
+      .filter((h) => h.key !== 'fromPod')
+      .map((h) => ({
+        program: Programs[h.key].program,
+        device: h.key === 'fromNetdev' ? s.config.device : h.device,
+        hook: h.hook.point,
+        id: s.programs[h.key]?.id ?? 0,
+      })),
+  }
+}
+
+export interface DetachResult {
+  pinDir: string
+  wasAttached: boolean
+  removed: string[]
+}
+
+export function detach(pinDirFlag?: string): DetachResult {
+  const pinDir = resolvePinDir(pinDirFlag)
+  requirePrivileges()
+  const state = loadState(pinDir)
+  const hasPins = isBpffs(pinDir) && existsSync(pinDir) && readdirSync(pinDir).some(isOurPin)
+  if (!state && !hasPins) return { pinDir, wasAttached: false, removed: [] }
+  const removed = state ? teardown(state) : removePins(pinDir)
+  return { pinDir, wasAttached: true, removed }
+}
+
+function isOurPin(name: string): boolean {
+  return name.startsWith('podnet_') || name.startsWith('prog_')
+}
+
+function removePins(pinDir: string): string[] {
+  const removed: string[] = []
+  if (!existsSync(pinDir)) return removed
+  for (const f of readdirSync(pinDir)) {
+    if (!isOurPin(f)) continue
+    unlinkSync(join(pinDir, f))
+    removed.push(`pin ${join(pinDir, f)}`)
+  }
+  try {
+    rmdirSync(pinDir)
+  } catch {
+    /* not empty (someone else's pins) or already gone */
+  }
+  return removed
+}
+
+/** Removes everything a (possibly partial) state records. Best effort per
+ * item, so one vanished device does not strand the rest. */
+export function teardown(state: NodeState): string[] {
+  const removed: string[] = []
+  const errors: string[] = []
+  const step = (what: string, fn: () => unknown) => {
+    try {
+      if (fn() !== false) removed.push(what)
+    } catch (e) {
+      if (e instanceof BpfError && (e.code === 'ENODEV' || e.code === 'ENOENT' || e.code === 'EINVAL' || e.code === 'ENXIO')) return
+      errors.push(`${what}: ${(e as Error).message}`)
+    }
+  }
+  // endpoints that exist only in the map (state lost track) still get unhooked
+  const epIfindexes = new Set(Object.values(state.endpoints).map((e) => e.ifindex))
+  try {
+    const maps = DatapathMaps.open(state.pinDir)
+    try {
+      for (const e of maps.endpoints.entries()) epIfindexes.add(e.ifindex)
+    } finally {
+      maps.close()
+    }
+  } catch {
+    /* maps already gone */
+  }
+  for (const ifindex of epIfindexes) step(`tc ingress filter on ifindex ${ifindex}`, () => detachProgram({ ifindex, point: 'ingress' }))
+  step(`tc ingress filter on ${state.config.device}`, () => detachProgram({ ifindex: state.deviceIfindex, point: 'ingress' }))
+  if (state.vxlan) {
+    if (state.vxlan.created) step(`device ${VXLAN_DEV}`, () => deleteLink(VXLAN_DEV))
+    else {
+      step(`tc filters on ${VXLAN_DEV}`, () => detachProgram({ ifindex: state.vxlan!.ifindex, point: 'ingress' }))
+      step(`tc egress filter on ${VXLAN_DEV}`, () => detachProgram({ ifindex: state.vxlan!.ifindex, point: 'egress' }))
+    }
+  }
+  for (const ifindex of state.clsactCreated) {
+    if (state.vxlan?.created && ifindex === state.vxlan.ifindex) continue
+    step(`clsact qdisc on ifindex ${ifindex}`, () => removeClsact(ifindex))
+  }
+  for (const r of listOurRoutes()) step(`kernel route ${r.dst}`, () => routeDelete(r.dst))
+  for (const s of [...state.sysctls].reverse()) step(`sysctl ${s.path}=${s.old}`, () => writeSysctl(s.path, s.old))
+  removed.push(...removePins(state.pinDir))
+  removeState(state.pinDir)
+  if (errors.length) throw new Error(`detach left some items behind:\n  ${errors.join('\n  ')}`)
+  return removed
+}
+
+/** For commands that need an attached node. */
+export function requireState(pinDirFlag?: string): NodeState {
+  const pinDir = resolvePinDir(pinDirFlag)
+  requirePrivileges()
+  const s = loadState(pinDir)
+  if (!s) throw new UserError(`podnet-bpf is not attached for pin dir ${pinDir}`, 'run `podnet-bpf attach …` first (or pass the --pin-dir you attached with)')
+  return s
+}
+
+export function openFromPod(state: NodeState): ProgFd {
+  return ProgFd.fromPin(progPinPath(state.pinDir, 'fromPod'))
+}

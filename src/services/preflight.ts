@@ -1,0 +1,149 @@
+// Kernel and privilege checks: run before attach changes anything, and
+// reported one by one by `podnet-bpf doctor`.
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs'
+import { join } from 'node:path'
+import { BpfError, isBpffs, MapFd, mountBpffs, tcHookCreate, tcHookDestroy } from '../libbpf/index.js'
+import { UserError } from '../errors.js'
+import { loadProgram, objectPath } from '../datapath/objects.js'
+import { run, tryRun } from '../util/exec.js'
+import { Programs, type ProgramKey } from '../datapath/abi.js'
+
+const CAP_NET_ADMIN = 12
+const CAP_SYS_ADMIN = 21
+const CAP_BPF = 39
+
+function effectiveCaps(): bigint {
+  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))
+  return m ? BigInt(`0x${m[1]}`) : 0n
+}
+const has = (caps: bigint, c: number) => (caps & (1n << BigInt(c))) !== 0n
+
+export function requirePrivileges(): void {
+  const caps = effectiveCaps()
+  const missing: string[] = []
+  if (!has(caps, CAP_NET_ADMIN)) missing.push('CAP_NET_ADMIN')
+  if (!has(caps, CAP_BPF) && !has(caps, CAP_SYS_ADMIN)) missing.push('CAP_BPF')
+  if (missing.length) {
+    throw new UserError(`missing capabilities: ${missing.join(', ')}`, 'run as root (sudo podnet-bpf …) or grant CAP_BPF+CAP_NET_ADMIN')
+  }
+}
+
+export const BPFFS_ROOT = '/sys/fs/bpf'
+
+/** Mounts bpffs at /sys/fs/bpf if needed and creates the pin dir on it. */
+export function ensurePinDir(pinDir: string): void {
+  if (!isBpffs(BPFFS_ROOT) && pinDir.startsWith(`${BPFFS_ROOT}/`)) {
+    try {
+      mountBpffs(BPFFS_ROOT)
+    } catch (e) {
+      throw new UserError(
+        `bpffs is not mounted at ${BPFFS_ROOT} and mounting it failed (${e instanceof BpfError ? e.code : String(e)})`,
+        'mount it yourself: mount -t bpf bpf /sys/fs/bpf',
+      )
+    }
+  }
+  mkdirSync(pinDir, { recursive: true })
+  if (!isBpffs(pinDir)) {
+    throw new UserError(`pin dir ${pinDir} is not on a bpffs mount`, 'use a directory under /sys/fs/bpf, or mount bpffs there')
+  }
+}
+
+export interface Check {
+  name: string
+  ok: boolean
+  detail: string
+  fix?: string
+}
+
+function check(name: string, fn: () => string, fix: string): Check {
+  try {
+    return { name, ok: true, detail: fn() }
+  } catch (e) {
+    return { name, ok: false, detail: e instanceof UserError ? e.message : (e as Error).message, fix }
+  }
+}
+
+/** Everything podnet-bpf needs from this kernel and process. */
+export function runChecks(): Check[] {
+  const checks: Check[] = []
+  checks.push(
+    check('privileges', () => (requirePrivileges(), 'CAP_BPF and CAP_NET_ADMIN'), 'run as root'),
+  )
+  checks.push(
+    check(
+      'bpf syscall',
+      () => {
+        const m = MapFd.create(2 /* BPF_MAP_TYPE_ARRAY */, 'pn_probe', 4, 4, 1)
+        m.close()
+        return 'map create ok'
+      },
+      'a kernel with CONFIG_BPF_SYSCALL and root privileges',
+    ),
+  )
+  checks.push(
+    check(
+      'bpffs',
+      () => {
+        if (isBpffs(BPFFS_ROOT)) return `mounted at ${BPFFS_ROOT}`
+        return `not mounted at ${BPFFS_ROOT}; attach mounts it`
+      },
+      'mount -t bpf bpf /sys/fs/bpf',
+    ),
+  )
+  checks.push(
+    check(
+      'BTF',
+      () => {
+        if (!existsSync('/sys/kernel/btf/vmlinux')) throw new Error('/sys/kernel/btf/vmlinux missing')
+        return '/sys/kernel/btf/vmlinux'
+      },
+      'a kernel built with CONFIG_DEBUG_INFO_BTF=y',
+    ),
+  )
+  checks.push(
+    check(
+      'clsact',
+      () => {
+        // loopback always exists; remove the qdisc again only if we made it
+        if (tcHookCreate(1)) tcHookDestroy(1)
+        return 'clsact qdisc available'
+      },
+      'load sch_ingress (CONFIG_NET_SCH_INGRESS) and cls_bpf',
+    ),
+  )
+  checks.push(
+    check(
+      'vxlan',
+      () => {
+        const probe = `pnprobe${process.pid % 100000}`
+        run('ip', ['link', 'add', probe, 'type', 'vxlan', 'external', 'dstport', '0'])
+        tryRun('ip', ['link', 'del', probe])
+        return 'collect_md VXLAN devices supported'
+      },
+      'load the vxlan module (modprobe vxlan), or use --mode direct',
+    ),
+  )
+  for (const key of Object.keys(Programs) as ProgramKey[]) {
+    checks.push(
+      check(`verifier: ${Programs[key].object}`, () => verifyObject(key), 'a kernel ≥ 5.10 with the helpers podnet uses (bpf_redirect_peer, bpf_redirect_neigh)'),
+    )
+  }
+  return checks
+}
+
+/** Loads one shipped object through the verifier with every feature
+ * switched on (non-zero VXLAN ifindex), in a throwaway pin dir. */
+export function verifyObject(key: ProgramKey): string {
+  const path = objectPath(key)
+  const dir = `${BPFFS_ROOT}/podnet-verify-${process.pid}-${key}`
+  ensurePinDir(dir)
+  try {
+    const l = loadProgram(key, { nodeIp: '10.0.0.1', deviceIfindex: 1, vxlanIfindex: 1, vni: 1, deviceMtu: 1500, overlayMtu: 1450 }, dir)
+    const id = l.prog.id()
+    l.obj.close()
+    return `${path} loads (program id ${id})`
+  } finally {
+    for (const f of existsSync(dir) ? readdirSync(dir) : []) unlinkSync(join(dir, f))
+    rmSync(dir, { recursive: true, force: true })
+  }
+}

@@ -1,0 +1,174 @@
+// Peer pod-CIDR routes: the routes map (what the datapath forwards by) and
+// the matching kernel route (how the node itself reaches remote pods).
+import { UserError } from '../errors.js'
+import { DatapathMaps } from '../datapath/maps.js'
+import { listOurRoutes, peerRouteArgs, routeBatch, routeDelete, routeReplace } from '../datapath/netdev.js'
+import { cidrString, cidrsOverlap, parseCidr, parseIPv4 } from '../util/ipv4.js'
+import { EncapSchema, type Encap } from './config.js'
+import { deviceSubnets, requireState, resolveEncap } from './node.js'
+import { saveState, type NodeState } from './state.js'
+
+export interface RouteView {
+  cidr: string
+  nodeIp: string
+  encap: 'vxlan' | 'direct'
+  requested: Encap | 'default'
+}
+
+export interface RouteSpec {
+  cidr: string
+  nodeIp: string
+  encap?: Encap
+}
+
+interface Resolved {
+  cidr: string
+  nodeIp: string
+  vxlan: boolean
+  requested: Encap | 'default'
+}
+
+/** Validates one route against the node and the other routes; no side effects. */
+function resolve(state: NodeState, spec: RouteSpec, others: readonly { cidr: string; nodeIp: string }[], subnets: string[]): Resolved {
+  const c = parseCidr(spec.cidr, 'route CIDR')
+  const cidr = cidrString(c)
+  const nodeIp = parseIPv4(spec.nodeIp, 'node IP')
+  if (spec.encap !== undefined && !EncapSchema.safeParse(spec.encap).success) {
+    throw new UserError(`invalid encapsulation "${spec.encap}" for ${cidr}`, 'use auto, vxlan or none')
+  }
+  const own = parseCidr(state.config.podCidr)
+  if (cidrsOverlap(c, own)) {
+    throw new UserError(`route ${cidr} overlaps this node's own pod CIDR ${state.config.podCidr}`, "routes are for peer nodes' pod CIDRs")
+  }
+  if (nodeIp === state.config.nodeIp) throw new UserError(`node IP ${nodeIp} for route ${cidr} is this node's own IP`, "pass the peer node's underlay IP")
+  for (const o of others) {
+    if (o.cidr !== cidr && cidrsOverlap(c, parseCidr(o.cidr))) {
+      throw new UserError(`route ${cidr} overlaps route ${o.cidr} (node ${o.nodeIp})`, `delete it first (podnet-bpf routes del ${o.cidr}) or use a CIDR that does not overlap`)
+    }
+  }
+  const requested = spec.encap ?? 'default'
+  const vxlan = resolveEncap(requested, state.config.mode, nodeIp, subnets, cidr)
+  return { cidr, nodeIp, vxlan, requested }
+}
+
+function view(r: Resolved): RouteView {
+  return { cidr: r.cidr, nodeIp: r.nodeIp, encap: r.vxlan ? 'vxlan' : 'direct', requested: r.requested }
+}
+
+function kernelArgs(state: NodeState, r: Resolved): string[] {
+  return peerRouteArgs(r.cidr, r.nodeIp, r.vxlan, state.config.device, state.config.nodeIp)
+}
+
+/** Adds a route, or changes an existing route for the same CIDR (takes effect on the next packet). */
+export function addRoute(spec: RouteSpec, pinDir?: string): RouteView {
+  const state = requireState(pinDir)
+  const maps = DatapathMaps.open(state.pinDir)
+  try {
+    const r = resolve(state, spec, maps.routes.list(), deviceSubnets(state.config.device))
+    const before = maps.routes.get(r.cidr)
+    maps.routes.set(r)
+    try {
+      routeReplace(kernelArgs(state, r))
+    } catch (e) {
+      if (before) maps.routes.set(before)
+      else maps.routes.delete(r.cidr)
+      throw e
+    }
+    state.routeEncap[r.cidr] = r.requested
+    saveState(state)
+    return view(r)
+  } finally {
+    maps.close()
+  }
+}
+
+export function deleteRoute(cidrArg: string, pinDir?: string): RouteView {
+  const state = requireState(pinDir)
+  const cidr = cidrString(parseCidr(cidrArg, 'route CIDR'))
+  const maps = DatapathMaps.open(state.pinDir)
+  try {
+    const r = maps.routes.get(cidr)
+    if (!r) throw new UserError(`no route for ${cidr}`, 'see `podnet-bpf routes list`')
+    maps.routes.delete(cidr)
+    routeDelete(cidr)
+    const requested = state.routeEncap[cidr] ?? 'default'
+    delete state.routeEncap[cidr]
+    saveState(state)
+    return { cidr, nodeIp: r.nodeIp, encap: r.vxlan ? 'vxlan' : 'direct', requested }
+  } finally {
+    maps.close()
+  }
+}
+
+export function listRoutes(pinDir?: string): RouteView[] {
+  const state = requireState(pinDir)
+  const maps = DatapathMaps.open(state.pinDir)
+  try {
+    return maps.routes.list().map((r) => ({
+      cidr: r.cidr,
+      nodeIp: r.nodeIp,
+      encap: r.vxlan ? 'vxlan' : 'direct',
+      requested: state.routeEncap[r.cidr] ?? 'default',
+    }))
+  } finally {
+    maps.close()
+  }
+}
+
+export interface SyncResult {
+  added: number
+  changed: number
+  removed: number
+  unchanged: number
+}
+
+/** Makes the route set exactly `specs`. Everything is validated before
+ * anything changes; the map is written first, then kernel routes, then
+ * state, so an interrupted sync leaves forwarding working and a re-run
+ * converges (it diffs against the live map, and re-applies kernel routes). */
+export function syncRoutes(specs: readonly RouteSpec[], pinDir?: string): SyncResult {
+  const state = requireState(pinDir)
+  const subnets = deviceSubnets(state.config.device)
+  const seen = new Set<string>()
+  const desired: Resolved[] = []
+  for (const s of specs) {
+    const r = resolve(state, s, specs.map((x) => ({ cidr: cidrString(parseCidr(x.cidr, 'route CIDR')), nodeIp: x.nodeIp })), subnets)
+    if (seen.has(r.cidr)) throw new UserError(`route ${r.cidr} is listed twice`, 'keep one entry per CIDR')
+    seen.add(r.cidr)
+    desired.push(r)
+  }
+  const maps = DatapathMaps.open(state.pinDir)
+  try {
+    const live = new Map(maps.routes.list().map((r) => [r.cidr, r]))
+    const res: SyncResult = { added: 0, changed: 0, removed: 0, unchanged: 0 }
+    const writes: Resolved[] = []
+    for (const r of desired) {
+      const cur = live.get(r.cidr)
+      if (!cur) res.added++
+      else if (cur.nodeIp !== r.nodeIp || cur.vxlan !== r.vxlan) res.changed++
+      else {
+        res.unchanged++
+        continue
+      }
+      writes.push(r)
+    }
+    const stale = [...live.keys()].filter((c) => !seen.has(c))
+    maps.routes.setMany(writes)
+    for (const c of stale) maps.routes.delete(c)
+    res.removed = stale.length
+
+    const kernelStale = listOurRoutes()
+      .map((k) => k.dst)
+      .filter((dst) => dst.includes('/') && !seen.has(dst))
+    routeBatch([
+      ...desired.map((r) => ['route', 'replace', ...kernelArgs(state, r)]),
+      ...kernelStale.map((dst) => ['route', 'del', dst, 'proto', '112']),
+    ])
+    state.routeEncap = Object.fromEntries(desired.map((r) => [r.cidr, r.requested]))
+    saveState(state)
+    return res
+  } finally {
+    maps.close()
+  }
+}
+
