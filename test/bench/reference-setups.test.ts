@@ -54,7 +54,7 @@ describe.skipIf(!isRoot)('benchmark reference setups', () => {
         const lines = await captureUnderlay(s, c.underlay, 3, async () => pingBurst(s)())
         expect(lines.length, lines.join('\n')).toBeGreaterThanOrEqual(3)
         if (!c.encapsulated) {
-          const vx = await captureUnderlay(s, 'udp port 8472', 1, async () => pingBurst(s)())
+          const vx = await captureUnderlay(s, 'udp port 8472', 1, async () => pingBurst(s)(), 2_500)
           expect(vx).toEqual([])
         }
       })

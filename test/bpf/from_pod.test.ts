@@ -371,17 +371,27 @@ describe('pn_from_pod: malformed and non-IPv4 frames', () => {
   })
 
   for (const { name, at } of headerBoundaries(valid())) {
-    it(`drops a frame cut right after ${name} (${at} bytes)`, () => {
-      const d = h.explain('fromPod', valid().subarray(0, at))
-      expect(summary(d)).toMatchObject({ verdict: TC_ACT_SHOT, reason: 'DROP_INVALID' })
+    it(`drops a frame cut right after ${name} (${at} bytes), or the kernel refuses to run it`, () => {
+      const d = h.explainOrRefused('fromPod', valid().subarray(0, at))
+      if (d === null) expect(at).toBeLessThan(ETH_HLEN + 20)
+      else expect(summary(d)).toMatchObject({ verdict: TC_ACT_SHOT, reason: 'DROP_INVALID' })
     })
   }
 
-  it('drops a frame cut anywhere inside the IPv4 header', () => {
+  it('drops a frame cut anywhere inside the IPv4 header or options', () => {
     const p = valid()
     for (let at = ETH_HLEN; at < ETH_HLEN + 24; at++) {
+      const d = h.explainOrRefused('fromPod', p.subarray(0, at))
+      if (d !== null) expect(d.reasonName, `cut at ${at}`).toBe('DROP_INVALID')
+    }
+    for (let at = ETH_HLEN + 20; at < ETH_HLEN + 24; at++) {
       expect(h.explain('fromPod', p.subarray(0, at)).reasonName, `cut at ${at}`).toBe('DROP_INVALID')
     }
+  })
+
+  it('drops a packet whose header length with options runs past the end of a 20-byte IP frame', () => {
+    const p = fromA({ dst: POD_B.ip, options: Buffer.alloc(8, 1) }).subarray(0, ETH_HLEN + 20)
+    expect(h.explain('fromPod', p).reasonName).toBe('DROP_INVALID')
   })
 
   it('cannot be given a frame shorter than an Ethernet header: the kernel refuses the test run', () => {
@@ -422,7 +432,7 @@ describe('pn_from_pod: malformed and non-IPv4 frames', () => {
   })
 
   it('drops an Ethernet header with nothing after it as unsupported when it is not IPv4 or ARP', () => {
-    expect(h.explain('fromPod', eth({ type: ETH_P_IPV6 })).reasonName).toBe('DROP_UNSUPPORTED_L3')
+    expect(h.explain('fromPod', eth({ type: 0x88cc })).reasonName).toBe('DROP_UNSUPPORTED_L3')
   })
 })
 

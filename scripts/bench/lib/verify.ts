@@ -67,10 +67,16 @@ export async function verifyForwarding(s: Setup): Promise<ForwardCheck> {
 
 /** Capture up to `count` packets matching `filter` on node1's underlay while
  * `trigger` runs; returns tcpdump's one-line summaries. */
-export async function captureUnderlay(s: Setup, filter: string, count: number, trigger: () => Promise<unknown>): Promise<string[]> {
+export async function captureUnderlay(
+  s: Setup,
+  filter: string,
+  count: number,
+  trigger: () => Promise<unknown>,
+  timeoutMs = 8_000,
+): Promise<string[]> {
   const cap = exec(inNs(s.nodes[0], ['tcpdump', '-i', 'eth0', '-nn', '-l', '-c', String(count), filter]), {
     allowFail: true,
-    timeoutMs: 8_000,
+    timeoutMs,
   })
   await sleep(700) // tcpdump attaching
   await trigger()
