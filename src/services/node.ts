@@ -40,10 +40,9 @@ export function programKeysFor(mode: Mode): ProgramKey[] {
 }
 
 /** The hooks each program belongs on, for this state. */
-export function hooksOf(state: Pick<NodeState, 'deviceIfindex' | 'vxlan' | 'endpoints'>): { key: ProgramKey; hook: Hook; device: string }[] {
+export function hooksOf(state: Pick<NodeState, 'config' | 'deviceIfindex' | 'vxlan' | 'endpoints'>): { key: ProgramKey; hook: Hook; device: string }[] {
   const out: { key: ProgramKey; hook: Hook; device: string }[] = []
-  const devName = (i: number) => i.toString()
-  out.push({ key: 'fromNetdev', hook: { ifindex: state.deviceIfindex, point: 'ingress' }, device: devName(state.deviceIfindex) })
+  out.push({ key: 'fromNetdev', hook: { ifindex: state.deviceIfindex, point: 'ingress' }, device: state.config.device })
   if (state.vxlan) {
     out.push({ key: 'fromOverlay', hook: { ifindex: state.vxlan.ifindex, point: 'ingress' }, device: VXLAN_DEV })
     out.push({ key: 'toOverlay', hook: { ifindex: state.vxlan.ifindex, point: 'egress' }, device: VXLAN_DEV })
@@ -328,7 +327,7 @@ function result(action: AttachResult['action'], s: NodeState): AttachResult {
       .filter((h) => h.key !== 'fromPod')
       .map((h) => ({
         program: Programs[h.key].program,
-        device: h.key === 'fromNetdev' ? s.config.device : h.device,
+        device: h.device,
         hook: h.hook.point,
         id: s.programs[h.key]?.id ?? 0,
       })),
