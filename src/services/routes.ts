@@ -51,6 +51,25 @@ function resolve(state: NodeState, spec: RouteSpec, others: readonly { cidr: str
   return { cidr, nodeIp, vxlan, requested }
 }
 
+/** Sorted by network address, CIDRs overlap only with a predecessor whose
+ * range reaches past their start: O(n log n) for large route files. */
+function assertDisjoint(routes: readonly Resolved[]): void {
+  const spans = routes
+    .map((r) => {
+      const c = parseCidr(r.cidr)
+      return { r, start: c.net, end: c.net + 2 ** (32 - c.len) - 1 }
+    })
+    .sort((a, b) => a.start - b.start || b.end - a.end)
+  let widest: (typeof spans)[number] | undefined
+  for (const s of spans) {
+    if (widest && s.start <= widest.end) {
+      if (s.r.cidr === widest.r.cidr) throw new UserError(`route ${s.r.cidr} is listed twice`, 'keep one entry per CIDR')
+      throw new UserError(`route ${s.r.cidr} overlaps route ${widest.r.cidr} (node ${widest.r.nodeIp})`, 'use CIDRs that do not overlap')
+    }
+    if (!widest || s.end > widest.end) widest = s
+  }
+}
+
 function view(r: Resolved): RouteView {
   return { cidr: r.cidr, nodeIp: r.nodeIp, encap: r.vxlan ? 'vxlan' : 'direct', requested: r.requested }
 }
@@ -129,14 +148,9 @@ export interface SyncResult {
 export function syncRoutes(specs: readonly RouteSpec[], pinDir?: string): SyncResult {
   const state = requireState(pinDir)
   const subnets = deviceSubnets(state.config.device)
-  const seen = new Set<string>()
-  const desired: Resolved[] = []
-  for (const s of specs) {
-    const r = resolve(state, s, specs.map((x) => ({ cidr: cidrString(parseCidr(x.cidr, 'route CIDR')), nodeIp: x.nodeIp })), subnets)
-    if (seen.has(r.cidr)) throw new UserError(`route ${r.cidr} is listed twice`, 'keep one entry per CIDR')
-    seen.add(r.cidr)
-    desired.push(r)
-  }
+  const desired = specs.map((s) => resolve(state, s, [], subnets))
+  assertDisjoint(desired)
+  const seen = new Set(desired.map((r) => r.cidr))
   const maps = DatapathMaps.open(state.pinDir)
   try {
     const live = new Map(maps.routes.list().map((r) => [r.cidr, r]))

@@ -1,0 +1,50 @@
+import { Args, Flags } from '@oclif/core'
+import { BaseCommand } from '../cli/base.js'
+import { explain, type Explanation } from '../services/inspect/explain.js'
+import type { Proto } from '../services/inspect/packet.js'
+
+export default class Explain extends BaseCommand {
+  static override summary = 'Show which way the datapath would send a packet from SRC to DST'
+  static override description =
+    'Builds the packet, picks the hook it enters on (a local pod source: from_pod on its veth; a remote pod or other source: the node device or the overlay) and runs it through the program live on that hook with BPF_PROG_TEST_RUN in explain mode, against the live maps: no counters move, no events are emitted. Run it in the node\'s network namespace.'
+  static override examples = [
+    '<%= config.bin %> explain 10.244.1.11 10.244.2.11',
+    '<%= config.bin %> explain 10.244.1.11 10.244.2.11 --proto tcp --dport 80',
+    '<%= config.bin %> explain 10.244.1.99 10.244.2.11 --ingress vp11   # a spoofed source',
+  ]
+  static override enableJsonFlag = true
+  static override args = {
+    src: Args.string({ description: 'source IPv4 address', required: true }),
+    dst: Args.string({ description: 'destination IPv4 address', required: true }),
+  }
+  static override flags = {
+    proto: Flags.string({ description: 'protocol of the test packet', options: ['icmp', 'tcp', 'udp'], default: 'icmp' }),
+    dport: Flags.integer({ description: 'destination port (tcp/udp) [default: 80]' }),
+    size: Flags.integer({ description: 'total IPv4 length of the test packet [default: headers + 56]' }),
+    ttl: Flags.integer({ description: 'IPv4 TTL of the test packet', default: 64 }),
+    ingress: Flags.string({ description: 'device the packet arrives on (a pod veth, the node device or podnet_vxlan) [default: from the source]', helpValue: 'IFNAME' }),
+  }
+
+  async run(): Promise<Explanation> {
+    const { args, flags } = await this.parse(Explain)
+    const x = explain({
+      src: args.src,
+      dst: args.dst,
+      proto: flags.proto as Proto,
+      dport: flags.dport,
+      size: flags.size,
+      ttl: flags.ttl,
+      ingress: flags.ingress,
+      pinDir: flags['pin-dir'],
+    })
+    const p = x.packet
+    const ports = p.sport === null ? '' : ` ${p.sport} > ${p.dport}`
+    this.log(x.summary)
+    this.log(`  packet   ${p.src} > ${p.dst} ${p.proto}${ports}, ${p.ipLen} bytes, TTL ${p.ttl}`)
+    this.log(`  entry    ${x.entry.hook} on ${x.entry.device}: ${x.entry.why}`)
+    if (x.program) this.log(`  program  ${x.program.name} id ${x.program.id} (${x.program.device} ${x.program.hook})`)
+    this.log(`  verdict  ${x.verdict ?? '-'}, reason ${x.reason} (${x.reasonCode})`)
+    for (const n of x.notes) this.log(`  note     ${n}`)
+    return x
+  }
+}

@@ -1,0 +1,49 @@
+import { Flags } from '@oclif/core'
+import { BaseCommand, table } from '../../cli/base.js'
+import { findLabs, labStatus, type LabStatus } from '../../services/lab/lab.js'
+import { type LabState } from '../../services/lab/state.js'
+
+/** Nodes, pods and the path each node takes to each peer, as text. */
+export function renderLab(lab: Pick<LabState, 'name' | 'mode' | 'nodes' | 'routerNs'>): string {
+  const nodes = table(
+    ['NODE', 'NAMESPACE', 'UNDERLAY IP', 'SUBNET', 'POD CIDR', 'POD MTU', 'PODS'],
+    lab.nodes.map((n) => [n.name, n.ns, n.ip, n.subnet === 'a' ? 'A (bridge)' : 'B (routed)', n.podCidr, n.podMtu ?? '-', n.pods.length]),
+  )
+  const pods = table(
+    ['POD', 'NODE', 'IP', 'NAMESPACE'],
+    lab.nodes.flatMap((n) => n.pods.map((p) => [p.name, n.name, p.ip, p.ns])),
+  )
+  const names = lab.nodes.map((n) => n.name)
+  const paths = table(
+    ['FROM \\ TO', ...names],
+    lab.nodes.map((n) => [n.name, ...names.map((peer) => (peer === n.name ? 'local' : (n.paths.find((p) => p.peer === peer)?.encap ?? '?')))]),
+  )
+  return [`lab ${lab.name}: mode ${lab.mode}, ${lab.nodes.length} nodes${lab.routerNs ? `, router ${lab.routerNs}` : ''}`, '', nodes, '', pods, '', 'Cross-node path chosen per peer:', paths].join('\n')
+}
+
+export default class LabStatusCommand extends BaseCommand {
+  static override summary = 'Show the labs on this host: nodes, pods, IPs, paths and health'
+  static override description = 'Without --name, shows every lab found (by state file or by leftover namespaces and pins). Health is ready, creating, crashed (its `lab up` died: run `lab down`), degraded (namespaces missing) or leftovers.'
+  static override examples = ['<%= config.bin %> lab status', '<%= config.bin %> lab status --name demo --json']
+  // pin dirs are per lab node (pnlab-LAB-NODE), never chosen by the user here
+  static override baseFlags = {} as typeof BaseCommand.baseFlags
+  static override enableJsonFlag = true
+  static override flags = {
+    name: Flags.string({ description: 'lab name [default: every lab]', env: 'PODNET_LAB', helpValue: 'LAB' }),
+  }
+
+  async run(): Promise<{ labs: LabStatus[] }> {
+    const { flags } = await this.parse(LabStatusCommand)
+    const names = flags.name ? [flags.name] : findLabs()
+    const labs = names.map((n) => labStatus(n)).filter((s): s is LabStatus => s !== null)
+    if (labs.length === 0) this.log(flags.name ? `no lab named "${flags.name}"` : 'no labs (start one with `podnet-bpf lab up`)')
+    for (const s of labs) {
+      this.log(`${s.name}: ${s.health}${s.createdAt ? ` (created ${s.createdAt})` : ''}`)
+      if (s.missing.length) this.log(`  missing namespaces: ${s.missing.join(', ')}`)
+      if (s.health === 'crashed' || s.health === 'leftovers' || s.health === 'degraded') this.log(`  clean up with: ${this.config.bin} lab down --name ${s.name}`)
+      if (s.mode) this.log(renderLab({ name: s.name, mode: s.mode, nodes: s.nodes, routerNs: s.routerNs }))
+      this.log('')
+    }
+    return { labs }
+  }
+}

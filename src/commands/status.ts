@@ -1,0 +1,33 @@
+import { BaseCommand, table } from '../cli/base.js'
+import { nodeStatus, type NodeStatus } from '../services/inspect/status.js'
+
+export default class Status extends BaseCommand {
+  static override summary = 'Show what the datapath has attached on this node: config, programs, maps'
+  static override description =
+    'Node configuration from attach, every program live on a tc hook as the kernel reports it (id, tag, load time; "!" marks a program that is not the one attach installed), every pinned map with its entries, and the libbpf and kernel versions.'
+  static override examples = ['<%= config.bin %> status', '<%= config.bin %> status --pin-dir /sys/fs/bpf/node1 --json']
+  static override enableJsonFlag = true
+
+  async run(): Promise<NodeStatus> {
+    const { flags } = await this.parse(Status)
+    const s = nodeStatus(flags['pin-dir'])
+    this.log(`node ${s.nodeIp}  pod CIDR ${s.podCidr}  mode ${s.mode}  device ${s.device} (ifindex ${s.deviceIfindex}, MTU ${s.deviceMtu})  pod MTU ${s.podMtu}`)
+    this.log(s.vxlan ? `VXLAN ${s.vxlan.device} (ifindex ${s.vxlan.ifindex}) VNI ${s.vxlan.vni} port ${s.vxlan.port}` : 'VXLAN: none (direct mode)')
+    this.log(`pin dir ${s.pinDir}, attached ${s.attachedAt}, ${s.endpoints} endpoints; libbpf ${s.libbpf}, kernel ${s.kernel}`)
+    this.log('')
+    this.log(
+      table(
+        ['PROGRAM', 'DEVICE', 'HOOK', 'ID', 'TAG', 'LOADED'],
+        s.programs.map((p) => [p.program, `${p.device} (${p.ifindex})`, p.hook, p.id === null ? 'NOT ATTACHED' : `${p.id}${p.expected ? '' : ' !'}`, p.tag ?? '-', p.loadedAt ?? '-']),
+      ),
+    )
+    this.log('')
+    this.log(
+      table(
+        ['MAP', 'TYPE', 'KEY', 'VALUE', 'ENTRIES', 'PIN'],
+        s.maps.map((m) => [m.name, m.type, m.keyType ?? '-', m.valueType ?? '-', m.entries === null ? `- / ${m.maxEntries} bytes` : `${m.entries}/${m.maxEntries}`, m.pinPath]),
+      ),
+    )
+    return s
+  }
+}

@@ -1,0 +1,191 @@
+// Live events from the programs through the podnet_events ring buffer:
+// drops (always emitted) and forwarding traces (emitted only while
+// MONITOR_F_TRACE is set in podnet_settings, which the monitor sets for as
+// long as it runs and then restores).
+import { MapFd, RingBuffer } from '../../libbpf/index.js'
+import { MONITOR_F_TRACE, Reason, decodeEvent, isDrop, type PodnetEvent } from '../../datapath/abi.js'
+import { DatapathMaps, mapPinPath } from '../../datapath/maps.js'
+import { VXLAN_DEV } from '../../datapath/netdev.js'
+import { parseIPv4 } from '../../util/ipv4.js'
+import { requireState } from '../node.js'
+import { dirLabel, ifLabel, monotonicToDate, protoLabel, reasonLabel } from './common.js'
+
+export type EventFilter = 'drop' | 'trace' | 'all'
+
+export interface MonitorEvent {
+  time: string
+  type: 'drop' | 'trace'
+  reason: string
+  reasonCode: number
+  direction: string
+  /** Where the packet was seen. */
+  device: string
+  ifindex: number
+  proto: string
+  saddr: string
+  daddr: string
+  sport: number | null
+  dport: number | null
+  /** ICMP type/code (ICMP only). */
+  icmp: { type: number; code: number } | null
+  len: number
+  /** Where it went: the pod veth (local), the device (direct/VXLAN), the peer node. */
+  to: { device: string | null; ifindex: number | null; nodeIp: string | null } | null
+}
+
+export interface MonitorOptions {
+  pinDir?: string
+  type: EventFilter
+  ip?: string
+}
+
+/** Streams events; call stop() (idempotent) to restore tracing and release the ring buffer. */
+export class Monitor {
+  private readonly maps: DatapathMaps
+  private readonly events: MapFd
+  private readonly ring: RingBuffer
+  private timer: NodeJS.Timeout | null = null
+  private restoreFlags: number | null = null
+  private stopped = false
+  private discarding = false
+  readonly pinDir: string
+  readonly tracing: boolean
+
+  constructor(
+    private readonly o: MonitorOptions,
+    private readonly onEvent: (e: MonitorEvent) => void,
+  ) {
+    if (o.ip !== undefined) parseIPv4(o.ip, '--ip address')
+    this.pinDir = requireState(o.pinDir).pinDir
+    this.maps = DatapathMaps.open(this.pinDir)
+    try {
+      this.events = MapFd.fromPin(mapPinPath(this.pinDir, 'events'))
+      this.ring = new RingBuffer(this.events.fd, (b) => this.handle(decodeEvent(b)))
+    } catch (e) {
+      this.maps.close()
+      throw e
+    }
+    this.tracing = o.type !== 'drop'
+  }
+
+  /** Discards what is already queued (records from before this monitor ran,
+   * e.g. drops nobody consumed), turns tracing on if asked, then polls the
+   * ring buffer every `intervalMs`. */
+  start(intervalMs = 50): void {
+    this.discarding = true
+    try {
+      this.ring.consume()
+    } finally {
+      this.discarding = false
+    }
+    if (this.tracing) {
+      const flags = this.maps.settings.monitorFlags
+      if (!(flags & MONITOR_F_TRACE)) {
+        this.restoreFlags = flags
+        this.maps.settings.monitorFlags = flags | MONITOR_F_TRACE
+      }
+    }
+    this.timer = setInterval(() => this.poll(), intervalMs)
+  }
+
+  /** Delivers what is in the ring buffer now. */
+  poll(): number {
+    return this.ring.consume()
+  }
+
+  stop(): void {
+    if (this.stopped) return
+    this.stopped = true
+    if (this.timer) clearInterval(this.timer)
+    try {
+      this.ring.consume()
+    } catch {
+      /* best effort: deliver what is left */
+    }
+    if (this.restoreFlags !== null) this.maps.settings.monitorFlags = this.restoreFlags & ~MONITOR_F_TRACE
+    this.ring.close()
+    this.events.close()
+    this.maps.close()
+  }
+
+  private handle(ev: PodnetEvent): void {
+    if (this.discarding) return
+    if (this.o.type === 'drop' && ev.type !== 'drop') return
+    if (this.o.type === 'trace' && ev.type !== 'trace') return
+    if (this.o.ip !== undefined && ev.saddr !== this.o.ip && ev.daddr !== this.o.ip) return
+    this.onEvent(this.describe(ev))
+  }
+
+  private describe(ev: PodnetEvent): MonitorEvent {
+    const icmp = ev.proto === 1
+    const ports = ev.proto === 6 || ev.proto === 17
+    let to: MonitorEvent['to'] = null
+    if (!isDrop(ev.reason) && ev.target !== 0) {
+      switch (ev.reason) {
+        case Reason.FWD_LOCAL:
+        case Reason.FWD_ARP_REPLY:
+          to = { device: ifLabel(ev.target), ifindex: ev.target, nodeIp: null }
+          break
+        case Reason.FWD_DIRECT:
+        case Reason.FWD_VXLAN:
+        case Reason.FWD_ENCAP_STACK: {
+          // the event carries the device; the peer is the route's node
+          const r = this.maps.routes.get(`${ev.daddr}/32`)
+          to = { device: ev.reason === Reason.FWD_DIRECT ? ifLabel(ev.target) : VXLAN_DEV, ifindex: ev.target, nodeIp: r?.nodeIp ?? null }
+          break
+        }
+        default: {
+          // TTL/MTU hand-offs carry the peer node IP in target
+          const b = Buffer.alloc(4)
+          b.writeUInt32LE(ev.target, 0)
+          to = { device: null, ifindex: null, nodeIp: `${b[0]}.${b[1]}.${b[2]}.${b[3]}` }
+        }
+      }
+    }
+    return {
+      time: monotonicToDate(ev.tsNs).toISOString(),
+      type: ev.type,
+      reason: reasonLabel(ev.reason),
+      reasonCode: ev.reason,
+      direction: dirLabel(ev.dir),
+      device: ifLabel(ev.ifindex),
+      ifindex: ev.ifindex,
+      proto: ev.proto !== 0 ? protoLabel(ev.proto) : etherLabel(ev.ethertype),
+      saddr: ev.saddr,
+      daddr: ev.daddr,
+      sport: ports ? ev.sport : null,
+      dport: ports ? ev.dport : null,
+      icmp: icmp ? { type: ev.sport >> 8, code: ev.sport & 0xff } : null,
+      len: ev.len,
+      to,
+    }
+  }
+}
+
+function etherLabel(t: number): string {
+  if (t === 0x0806) return 'arp'
+  if (t === 0x0800) return 'ipv4'
+  if (t === 0x86dd) return 'ipv6'
+  return t === 0 ? '-' : `ethertype-0x${t.toString(16).padStart(4, '0')}`
+}
+
+const ICMP_TYPES: Record<number, string> = { 0: 'echo-reply', 3: 'unreachable', 8: 'echo-request', 11: 'time-exceeded' }
+
+/** One readable line per event. */
+export function formatEvent(e: MonitorEvent): string {
+  const t = e.time.slice(11, 23)
+  const ep = (a: string, p: number | null) => (p === null ? a : `${a}:${p}`)
+  const addrs = e.saddr === '0.0.0.0' && e.daddr === '0.0.0.0' ? '(addresses not parsed)' : `${ep(e.saddr, e.sport)} > ${ep(e.daddr, e.dport)}`
+  const what = e.icmp ? `icmp ${ICMP_TYPES[e.icmp.type] ?? `type ${e.icmp.type}/${e.icmp.code}`}` : e.proto
+  let verdict: string
+  if (e.type === 'drop') verdict = `DROPPED ${e.reason}`
+  else {
+    const dest = e.to
+      ? e.to.nodeIp
+        ? `node ${e.to.nodeIp}${e.to.device ? ` via ${e.to.device}` : ''}`
+        : `${e.to.device}`
+      : ''
+    verdict = `${e.reason}${dest ? ` → ${dest}` : ''}`
+  }
+  return `${t}  ${e.type.padEnd(5)}  ${e.direction.padEnd(12)} ${e.device.padEnd(12)} ${addrs} ${what} len ${e.len}  ${verdict}`
+}

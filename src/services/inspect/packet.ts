@@ -1,0 +1,74 @@
+// The packet explain sends through a program: Ethernet + IPv4 + ICMP echo,
+// TCP SYN or UDP, with valid checksums.
+import { ipToBuf, macToBytes } from '../../datapath/abi.js'
+
+export type Proto = 'icmp' | 'tcp' | 'udp'
+export const PROTO_NUMBER: Record<Proto, number> = { icmp: 1, tcp: 6, udp: 17 }
+export const EXPLAIN_SPORT = 40000
+
+export interface PacketSpec {
+  srcMac: string
+  dstMac: string
+  src: string
+  dst: string
+  proto: Proto
+  dport: number
+  ttl: number
+  /** Total IPv4 length (header + L4 + payload). */
+  ipLen: number
+}
+
+function csum(b: Buffer, initial = 0): number {
+  let s = initial
+  for (let i = 0; i + 1 < b.length; i += 2) s += b.readUInt16BE(i)
+  if (b.length % 2) s += b[b.length - 1]! << 8
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16)
+  return ~s & 0xffff
+}
+
+export function l4HeaderLen(p: Proto): number {
+  return p === 'tcp' ? 20 : 8
+}
+
+export function buildPacket(s: PacketSpec): Buffer {
+  const l4len = s.ipLen - 20
+  const pkt = Buffer.alloc(14 + s.ipLen)
+  macToBytes(s.dstMac, pkt, 0)
+  macToBytes(s.srcMac, pkt, 6)
+  pkt.writeUInt16BE(0x0800, 12)
+  const ip = pkt.subarray(14, 34)
+  ip[0] = 0x45
+  ip.writeUInt16BE(s.ipLen, 2)
+  ip.writeUInt16BE(0x4000, 6) // DF
+  ip[8] = s.ttl
+  ip[9] = PROTO_NUMBER[s.proto]
+  ipToBuf(s.src, ip, 12)
+  ipToBuf(s.dst, ip, 16)
+  ip.writeUInt16BE(csum(ip), 10)
+  const l4 = pkt.subarray(34)
+  if (s.proto === 'icmp') {
+    l4[0] = 8 // echo request
+    l4.writeUInt16BE(0x706e, 4)
+    l4.writeUInt16BE(1, 6)
+    l4.writeUInt16BE(csum(l4), 2)
+    return pkt
+  }
+  l4.writeUInt16BE(EXPLAIN_SPORT, 0)
+  l4.writeUInt16BE(s.dport, 2)
+  if (s.proto === 'tcp') {
+    l4.writeUInt32BE(1, 4)
+    l4[12] = 5 << 4
+    l4[13] = 0x02 // SYN
+    l4.writeUInt16BE(65535, 14)
+  } else {
+    l4.writeUInt16BE(l4len, 4)
+  }
+  const pseudo = Buffer.alloc(12)
+  ipToBuf(s.src, pseudo, 0)
+  ipToBuf(s.dst, pseudo, 4)
+  pseudo[9] = PROTO_NUMBER[s.proto]
+  pseudo.writeUInt16BE(l4len, 10)
+  const sum = csum(Buffer.concat([pseudo, l4]))
+  l4.writeUInt16BE(s.proto === 'udp' && sum === 0 ? 0xffff : sum, s.proto === 'tcp' ? 16 : 6)
+  return pkt
+}

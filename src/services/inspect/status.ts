@@ -1,0 +1,92 @@
+// What is attached on this node and where: configuration, every live tc
+// program (as the kernel reports it), every pinned map, library versions.
+import { release } from 'node:os'
+import { ProgFd, libbpfVersion } from '../../libbpf/index.js'
+import { Programs } from '../../datapath/abi.js'
+import { queryProgram } from '../../datapath/tc.js'
+import { VXLAN_DEV } from '../../datapath/netdev.js'
+import { hooksOf, requireState } from '../node.js'
+import { bootTimeToDate } from './common.js'
+import { pinnedMapNames, summarizeMap, type MapSummary } from './maps.js'
+
+export interface ProgramStatus {
+  program: string
+  device: string
+  ifindex: number
+  hook: string
+  /** Program id live on the hook now (null: nothing attached there). */
+  id: number | null
+  tag: string | null
+  loadedAt: string | null
+  /** Whether the live program is the one attach recorded for this hook. */
+  expected: boolean
+}
+
+export interface NodeStatus {
+  pinDir: string
+  nodeIp: string
+  podCidr: string
+  mode: string
+  device: string
+  deviceIfindex: number
+  deviceMtu: number
+  podMtu: number
+  vxlan: { device: string; ifindex: number; vni: number; port: number } | null
+  endpoints: number
+  attachedAt: string
+  programs: ProgramStatus[]
+  maps: MapSummary[]
+  libbpf: string
+  kernel: string
+}
+
+export function nodeStatus(pinDirFlag?: string): NodeStatus {
+  const s = requireState(pinDirFlag)
+  const programs: ProgramStatus[] = hooksOf(s).map((h) => {
+    let id: number | null = null
+    try {
+      id = queryProgram(h.hook)
+    } catch {
+      id = null // device gone
+    }
+    let tag: string | null = null
+    let loadedAt: string | null = null
+    if (id !== null) {
+      const p = ProgFd.fromId(id)
+      try {
+        const info = p.info()
+        tag = info.tag
+        loadedAt = bootTimeToDate(info.loadTime).toISOString()
+      } finally {
+        p.close()
+      }
+    }
+    return {
+      program: Programs[h.key].program,
+      device: h.key === 'fromNetdev' ? s.config.device : h.device,
+      ifindex: h.hook.ifindex,
+      hook: h.hook.point,
+      id,
+      tag,
+      loadedAt,
+      expected: id !== null && id === s.programs[h.key]?.id,
+    }
+  })
+  return {
+    pinDir: s.pinDir,
+    nodeIp: s.config.nodeIp,
+    podCidr: s.config.podCidr,
+    mode: s.config.mode,
+    device: s.config.device,
+    deviceIfindex: s.deviceIfindex,
+    deviceMtu: s.deviceMtu,
+    podMtu: s.podMtu,
+    vxlan: s.vxlan ? { device: VXLAN_DEV, ifindex: s.vxlan.ifindex, vni: s.config.vni, port: s.config.vxlanPort } : null,
+    endpoints: Object.keys(s.endpoints).length,
+    attachedAt: s.attachedAt,
+    programs,
+    maps: pinnedMapNames(s.pinDir).map((n) => summarizeMap(s.pinDir, n)),
+    libbpf: libbpfVersion(),
+    kernel: release(),
+  }
+}

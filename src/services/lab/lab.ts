@@ -1,0 +1,436 @@
+// `podnet-bpf lab`: a multi-node cluster in network namespaces on this host.
+//
+//   underlay ns:  bridge br-a (subnet A)  [bridge br-b (subnet B)]
+//                  |  n1   n2 …             |  n3 …
+//   node ns:      eth0 (192.168.77.i/24)   eth0 (192.168.88.i/24)
+//                  |  pn-podJ (host veth)    …
+//   pod ns:       eth0 (10.244.i.(9+J)/32, gateway 169.254.1.1)
+//   router ns:    eth-a 192.168.77.254 ── eth-b 192.168.88.254 (forwarding, rp_filter 0)
+//
+// Each node is attached with podnet-bpf in its own namespace and pin dir by a
+// node agent (node-agent.ts) started with nsenter; the nodes run in parallel.
+import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, unlinkSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { UserError } from '../../errors.js'
+import { requirePrivileges } from '../preflight.js'
+import { stateDir, statePath } from '../state.js'
+import type { RouteView } from '../routes.js'
+import type { AgentReply, AgentRequest } from './node-agent.js'
+import { addNetns, deleteNetns, ipBatch, listNetns, netnsExists, nsenterArgs, nsSysctl, spawnAsync } from './netns.js'
+import { BPFFS, LAB_NS_PREFIX, NODE_DEVICE, ROUTER_HOST, SUBNETS, labPrefix, planLab, planNamespaces, validateLabName, type LabPlan, type PlanInput } from './plan.js'
+import { listLabNames, loadLab, removeLab, saveLab, type LabNode, type LabPod, type LabState } from './state.js'
+
+export type Progress = (line: string) => void
+
+/** The compiled agent (also when this module runs from sources under vitest). */
+export function agentPath(): string {
+  const here = fileURLToPath(import.meta.url)
+  if (here.endsWith('.js')) return join(dirname(here), 'node-agent.js')
+  return resolve(dirname(here), '../../../dist/services/lab/node-agent.js')
+}
+
+async function runAgent(ns: string, req: AgentRequest, timeoutMs = 60_000): Promise<AgentReply> {
+  const r = await spawnAsync('nsenter', nsenterArgs(ns, [process.execPath, agentPath()]), { input: JSON.stringify(req), timeoutMs })
+  const last = r.stdout.trim().split('\n').pop() ?? ''
+  try {
+    return JSON.parse(last) as AgentReply
+  } catch {
+    const why = r.signal ? `killed by ${r.signal}` : `exit ${r.status}`
+    return { ok: false, error: { message: `node agent in ${ns} failed (${why}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ')}`, hint: null, user: false } }
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+function lanOf(p: LabPlan): { a: string[]; b: string[] } {
+  return { a: p.nodes.filter((n) => n.subnet === 'a').map((n) => n.name), b: p.nodes.filter((n) => n.subnet === 'b').map((n) => n.name) }
+}
+
+// ---------------------------------------------------------------- up
+
+export interface UpInput extends PlanInput {
+  onProgress?: Progress
+}
+
+export interface UpResult {
+  lab: LabState
+  seconds: number
+}
+
+export async function labUp(input: UpInput): Promise<UpResult> {
+  const t0 = performance.now()
+  const say = (s: string) => input.onProgress?.(`[${((performance.now() - t0) / 1000).toFixed(2)}s] ${s}`)
+  requirePrivileges()
+  const plan = planLab(input)
+  const prefix = labPrefix(plan.name)
+  const existing = loadLab(plan.name)
+  const leftovers = listNetns().filter((n) => n.startsWith(prefix))
+  if (existing || leftovers.length) {
+    const crashed = existing?.status === 'creating' && !pidAlive(existing.pid)
+    throw new UserError(
+      `lab "${plan.name}" already exists${crashed ? ' (its `lab up` crashed)' : existing ? '' : ` (leftover namespaces: ${leftovers.slice(0, 3).join(', ')}…)`}`,
+      `remove it first: podnet-bpf lab down --name ${plan.name}, or pick another --name`,
+    )
+  }
+  if (!existsSync(agentPath())) throw new UserError(`node agent ${agentPath()} not found`, 'build podnet-bpf first: npm run build')
+
+  const state: LabState = {
+    version: 1,
+    name: plan.name,
+    mode: plan.mode,
+    status: 'creating',
+    createdAt: new Date().toISOString(),
+    pid: process.pid,
+    underlayNs: plan.underlayNs,
+    routerNs: plan.routerNs,
+    nodes: plan.nodes.map((n) => ({ ...n, podMtu: null, paths: [] })),
+  }
+  saveLab(state)
+  try {
+    await buildUnderlay(plan, say)
+    await attachNodes(plan, state, say)
+    state.status = 'ready'
+    saveLab(state)
+    say(`lab "${plan.name}" is up`)
+    return { lab: state, seconds: (performance.now() - t0) / 1000 }
+  } catch (e) {
+    say(`failed: ${(e as Error).message.split('\n')[0]}; removing what was created`)
+    await labDown({ name: plan.name }).catch(() => {})
+    throw e
+  }
+}
+
+async function buildUnderlay(plan: LabPlan, say: Progress): Promise<void> {
+  const all = planNamespaces(plan)
+  const lan = lanOf(plan)
+  say(`creating ${all.length} namespaces: underlay${plan.routerNs ? ', router' : ''}, ${plan.nodes.length} nodes, ${plan.nodes.reduce((s, n) => s + n.pods.length, 0)} pods`)
+  addNetns(all)
+  // sysctls before any link exists, so `default` applies to every new device
+  const noV6 = ['net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']
+  await Promise.all(
+    all.map((ns) =>
+      nsSysctl(ns, ns === plan.routerNs ? [...noV6, 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0'] : noV6),
+    ),
+  )
+
+  const bridges = lan.b.length ? ['br-a', 'br-b'] : ['br-a']
+  const ul: string[][] = []
+  for (const br of bridges) ul.push(['link', 'add', br, 'type', 'bridge'], ['link', 'set', br, 'up'])
+  for (const n of plan.nodes) {
+    ul.push(['link', 'add', n.underlayPort, 'type', 'veth', 'peer', 'name', NODE_DEVICE, 'netns', n.ns])
+    ul.push(['link', 'set', n.underlayPort, 'master', `br-${n.subnet}`, 'up'])
+  }
+  if (plan.routerNs) {
+    for (const s of ['a', 'b'] as const) {
+      ul.push(['link', 'add', `rtr-${s}`, 'type', 'veth', 'peer', 'name', `eth-${s}`, 'netns', plan.routerNs])
+      ul.push(['link', 'set', `rtr-${s}`, 'master', `br-${s}`, 'up'])
+    }
+  }
+  ipBatch(plan.underlayNs, ul)
+  if (plan.routerNs) {
+    ipBatch(plan.routerNs, [
+      ['link', 'set', 'lo', 'up'],
+      ['addr', 'add', `${SUBNETS.a}.${ROUTER_HOST}/24`, 'dev', 'eth-a'],
+      ['addr', 'add', `${SUBNETS.b}.${ROUTER_HOST}/24`, 'dev', 'eth-b'],
+      ['link', 'set', 'eth-a', 'up'],
+      ['link', 'set', 'eth-b', 'up'],
+    ])
+  }
+  for (const n of plan.nodes) {
+    const other = n.subnet === 'a' ? 'b' : 'a'
+    ipBatch(n.ns, [
+      ['link', 'set', 'lo', 'up'],
+      ['addr', 'add', `${n.ip}/24`, 'dev', NODE_DEVICE],
+      ['link', 'set', NODE_DEVICE, 'up'],
+      // the other subnet through the router (node namespaces only; never the host's)
+      ...(plan.routerNs ? [['route', 'add', `${SUBNETS[other]}.0/24`, 'via', `${SUBNETS[n.subnet]}.${ROUTER_HOST}`, 'dev', NODE_DEVICE]] : []),
+    ])
+  }
+  say(
+    `underlay: ${SUBNETS.a}.0/24 [${lan.a.join(' ')}]` +
+      (plan.routerNs ? `, ${SUBNETS.b}.0/24 [${lan.b.join(' ')}] behind router ${plan.routerNs}` : ''),
+  )
+}
+
+async function attachNodes(plan: LabPlan, state: LabState, say: Progress): Promise<void> {
+  const failures: string[] = []
+  await Promise.all(
+    plan.nodes.map(async (n, i) => {
+      const t = performance.now()
+      const peers = plan.nodes.filter((p) => p !== n)
+      const reply = await runAgent(n.ns, {
+        op: 'setup',
+        pinDir: n.pinDir,
+        nodeIp: n.ip,
+        podCidr: n.podCidr,
+        device: NODE_DEVICE,
+        mode: plan.mode,
+        pods: n.pods.map((p) => ({ ns: p.ns, ip: p.ip, hostIf: p.hostIf })),
+        routes: peers.map((p) => ({ cidr: p.podCidr, nodeIp: p.ip })),
+      })
+      if (!reply.ok) {
+        failures.push(`${n.name}: ${reply.error.message}${reply.error.hint ? ` (${reply.error.hint})` : ''}`)
+        return
+      }
+      const node = state.nodes[i]!
+      node.podMtu = reply.podMtu ?? null
+      node.paths = (reply.routes ?? []).map((r: RouteView) => ({
+        peer: peers.find((p) => p.podCidr === r.cidr)?.name ?? '?',
+        cidr: r.cidr,
+        nodeIp: r.nodeIp,
+        encap: r.encap,
+      }))
+      const vx = node.paths.filter((p) => p.encap === 'vxlan').length
+      say(
+        `${n.name} (${n.ip}): attached ${plan.mode}, pod MTU ${node.podMtu}, ${n.pods.length} pods, ` +
+          `${node.paths.length} routes (${node.paths.length - vx} direct, ${vx} vxlan) in ${((performance.now() - t) / 1000).toFixed(2)}s ` +
+          `(${Object.entries(reply.timings).map(([k, v]) => `${k} ${(v / 1000).toFixed(2)}s`).join(', ')})`,
+      )
+    }),
+  )
+  if (failures.length) throw new UserError(`attaching the lab nodes failed:\n  ${failures.join('\n  ')}`, 'see `podnet-bpf doctor`; the lab was removed again')
+}
+
+// ---------------------------------------------------------------- down
+
+export interface DownResult {
+  name: string
+  existed: boolean
+  detached: string[]
+  namespaces: string[]
+  pinDirs: string[]
+  warnings: string[]
+}
+
+function pinDirsWithPrefix(prefix: string): string[] {
+  try {
+    return readdirSync(BPFFS)
+      .filter((f) => f.startsWith(prefix))
+      .map((f) => join(BPFFS, f))
+  } catch {
+    return []
+  }
+}
+
+function removePinDir(dir: string): void {
+  for (const f of existsSync(dir) ? readdirSync(dir) : []) unlinkSync(join(dir, f))
+  try {
+    rmdirSync(dir)
+  } catch {
+    /* already gone */
+  }
+}
+
+/** Removes everything of lab `name`, from its state file and by prefix
+ * (namespaces, pin dirs, node state files), so a crashed `lab up` is cleaned
+ * too. Idempotent. Detaches each node first (the path an operator would
+ * take), then deletes the namespaces, which takes their devices with them. */
+export async function labDown(input: { name: string; onProgress?: Progress }): Promise<DownResult> {
+  const name = validateLabName(input.name)
+  const say = input.onProgress ?? (() => {})
+  requirePrivileges()
+  const prefix = labPrefix(name)
+  let state: LabState | null = null
+  const warnings: string[] = []
+  try {
+    state = loadLab(name)
+  } catch (e) {
+    warnings.push((e as Error).message)
+  }
+  const namespaces = listNetns().filter((n) => n.startsWith(prefix))
+  const pinDirs = [...new Set([...(state?.nodes.map((n) => n.pinDir) ?? []), ...pinDirsWithPrefix(prefix)])]
+  const existed = state !== null || namespaces.length > 0 || pinDirs.some((d) => existsSync(d))
+  const res: DownResult = { name, existed, detached: [], namespaces, pinDirs: pinDirs.filter((d) => existsSync(d)), warnings }
+  if (!existed) return res
+
+  // 0. node agents of a crashed `lab up` may still be working in our namespaces
+  const killed = await killStrayAgents(namespaces)
+  if (killed) say(`stopped ${killed} node agents left by a crashed lab up`)
+  // 1. detach every node whose namespace and pins are still there
+  const nodeNs = (dir: string) => dir.slice(BPFFS.length + 1)
+  const toDetach = pinDirs.filter((d) => existsSync(d) && netnsExists(nodeNs(d)))
+  if (toDetach.length) say(`detaching ${toDetach.length} nodes`)
+  await Promise.all(
+    toDetach.map(async (dir) => {
+      const r = await runAgent(nodeNs(dir), { op: 'detach', pinDir: dir }, 30_000)
+      if (r.ok) res.detached.push(nodeNs(dir))
+      else warnings.push(`detach ${nodeNs(dir)}: ${r.error.message}`)
+    }),
+  )
+  // 2. namespaces (pods before nodes before the underlay: deepest names first)
+  if (namespaces.length) say(`deleting ${namespaces.length} namespaces`)
+  deleteNetns([...namespaces].sort((a, b) => b.length - a.length))
+  // 3. whatever detach could not remove: pins and the nodes' state files
+  for (const d of pinDirs) removePinDir(d)
+  const nodeStatePrefix = statePath(`${BPFFS}/${prefix}`).split('/').pop()!.replace(/\.json$/, '')
+  try {
+    for (const f of readdirSync(stateDir())) if (f.startsWith(nodeStatePrefix)) rmSync(join(stateDir(), f), { force: true })
+  } catch {
+    /* no state dir */
+  }
+  removeLab(name)
+
+  const left = [...listNetns().filter((n) => n.startsWith(prefix)), ...pinDirsWithPrefix(prefix)]
+  if (left.length) throw new Error(`lab down left items behind: ${left.join(', ')}`)
+  say(`lab "${name}" removed`)
+  return res
+}
+
+/** Kills (by pid) node-agent processes whose network namespace is one of
+ * `namespaces`, and waits for them to exit. */
+async function killStrayAgents(namespaces: string[]): Promise<number> {
+  const inodes = new Set<number>()
+  for (const ns of namespaces) {
+    try {
+      inodes.add(statSync(`/run/netns/${ns}`).ino)
+    } catch {
+      /* gone */
+    }
+  }
+  if (!inodes.size) return 0
+  const agent = agentPath()
+  const pids: number[] = []
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue
+    try {
+      if (!readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').includes(agent)) continue
+      if (inodes.has(statSync(`/proc/${d}/ns/net`).ino)) pids.push(Number(d))
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {
+      /* already gone */
+    }
+  }
+  for (let i = 0; i < 100 && pids.some(pidAlive); i++) await new Promise((r) => setTimeout(r, 20))
+  return pids.length
+}
+
+/** Labs known by state file or found by namespace / pin prefix. */
+export function findLabs(): string[] {
+  const names = new Set(listLabNames())
+  const re = new RegExp(`^${LAB_NS_PREFIX}([a-z][a-z0-9]*)-`)
+  for (const n of [...listNetns(), ...pinDirsWithPrefix(LAB_NS_PREFIX).map((d) => d.slice(BPFFS.length + 1))]) {
+    const m = re.exec(n)
+    if (m) names.add(m[1]!)
+  }
+  return [...names].sort()
+}
+
+// ---------------------------------------------------------------- status
+
+export interface LabStatus {
+  name: string
+  health: 'ready' | 'creating' | 'crashed' | 'degraded' | 'leftovers'
+  mode: LabState['mode'] | null
+  createdAt: string | null
+  underlayNs: string | null
+  routerNs: string | null
+  nodes: (LabNode & { present: boolean })[]
+  missing: string[]
+}
+
+export function labStatus(name: string): LabStatus | null {
+  validateLabName(name)
+  const s = loadLab(name)
+  const prefix = labPrefix(name)
+  if (!s) {
+    const left = listNetns().filter((n) => n.startsWith(prefix))
+    if (!left.length && !pinDirsWithPrefix(prefix).length) return null
+    return { name, health: 'leftovers', mode: null, createdAt: null, underlayNs: null, routerNs: null, nodes: [], missing: [] }
+  }
+  const missing = [s.underlayNs, ...(s.routerNs ? [s.routerNs] : []), ...s.nodes.flatMap((n) => [n.ns, ...n.pods.map((p) => p.ns)])].filter((ns) => !netnsExists(ns))
+  const health: LabStatus['health'] =
+    s.status === 'creating' ? (pidAlive(s.pid) ? 'creating' : 'crashed') : missing.length ? 'degraded' : 'ready'
+  return {
+    name,
+    health,
+    mode: s.mode,
+    createdAt: s.createdAt,
+    underlayNs: s.underlayNs,
+    routerNs: s.routerNs,
+    nodes: s.nodes.map((n) => ({ ...n, present: netnsExists(n.ns) })),
+    missing,
+  }
+}
+
+// ---------------------------------------------------------------- targets
+
+export type Target =
+  | { kind: 'pod'; name: string; ns: string; ip: string; pod: LabPod; node: LabNode }
+  | { kind: 'node'; name: string; ns: string; ip: string; node: LabNode }
+  | { kind: 'underlay' | 'router'; name: string; ns: string; ip: null }
+
+export function requireLab(name: string): LabState {
+  validateLabName(name)
+  const s = loadLab(name)
+  if (!s) throw new UserError(`no lab named "${name}"`, 'start one with `podnet-bpf lab up` (see `podnet-bpf lab status`)')
+  if (s.status !== 'ready') throw new UserError(`lab "${name}" is not ready (status ${s.status})`, `wait for \`lab up\` to finish, or remove it: podnet-bpf lab down --name ${name}`)
+  return s
+}
+
+/** A pod or node by name, IP or namespace; or `underlay` / `router`. */
+export function resolveTarget(s: LabState, what: string): Target {
+  for (const node of s.nodes) {
+    if (what === node.name || what === node.ip || what === node.ns) return { kind: 'node', name: node.name, ns: node.ns, ip: node.ip, node }
+    for (const pod of node.pods) {
+      if (what === pod.name || what === pod.ip || what === pod.ns) return { kind: 'pod', name: pod.name, ns: pod.ns, ip: pod.ip, pod, node }
+    }
+  }
+  if (what === 'underlay' || what === s.underlayNs) return { kind: 'underlay', name: 'underlay', ns: s.underlayNs, ip: null }
+  if (s.routerNs && (what === 'router' || what === s.routerNs)) return { kind: 'router', name: 'router', ns: s.routerNs, ip: null }
+  const names = s.nodes.flatMap((n) => [n.name, ...n.pods.map((p) => p.name)])
+  throw new UserError(`"${what}" is not a pod or node of lab "${s.name}"`, `use one of: ${names.join(', ')}, underlay${s.routerNs ? ', router' : ''} (or their IPs)`)
+}
+
+/** The namespace and environment `lab exec` runs a command in: on a node,
+ * PODNET_PIN_DIR points at that node's pins so `podnet-bpf …` just works. */
+export function execContext(s: LabState, target: string): { target: Target; argsPrefix: string[]; env: NodeJS.ProcessEnv } {
+  const t = resolveTarget(s, target)
+  const env: NodeJS.ProcessEnv = { ...process.env }
+  if (t.kind === 'node') env.PODNET_PIN_DIR = t.node.pinDir
+  return { target: t, argsPrefix: nsenterArgs(t.ns, []), env }
+}
+
+export interface PingPlan {
+  src: Target
+  dstIp: string
+  dstName: string
+  path: string
+}
+
+/** Where a ping from src to dst goes, in words (from the lab's route table). */
+export function planPing(s: LabState, src: string, dst: string): PingPlan {
+  const from = resolveTarget(s, src)
+  if (from.kind !== 'pod' && from.kind !== 'node') throw new UserError(`ping from a pod or a node, not the ${from.kind}`, 'use e.g. node1-pod1 or node2')
+  let to: Target | null = null
+  try {
+    to = resolveTarget(s, dst)
+  } catch (e) {
+    if (!/^\d+\.\d+\.\d+\.\d+$/.test(dst)) throw e
+  }
+  if (to && to.ip === null) throw new UserError(`${to.name} has no lab address to ping`, 'ping a pod or a node')
+  const dstIp = to ? to.ip! : dst
+  const srcNode = from.node
+  let path: string
+  if (!to) path = 'outside the lab: host stack of the node'
+  else if (to.kind === 'node') path = from.kind === 'pod' ? `pod → node IP: host stack of ${srcNode.name}${to.node === srcNode ? '' : ' then the underlay'}` : to.node === srcNode ? 'local' : 'underlay'
+  else if (to.node === srcNode) path = from.kind === 'pod' ? `same node: redirect_peer on ${srcNode.name}` : `node → local pod: kernel route on ${srcNode.name}`
+  else {
+    const p = srcNode.paths.find((x) => x.peer === to.node.name)
+    path = p ? `${p.encap === 'vxlan' ? 'VXLAN' : 'direct'} ${srcNode.name} (${srcNode.ip}) → ${to.node.name} (${p.nodeIp})` : `no route from ${srcNode.name} to ${to.node.podCidr}`
+  }
+  return { src: from, dstIp, dstName: to ? to.name : dst, path }
+}

@@ -1,0 +1,117 @@
+// The shape of a lab, computed before anything is created: namespace and
+// interface names, underlay subnets, node IPs, pod CIDRs and pod IPs.
+// Everything a lab owns is named with the prefix `pnlab-<name>-`, so two
+// labs coexist and `lab down` finds the leftovers of a crashed one.
+import { UserError } from '../../errors.js'
+import { type Mode } from '../config.js'
+
+export const LAB_NS_PREFIX = 'pnlab-'
+export const DEFAULT_LAB = 'demo'
+export const BPFFS = '/sys/fs/bpf'
+/** the pods' gateway, per the pod contract */
+export const POD_GATEWAY = '169.254.1.1'
+export const NODE_DEVICE = 'eth0'
+export const MAX_NODES = 32
+export const MAX_PODS = 50
+
+/** Subnet A is the bridge every node sits on by default; routed nodes sit
+ * on subnet B, behind the router namespace. */
+export const SUBNETS = { a: '192.168.77', b: '192.168.88' } as const
+export const ROUTER_HOST = 254
+
+export interface PodPlan {
+  /** user-facing name, e.g. node1-pod2 */
+  name: string
+  node: string
+  ns: string
+  ip: string
+  /** host-side veth in the node namespace */
+  hostIf: string
+}
+
+export interface NodePlan {
+  name: string
+  ns: string
+  ip: string
+  subnet: 'a' | 'b'
+  podCidr: string
+  pinDir: string
+  /** this node's port on the underlay bridge (in the underlay namespace) */
+  underlayPort: string
+  pods: PodPlan[]
+}
+
+export interface LabPlan {
+  name: string
+  mode: Mode
+  underlayNs: string
+  routerNs: string | null
+  nodes: NodePlan[]
+}
+
+export interface PlanInput {
+  name?: string
+  nodes?: number
+  podsPerNode?: number
+  mode?: Mode
+  /** nodes placed on subnet B behind the router */
+  routedNodes?: number
+}
+
+export function validateLabName(name: string): string {
+  // no '-': `pnlab-a-` must never be a prefix of another lab's names
+  if (!/^[a-z][a-z0-9]{0,11}$/.test(name)) {
+    throw new UserError(`invalid lab name "${name}"`, 'use 1-12 lowercase letters and digits, starting with a letter (e.g. demo, lab2)')
+  }
+  return name
+}
+
+export function labPrefix(name: string): string {
+  return `${LAB_NS_PREFIX}${name}-`
+}
+
+/** Default: with auto, one node in three (at least one) sits behind the router. */
+export function defaultRoutedNodes(mode: Mode, nodes: number): number {
+  return mode === 'auto' && nodes >= 2 ? Math.max(1, Math.floor(nodes / 3)) : 0
+}
+
+export function planLab(input: PlanInput): LabPlan {
+  const name = validateLabName(input.name ?? DEFAULT_LAB)
+  const mode = input.mode ?? 'auto'
+  const n = input.nodes ?? 3
+  const m = input.podsPerNode ?? 2
+  if (!Number.isInteger(n) || n < 1 || n > MAX_NODES) throw new UserError(`--nodes ${n} is out of range`, `use 1..${MAX_NODES}`)
+  if (!Number.isInteger(m) || m < 0 || m > MAX_PODS) throw new UserError(`--pods-per-node ${m} is out of range`, `use 0..${MAX_PODS}`)
+  const routed = input.routedNodes ?? defaultRoutedNodes(mode, n)
+  if (!Number.isInteger(routed) || routed < 0 || routed > n) throw new UserError(`--routed-nodes ${routed} is out of range`, `use 0..${n}`)
+  if (mode === 'direct' && routed > 0) {
+    throw new UserError('direct mode cannot reach nodes in another subnet', 'use --mode auto or vxlan, or --routed-nodes 0')
+  }
+  const prefix = labPrefix(name)
+  const nodes: NodePlan[] = []
+  for (let i = 1; i <= n; i++) {
+    const subnet = i > n - routed ? 'b' : 'a'
+    const node = `node${i}`
+    const ns = `${prefix}${node}`
+    const pods: PodPlan[] = []
+    for (let j = 1; j <= m; j++) {
+      pods.push({ name: `${node}-pod${j}`, node, ns: `${ns}-pod${j}`, ip: `10.244.${i}.${9 + j}`, hostIf: `pn-pod${j}` })
+    }
+    nodes.push({
+      name: node,
+      ns,
+      ip: `${SUBNETS[subnet]}.${i}`,
+      subnet,
+      podCidr: `10.244.${i}.0/24`,
+      pinDir: `${BPFFS}/${ns}`,
+      underlayPort: `n${i}`,
+      pods,
+    })
+  }
+  return { name, mode, underlayNs: `${prefix}underlay`, routerNs: routed > 0 ? `${prefix}router` : null, nodes }
+}
+
+/** Every namespace of the plan, underlay first. */
+export function planNamespaces(p: LabPlan): string[] {
+  return [p.underlayNs, ...(p.routerNs ? [p.routerNs] : []), ...p.nodes.flatMap((n) => [n.ns, ...n.pods.map((x) => x.ns)])]
+}

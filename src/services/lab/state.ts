@@ -1,0 +1,86 @@
+// A lab's state file, so separate CLI invocations agree on what exists:
+// `<state dir>/labs/<name>.json`, written before anything is created
+// (status "creating") so `lab down` can clean up after a crashed `lab up`.
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { z } from 'zod'
+import { ModeSchema } from '../config.js'
+import { stateDir } from '../state.js'
+
+const PodSchema = z.object({ name: z.string(), node: z.string(), ns: z.string(), ip: z.string(), hostIf: z.string() })
+const PathSchema = z.object({ peer: z.string(), cidr: z.string(), nodeIp: z.string(), encap: z.enum(['direct', 'vxlan']) })
+
+export const LabStateSchema = z.object({
+  version: z.literal(1),
+  name: z.string(),
+  mode: ModeSchema,
+  status: z.enum(['creating', 'ready']),
+  createdAt: z.string(),
+  /** pid of the `lab up` that is (or was) creating it */
+  pid: z.number(),
+  underlayNs: z.string(),
+  routerNs: z.string().nullable(),
+  nodes: z.array(
+    z.object({
+      name: z.string(),
+      ns: z.string(),
+      ip: z.string(),
+      subnet: z.enum(['a', 'b']),
+      podCidr: z.string(),
+      pinDir: z.string(),
+      underlayPort: z.string(),
+      pods: z.array(PodSchema),
+      /** filled once the node is attached */
+      podMtu: z.number().nullable(),
+      paths: z.array(PathSchema),
+    }),
+  ),
+})
+export type LabState = z.infer<typeof LabStateSchema>
+export type LabNode = LabState['nodes'][number]
+export type LabPod = z.infer<typeof PodSchema>
+export type LabPath = z.infer<typeof PathSchema>
+
+export function labsDir(): string {
+  return join(stateDir(), 'labs')
+}
+
+export function labStatePath(name: string): string {
+  return join(labsDir(), `${name}.json`)
+}
+
+export function loadLab(name: string): LabState | null {
+  let text: string
+  try {
+    text = readFileSync(labStatePath(name), 'utf8')
+  } catch {
+    return null
+  }
+  const r = LabStateSchema.safeParse(JSON.parse(text))
+  if (!r.success) throw new Error(`corrupt lab state ${labStatePath(name)}: ${r.error.message}`)
+  return r.data
+}
+
+export function saveLab(s: LabState): void {
+  mkdirSync(labsDir(), { recursive: true })
+  const p = labStatePath(s.name)
+  const tmp = `${p}.${process.pid}.tmp`
+  writeFileSync(tmp, JSON.stringify(s, null, 2))
+  renameSync(tmp, p)
+}
+
+export function removeLab(name: string): void {
+  rmSync(labStatePath(name), { force: true })
+}
+
+/** Names of labs that have a state file. */
+export function listLabNames(): string[] {
+  try {
+    return readdirSync(labsDir())
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => f.slice(0, -5))
+      .sort()
+  } catch {
+    return []
+  }
+}
