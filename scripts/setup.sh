@@ -39,3 +39,9 @@ mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 
 echo "setup: building BPF objects and TypeScript"
 npm run build --silent
+
+# the CLI on PATH, pointing at this checkout
+if [ "$(readlink -f /usr/local/bin/podnet-bpf 2>/dev/null)" != "$PWD/bin/run.js" ]; then
+  ln -sf "$PWD/bin/run.js" /usr/local/bin/podnet-bpf
+  echo "setup: linked /usr/local/bin/podnet-bpf → $PWD/bin/run.js"
+fi
