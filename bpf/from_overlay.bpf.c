@@ -14,24 +14,20 @@ static __always_inline int handle(struct __sk_buff *skb, struct pn_trace *t)
 {
 	struct bpf_tunnel_key key = {};
 
-	if (encap_get_key(skb, &key) < 0)
-		return -DROP_TUNNEL_KEY;
+	if (encap_get_key(skb, &key) < 0) {
+		/* BPF_PROG_TEST_RUN cannot attach a received tunnel key: in
+		 * explain mode the caller may pass one in cb[2..4] */
+		if (!is_explain(skb) || skb->cb[4] != PODNET_EXPLAIN_F_TUNNEL)
+			return -DROP_TUNNEL_KEY;
+		key.remote_ipv4 = bpf_ntohl(skb->cb[2]);
+		key.tunnel_id = skb->cb[3];
+	}
 	t->node_ip = bpf_htonl(key.remote_ipv4);
 	t->vni = key.tunnel_id;
 	if (key.tunnel_id != CONFIG.vni)
 		return -DROP_WRONG_VNI;
 
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
-	struct ethhdr *eth = data;
-
-	if ((void *)(eth + 1) > data_end)
-		return -DROP_INVALID;
-	t->ethertype = eth->h_proto;
-	if (eth->h_proto != bpf_htons(ETH_P_IP))
-		return -DROP_UNSUPPORTED_L3;
-
-	int hlen = ipv4_parse(skb, t);
+	int hlen = eth_ipv4_parse(skb, t);
 
 	if (hlen < 0)
 		return hlen;

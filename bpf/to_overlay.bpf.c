@@ -20,17 +20,7 @@ static __always_inline int handle(struct __sk_buff *skb, struct pn_trace *t)
 	if (encap_get_key(skb, &key) == 0)
 		return PN_ALREADY_ENCAPPED;
 
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
-	struct ethhdr *eth = data;
-
-	if ((void *)(eth + 1) > data_end)
-		return -DROP_INVALID;
-	t->ethertype = eth->h_proto;
-	if (eth->h_proto != bpf_htons(ETH_P_IP))
-		return -DROP_UNSUPPORTED_L3;
-
-	int hlen = ipv4_parse(skb, t);
+	int hlen = eth_ipv4_parse(skb, t);
 
 	if (hlen < 0)
 		return hlen;

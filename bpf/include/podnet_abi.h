@@ -134,6 +134,9 @@ _Static_assert(sizeof(struct podnet_config) == 32, "podnet_config size");
  * struct podnet_decision over cb[0..4] of ctx_out. */
 #define PODNET_EXPLAIN_MAGIC0 0x706f646eU /* "podn" */
 #define PODNET_EXPLAIN_MAGIC1 0x65787031U /* "exp1" */
+/* from_overlay only: cb[4] == this → cb[2] is the outer source IPv4
+ * (network order) and cb[3] the VNI of a VXLAN packet as received. */
+#define PODNET_EXPLAIN_F_TUNNEL 1U
 
 struct podnet_decision {
 	__u32 verdict;      /* TC_ACT_* returned */

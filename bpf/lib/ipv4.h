@@ -56,12 +56,28 @@ static __always_inline int ipv4_parse(struct __sk_buff *skb, struct pn_trace *t)
 			__u8 *tc = l4;
 
 			if ((void *)(tc + 2) <= data_end) {
-				t->sport = tc[0];
-				t->dport = tc[1];
+				/* type/code stand in for the ports: network order too */
+				t->sport = bpf_htons(tc[0]);
+				t->dport = bpf_htons(tc[1]);
 			}
 		}
 	}
 	return hlen;
+}
+
+/* Ethernet + IPv4: other ethertypes are DROP_UNSUPPORTED_L3. */
+static __always_inline int eth_ipv4_parse(struct __sk_buff *skb, struct pn_trace *t)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+
+	if ((void *)(eth + 1) > data_end)
+		return -DROP_INVALID;
+	t->ethertype = eth->h_proto;
+	if (eth->h_proto != bpf_htons(ETH_P_IP))
+		return -DROP_UNSUPPORTED_L3;
+	return ipv4_parse(skb, t);
 }
 
 static __always_inline struct iphdr *ipv4_hdr(struct __sk_buff *skb)

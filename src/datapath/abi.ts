@@ -58,6 +58,8 @@ export const EVENT_DROP = 1
 export const EVENT_TRACE = 2
 export const EXPLAIN_MAGIC0 = 0x706f646e
 export const EXPLAIN_MAGIC1 = 0x65787031
+/** from_overlay explain runs: cb[4] = this, cb[2] = outer source IP (network order), cb[3] = VNI. */
+export const EXPLAIN_F_TUNNEL = 1
 
 /** Map and program names as declared in bpf/. */
 export const MapName = {

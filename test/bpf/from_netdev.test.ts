@@ -148,8 +148,14 @@ describe('pn_from_netdev: malformed packets', () => {
   for (const { name, at } of headerBoundaries(valid())) {
     it(`drops a packet for a local pod cut right after ${name} (${at} bytes), or the kernel refuses to run it`, () => {
       const d = h.explainOrRefused('fromNetdev', valid().subarray(0, at))
-      if (d === null) expect(at).toBeLessThan(ETH_HLEN + 20)
-      else expect(summary(d)).toMatchObject({ verdict: TC_ACT_SHOT, reason: 'DROP_INVALID' })
+      if (at < ETH_HLEN + 20) {
+        // Without a whole IPv4 header the destination is unknown: not ours.
+        // (6.x kernels refuse such a test run before the program sees it.)
+        if (d !== null) expect(summary(d)).toEqual(PASS)
+      } else {
+        expect(d).not.toBeNull()
+        expect(summary(d!)).toMatchObject({ verdict: TC_ACT_SHOT, reason: 'DROP_INVALID' })
+      }
     })
   }
 

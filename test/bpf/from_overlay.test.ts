@@ -55,6 +55,20 @@ describe('pn_from_overlay: without a tunnel key', () => {
     expect(h.drainEvents()).toMatchObject([{ type: 'drop', dir: Dir.FROM_OVERLAY, reason: Reason.DROP_TUNNEL_KEY, len: p.length }])
   })
 
+  it('in explain mode takes the received tunnel key from cb[2..4], as `podnet-bpf explain` passes it', () => {
+    const d = h.explain('fromOverlay', inner({ dst: POD_B.ip }), { explainTunnel: { remote: VXLAN_PEER.nodeIp, vni: TEST_CONFIG.vni } })
+    expect(summary(d)).toEqual({ verdict: TC_ACT_REDIRECT, reason: 'FWD_LOCAL', target: POD_B.ifindex, nodeIp: VXLAN_PEER.nodeIp, vni: TEST_CONFIG.vni })
+    const wrong = h.explain('fromOverlay', inner({ dst: POD_B.ip }), { explainTunnel: { remote: VXLAN_PEER.nodeIp, vni: TEST_CONFIG.vni + 1 } })
+    expect(wrong.reasonName).toBe('DROP_WRONG_VNI')
+  })
+
+  it('ignores a tunnel key in cb[] outside explain mode', () => {
+    const p = inner({ dst: POD_B.ip })
+    const delta = h.countersDuring(() => expect(h.runCounted('fromOverlay', p, { explainTunnel: { remote: VXLAN_PEER.nodeIp, vni: TEST_CONFIG.vni } }).verdict).toBe(TC_ACT_SHOT))
+    expect([...delta.values()].map((c) => c.reason)).toEqual([Reason.DROP_TUNNEL_KEY])
+    h.drainEvents()
+  })
+
   it('runs the shim without a key to the same drop (the shim itself changes nothing)', () => {
     expect(h.explainWithTunnel('fromOverlay', inner({ dst: POD_B.ip }), null).reasonName).toBe('DROP_TUNNEL_KEY')
   })

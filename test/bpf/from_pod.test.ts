@@ -2,7 +2,7 @@
 // pn_from_pod (tc ingress of a pod's host veth), packet by packet.
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { Dir, EVENT_DROP, MONITOR_F_TRACE, Reason } from '../../src/datapath/abi.js'
+import { Dir, MONITOR_F_TRACE, Reason } from '../../src/datapath/abi.js'
 import {
   BpfHarness,
   DIRECT_ONLY_CONFIG,
@@ -25,6 +25,7 @@ import {
   arpFrame,
   eth,
   headerBoundaries,
+  icmp,
   ipv4,
   ipv4Frame,
   l4ChecksumValid,
@@ -159,7 +160,7 @@ describe('pn_from_pod: to a pod on this node', () => {
   })
 
   it('forwards a packet whose L4 header is cut short but whose IP header is consistent', () => {
-    const p = eth({ ...FROM_A, src: FROM_A.ethSrc, dst: FROM_A.ethDst, type: ETH_P_IP }, ipv4({ src: POD_A.ip, dst: POD_B.ip, proto: IPPROTO_TCP }, Buffer.from([1, 2, 3])))
+    const p = eth({ src: FROM_A.ethSrc, dst: FROM_A.ethDst, type: ETH_P_IP }, ipv4({ src: POD_A.ip, dst: POD_B.ip, proto: IPPROTO_TCP }, Buffer.from([1, 2, 3])))
     const d = h.explain('fromPod', p)
     expect(d.reasonName).toBe('FWD_LOCAL')
   })
@@ -308,6 +309,19 @@ describe('pn_from_pod: to a peer node', () => {
     const fit = TEST_CONFIG.deviceMtu - 28
     expect(h.explain('fromPod', p, { gsoSize: fit }).reasonName).toBe('FWD_DIRECT')
     expect(h.explain('fromPod', p, { gsoSize: fit + 1 }).reasonName).toBe('FWD_STACK_MTU')
+  })
+
+  it('measures a GSO packet of another protocol as IP header plus gso_size', () => {
+    const p = fromA({ dst: DIRECT_PEER.pod, proto: IPPROTO_GRE, frameLen: 3000 })
+    const fit = TEST_CONFIG.deviceMtu - 20
+    expect(h.explain('fromPod', p, { gsoSize: fit }).reasonName).toBe('FWD_DIRECT')
+    expect(h.explain('fromPod', p, { gsoSize: fit + 1 }).reasonName).toBe('FWD_STACK_MTU')
+  })
+
+  it('falls back to the skb length for a GSO TCP packet whose TCP header is cut short', () => {
+    const short = (len: number) =>
+      eth({ src: FROM_A.ethSrc, dst: FROM_A.ethDst, type: ETH_P_IP }, ipv4({ src: POD_A.ip, dst: DIRECT_PEER.pod, proto: IPPROTO_TCP }, Buffer.alloc(len)))
+    expect(h.explain('fromPod', short(10), { gsoSize: 5000 }).reasonName).toBe('FWD_DIRECT')
   })
 
   it('forwards fragments to a peer node like whole packets', () => {
@@ -596,14 +610,17 @@ describe('pn_from_pod: counters and events', () => {
     expect(e).toMatchObject({ reason: Reason.DROP_ARP_SPOOFED, ethertype: ETH_P_ARP, saddr: '10.1.0.99', daddr: GATEWAY_IP })
   })
 
-  // BUG (reported to the lead): ipv4_parse stores the ICMP type/code as
-  // host-order u16 while podnet_event.sport/dport are network byte order
-  // (decodeEvent reads them big-endian), so echo request (8) shows as 2048.
-  // Flip to it() once bpf/lib/ipv4.h stores bpf_htons(tc[0]) / bpf_htons(tc[1]).
-  it.fails('reports ICMP type and code as the ports of a dropped ICMP packet', () => {
-    h.runCounted('fromPod', ipv4Frame({ ...FROM_A, src: '10.1.0.99', dst: POD_B.ip, l4: 'icmp', icmpType: 8 }))
+  // BUG (reported to the lead): ipv4_parse stores the ICMP type and code as
+  // host-order u16s, while podnet_event.sport/dport are network byte order
+  // (decodeEvent reads them big-endian): type 3 shows as 0x0300, and the
+  // monitor, which takes `sport >> 8` as type and `sport & 0xff` as code,
+  // always shows code 0. Flip to it() once bpf/lib/ipv4.h stores
+  // bpf_htons(tc[0]) / bpf_htons(tc[1]) (and monitor.ts reads sport/dport).
+  it('reports ICMP type and code as the ports of a dropped ICMP packet', () => {
+    const unreachable = icmp({ type: 3, code: 3 }, payloadBytes(28))
+    h.runCounted('fromPod', eth({ src: POD_A.mac, dst: POD_A.hostMac, type: ETH_P_IP }, ipv4({ src: '10.1.0.99', dst: POD_B.ip, proto: IPPROTO_ICMP }, unreachable)))
     const [e] = h.drainEvents()
-    expect(e).toMatchObject({ proto: IPPROTO_ICMP, sport: 8, dport: 0 })
+    expect(e).toMatchObject({ proto: IPPROTO_ICMP, sport: 3, dport: 3 })
   })
 
   it('does not read ports from a non-first fragment', () => {
@@ -622,21 +639,18 @@ describe('pn_from_pod: counters and events', () => {
     h.runCounted('fromPod', fromA({ dst: POD_B.ip, l4: 'tcp', sport: 999, dport: 80 }))
     h.runCounted('fromPod', fromA({ dst: DIRECT_PEER.pod }))
     h.runCounted('fromPod', fromA({ dst: '8.8.8.8' }))
-    const nodeIp = Buffer.from(DIRECT_PEER.nodeIp.split('.').map(Number)).readUInt32LE(0)
     const evs = h.drainEvents()
     expect(evs.map((e) => ({ type: e.type, reason: e.reason, target: e.target }))).toEqual([
       { type: 'trace', reason: Reason.FWD_LOCAL, target: POD_B.ifindex },
       { type: 'trace', reason: Reason.FWD_DIRECT, target: TEST_CONFIG.deviceIfindex },
       { type: 'trace', reason: Reason.FWD_STACK, target: 0 },
     ])
-    expect(evs[0]).toMatchObject({ proto: IPPROTO_TCP, sport: 999, dport: 80 })
-    expect(nodeIp).toBeGreaterThan(0)
+    expect(evs[0]).toMatchObject({ proto: IPPROTO_TCP, sport: 999, dport: 80, saddr: POD_A.ip, daddr: POD_B.ip })
   })
 
   it('still reports drops as drop events when tracing is on', () => {
     h.maps.settings.monitorFlags = MONITOR_F_TRACE
     h.runCounted('fromPod', ipv4Frame({ src: '1.1.1.1', dst: POD_B.ip }))
     expect(h.drainEvents().map((e) => [e.type, e.reason])).toEqual([['drop', Reason.DROP_SPOOFED_SRC]])
-    expect(EVENT_DROP).toBe(1)
   })
 })

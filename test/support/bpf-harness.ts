@@ -14,7 +14,7 @@ import {
   DIR_MAX,
   Dir,
   EXPLAIN_MAGIC0,
-  EXPLAIN_MAGIC1,
+  EXPLAIN_MAGIC1, EXPLAIN_F_TUNNEL,
   Programs,
   Reason,
   REASON_MAX,
@@ -78,6 +78,8 @@ export interface RunOptions {
   /** Makes the skb a GSO skb with this segment size. */
   gsoSize?: number
   gsoSegs?: number
+  /** Explain mode only: the received tunnel key passed in cb[2..4] (from_overlay). */
+  explainTunnel?: { remote: string; vni: number }
 }
 
 function skbCtx(o: RunOptions, explain: boolean): Buffer {
@@ -86,6 +88,11 @@ function skbCtx(o: RunOptions, explain: boolean): Buffer {
   if (explain) {
     c.writeUInt32LE(EXPLAIN_MAGIC0, SKB_CB)
     c.writeUInt32LE(EXPLAIN_MAGIC1, SKB_CB + 4)
+    if (o.explainTunnel) {
+      c.writeUInt32LE(Buffer.from(o.explainTunnel.remote.split('.').map(Number)).readUInt32LE(0), SKB_CB + 8)
+      c.writeUInt32LE(o.explainTunnel.vni, SKB_CB + 12)
+      c.writeUInt32LE(EXPLAIN_F_TUNNEL, SKB_CB + 16)
+    }
   }
   if (o.gsoSize !== undefined) {
     c.writeUInt32LE(o.gsoSegs ?? 2, SKB_GSO_SEGS)
@@ -203,6 +210,8 @@ class TunnelShim {
     }
   }
 
+  private armed: Buffer | null = null
+
   arm(key: ProgramKey, tunnel: TunnelKey | null): void {
     const v = Buffer.alloc(16)
     if (tunnel) {
@@ -211,7 +220,9 @@ class TunnelShim {
       v.writeUInt32LE(tunnel.vni >>> 0, 8)
     }
     v.writeUInt32LE(SHIM_SLOT[key], 12)
+    if (this.armed?.equals(v)) return
     this.param.update(Buffer.alloc(4), v)
+    this.armed = v
   }
 
   close(): void {
@@ -233,6 +244,7 @@ export class BpfHarness {
   readonly cfg: DatapathConfig
   readonly maps: DatapathMaps
   private readonly loaded = new Map<ProgramKey, LoadedProgram>()
+  private readonly fds = new Map<ProgramKey, number>()
   private readonly eventsMap: MapFd
   private readonly ring: RingBuffer
   private readonly pending: PodnetEvent[] = []
@@ -264,8 +276,14 @@ export class BpfHarness {
     return lp
   }
 
+  /** Program fd (cached: each libbpf call through FFI costs tens of µs). */
   progFd(key: ProgramKey): number {
-    return this.program(key).prog.fd()
+    let fd = this.fds.get(key)
+    if (fd === undefined) {
+      fd = this.program(key).prog.fd()
+      this.fds.set(key, fd)
+    }
+    return fd
   }
 
   // ---- map setup ----

@@ -5,7 +5,7 @@
 // touches no counters and no events.
 import { ProgFd, ifNameToIndex, isBpfError } from '../../libbpf/index.js'
 import { UserError } from '../../errors.js'
-import { EXPLAIN_MAGIC0, EXPLAIN_MAGIC1, Programs, Reason, isDrop, type ProgramKey } from '../../datapath/abi.js'
+import { EXPLAIN_F_TUNNEL, EXPLAIN_MAGIC0, EXPLAIN_MAGIC1, Programs, Reason, ipToBuf, isDrop, type ProgramKey } from '../../datapath/abi.js'
 import { DatapathMaps } from '../../datapath/maps.js'
 import { VXLAN_DEV, getLinkByName } from '../../datapath/netdev.js'
 import { queryProgram, type Hook } from '../../datapath/tc.js'
@@ -62,11 +62,17 @@ interface Decision {
 }
 
 /** Runs `data` through the program with this id, in explain mode, as if it arrived on `ifindex`. */
-function runExplain(progId: number, ifindex: number, data: Buffer): Decision {
+/** tunnel: the key a received VXLAN packet would carry (from_overlay). */
+function runExplain(progId: number, ifindex: number, data: Buffer, tunnel?: { remote: string; vni: number }): Decision {
   const ctx = Buffer.alloc(SKB_SIZE)
   ctx.writeUInt32LE(ifindex, SKB_IFINDEX)
   ctx.writeUInt32LE(EXPLAIN_MAGIC0, SKB_CB)
   ctx.writeUInt32LE(EXPLAIN_MAGIC1, SKB_CB + 4)
+  if (tunnel) {
+    ctx.writeUInt32LE(ipToBuf(tunnel.remote).readUInt32LE(0), SKB_CB + 8)
+    ctx.writeUInt32LE(tunnel.vni, SKB_CB + 12)
+    ctx.writeUInt32LE(EXPLAIN_F_TUNNEL, SKB_CB + 16)
+  }
   const prog = ProgFd.fromId(progId)
   try {
     const r = prog.testRun({ data, ctx, repeat: 1, dataSizeOut: data.length + 256 })
@@ -102,7 +108,7 @@ interface Entry {
   srcMac: string
   dstMac: string
   why: string
-  emulated: boolean
+  tunnel?: { remote: string; vni: number }
 }
 
 const ANY_MAC = '02:00:00:00:00:01'
@@ -114,22 +120,37 @@ function macOf(ifname: string): string {
 function podEntry(s: NodeState, maps: DatapathMaps, ip: string, why: string): Entry {
   const ep = maps.endpoints.get(ip)!
   const ifname = s.endpoints[ip]?.ifname ?? ifLabel(ep.ifindex)
-  return { hook: 'from-pod', key: 'fromPod', tcHook: { ifindex: ep.ifindex, point: 'ingress' }, device: ifname, ifindex: ep.ifindex, srcMac: ep.podMac, dstMac: ep.hostMac, why, emulated: false }
+  return { hook: 'from-pod', key: 'fromPod', tcHook: { ifindex: ep.ifindex, point: 'ingress' }, device: ifname, ifindex: ep.ifindex, srcMac: ep.podMac, dstMac: ep.hostMac, why }
 }
 
-function netdevEntry(s: NodeState, why: string, overlay: boolean): Entry {
+function netdevEntry(s: NodeState, why: string): Entry {
   const dev = s.config.device
   return {
-    hook: overlay ? 'from-overlay' : 'from-netdev',
+    hook: 'from-netdev',
     key: 'fromNetdev',
     tcHook: { ifindex: s.deviceIfindex, point: 'ingress' },
-    device: overlay ? VXLAN_DEV : dev,
-    ifindex: overlay ? (s.vxlan?.ifindex ?? 0) : s.deviceIfindex,
+    device: dev,
+    ifindex: s.deviceIfindex,
     srcMac: ANY_MAC,
     // from_netdev only routes frames addressed to the NIC (PACKET_HOST)
     dstMac: macOf(dev),
     why,
-    emulated: overlay,
+  }
+}
+
+/** Decapsulated by podnet_vxlan, as sent by peer node `remote`. */
+function overlayEntry(s: NodeState, why: string, remote: string): Entry {
+  if (!s.vxlan) throw new UserError(`this node has no ${VXLAN_DEV} (mode ${s.config.mode}), so nothing arrives through the overlay`, 'explain a packet arriving on the node device instead')
+  return {
+    hook: 'from-overlay',
+    key: 'fromOverlay',
+    tcHook: { ifindex: s.vxlan.ifindex, point: 'ingress' },
+    device: VXLAN_DEV,
+    ifindex: s.vxlan.ifindex,
+    srcMac: ANY_MAC,
+    dstMac: macOf(VXLAN_DEV),
+    why,
+    tunnel: { remote, vni: s.config.vni },
   }
 }
 
@@ -142,23 +163,26 @@ function chooseEntry(s: NodeState, maps: DatapathMaps, src: string, dst: string,
     } catch {
       throw new UserError(`interface "${ingress}" not found in this network namespace`, "pass a pod's host veth, the node device or podnet_vxlan, and run in the node's namespace")
     }
-    if (ingress === s.config.device) return netdevEntry(s, `arrives on ${ingress} (--ingress)`, false)
-    if (s.vxlan && ifindex === s.vxlan.ifindex) return netdevEntry(s, `arrives through the overlay (--ingress ${ingress})`, true)
+    if (ingress === s.config.device) return netdevEntry(s, `arrives on ${ingress} (--ingress)`)
+    if (s.vxlan && ifindex === s.vxlan.ifindex) {
+      const r = routeFor(maps, src)
+      return overlayEntry(s, `arrives through the overlay (--ingress ${ingress})${r ? ` from node ${r.nodeIp}` : ''}`, r?.nodeIp ?? '0.0.0.0')
+    }
     const owner = [...maps.endpoints.entries()].find((e) => e.ifindex === ifindex)
     if (!owner) throw new UserError(`${ingress} is not a pod veth, ${s.config.device} or ${VXLAN_DEV} of this node`, 'see `podnet-bpf endpoints list`')
     return podEntry(s, maps, owner.ip, `sent by pod ${owner.ip} on ${ingress} (--ingress)`)
   }
   if (maps.endpoints.get(src)) return podEntry(s, maps, src, `${src} is a local pod: it enters from_pod on its host veth`)
   if (src === s.config.nodeIp) {
-    return { hook: 'host', key: null, tcHook: null, device: s.config.device, ifindex: 0, srcMac: ANY_MAC, dstMac: ANY_MAC, why: `${src} is this node: the host stack routes it`, emulated: false }
+    return { hook: 'host', key: null, tcHook: null, device: s.config.device, ifindex: 0, srcMac: ANY_MAC, dstMac: ANY_MAC, why: `${src} is this node: the host stack routes it` }
   }
   if (cidrContains(ownCidr, src)) {
     throw new UserError(`${src} is in this node's pod CIDR ${s.config.podCidr} but is not an endpoint, so no veth sends it`, 'pass --ingress VETH to say which pod sends it (e.g. to check spoofing)')
   }
   const r = routeFor(maps, src)
-  if (r?.vxlan) return netdevEntry(s, `${src} is a pod of node ${r.nodeIp} (VXLAN route ${r.cidr}): it arrives through the overlay`, true)
-  if (r) return netdevEntry(s, `${src} is a pod of node ${r.nodeIp} (direct route ${r.cidr}): it arrives on ${s.config.device}`, false)
-  return netdevEntry(s, `${src} is not a pod here: it arrives on ${s.config.device}`, false)
+  if (r?.vxlan) return overlayEntry(s, `${src} is a pod of node ${r.nodeIp} (VXLAN route ${r.cidr}): it arrives through the overlay`, r.nodeIp)
+  if (r) return netdevEntry(s, `${src} is a pod of node ${r.nodeIp} (direct route ${r.cidr}): it arrives on ${s.config.device}`)
+  return netdevEntry(s, `${src} is not a pod here: it arrives on ${s.config.device}`)
 }
 
 /** The peer route covering `ip` (longest prefix), with the CIDR that matched. */
@@ -250,19 +274,10 @@ export function explain(input: ExplainInput): Explanation {
       const progDevice = entry.key === 'fromNetdev' ? s.config.device : entry.device
       program = { name: Programs[entry.key!].program, id, device: progDevice, hook: 'ingress' }
       const runIfindex = entry.key === 'fromNetdev' ? s.deviceIfindex : entry.ifindex
-      const d = runExplain(id, runIfindex, buildPacket({ ...packet, dport, srcMac: entry.srcMac, dstMac: entry.dstMac }))
+      const d = runExplain(id, runIfindex, buildPacket({ ...packet, dport, srcMac: entry.srcMac, dstMac: entry.dstMac }), entry.tunnel)
       verdict = VERDICTS[d.verdict] ?? String(d.verdict)
       reason = d.reason
-      if (entry.emulated) {
-        notes.push(
-          'from_overlay needs the tunnel key of a received VXLAN packet, which BPF_PROG_TEST_RUN cannot supply: ' +
-            `evaluated with the live from_netdev (same endpoint lookup and delivery into the pod); a packet for no local pod, which from_netdev passes on, is what from_overlay drops as not-local`,
-        )
-        if (reason === Reason.FWD_PASS) {
-          reason = Reason.DROP_NOT_LOCAL
-          verdict = VERDICTS[2]!
-        }
-      }
+      if (entry.tunnel) notes.push(`as received from node ${entry.tunnel.remote} with VNI ${entry.tunnel.vni} (the tunnel key is passed in explain mode)`)
       switch (reason) {
         case Reason.FWD_LOCAL:
           Object.assign(to, { pod: dst, device: s.endpoints[dst]?.ifname ?? ifLabel(d.target), ifindex: d.target })

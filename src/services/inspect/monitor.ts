@@ -155,7 +155,7 @@ export class Monitor {
       daddr: ev.daddr,
       sport: ports ? ev.sport : null,
       dport: ports ? ev.dport : null,
-      icmp: icmp ? { type: ev.sport >> 8, code: ev.sport & 0xff } : null,
+      icmp: icmp ? { type: ev.sport, code: ev.dport } : null,
       len: ev.len,
       to,
     }
