@@ -261,6 +261,20 @@ describe.each(['direct', 'vxlan'] as const)('inspecting two nodes in %s mode', (
     expect(settings()).toEqual([])
   })
 
+  it('keeps tracing on until the last of two tracing monitors stops', async () => {
+    const settings = () => json<{ entries: { value: { monitor_flags: string[] } }[] }>(n1, ['maps', 'dump', 'settings']).entries[0]!.value.monitor_flags
+    const first = spawnCli(n1.ns, ['monitor', '--type', 'trace', '--pin-dir', n1.pinDir], env)
+    background.push(first)
+    await waitForStderr(first, 'tracing on')
+    const second = spawnCli(n1.ns, ['monitor', '--type', 'all', '--pin-dir', n1.pinDir], env)
+    background.push(second)
+    await waitForStderr(second, 'tracing on')
+    expect(await first.stop()).toBe(0)
+    expect(settings()).toEqual(['trace'])
+    expect(await second.stop()).toBe(0)
+    expect(settings()).toEqual([])
+  })
+
   describe('explain agrees with the packet sent for real', () => {
     interface Case {
       name: string

@@ -1,13 +1,16 @@
 // Live events from the programs through the podnet_events ring buffer:
 // drops (always emitted) and forwarding traces (emitted only while
-// MONITOR_F_TRACE is set in podnet_settings, which the monitor sets for as
-// long as it runs and then restores).
+// MONITOR_F_TRACE is set in podnet_settings, which tracing monitors set
+// while they run; the last one to stop clears it).
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { MapFd, RingBuffer } from '../../libbpf/index.js'
 import { MONITOR_F_TRACE, Reason, decodeEvent, isDrop, type PodnetEvent } from '../../datapath/abi.js'
 import { DatapathMaps, mapPinPath } from '../../datapath/maps.js'
 import { VXLAN_DEV } from '../../datapath/netdev.js'
 import { parseIPv4 } from '../../util/ipv4.js'
 import { requireState } from '../node.js'
+import { stateDir } from '../state.js'
 import { dirLabel, ifLabel, monotonicToDate, protoLabel, reasonLabel } from './common.js'
 
 export type EventFilter = 'drop' | 'trace' | 'all'
@@ -45,7 +48,6 @@ export class Monitor {
   private readonly events: MapFd
   private readonly ring: RingBuffer
   private timer: NodeJS.Timeout | null = null
-  private restoreFlags: number | null = null
   private stopped = false
   private discarding = false
   readonly pinDir: string
@@ -79,11 +81,8 @@ export class Monitor {
       this.discarding = false
     }
     if (this.tracing) {
-      const flags = this.maps.settings.monitorFlags
-      if (!(flags & MONITOR_F_TRACE)) {
-        this.restoreFlags = flags
-        this.maps.settings.monitorFlags = flags | MONITOR_F_TRACE
-      }
+      registerTracer(this.pinDir)
+      this.maps.settings.monitorFlags |= MONITOR_F_TRACE
     }
     this.timer = setInterval(() => this.poll(), intervalMs)
   }
@@ -102,7 +101,8 @@ export class Monitor {
     } catch {
       /* best effort: deliver what is left */
     }
-    if (this.restoreFlags !== null) this.maps.settings.monitorFlags = this.restoreFlags & ~MONITOR_F_TRACE
+    // tracing stays on while another tracing monitor of this node runs
+    if (this.tracing && unregisterTracer(this.pinDir) === 0) this.maps.settings.monitorFlags &= ~MONITOR_F_TRACE
     this.ring.close()
     this.events.close()
     this.maps.close()
@@ -188,4 +188,27 @@ export function formatEvent(e: MonitorEvent): string {
     verdict = `${e.reason}${dest ? ` → ${dest}` : ''}`
   }
   return `${t}  ${e.type.padEnd(5)}  ${e.direction.padEnd(12)} ${e.device.padEnd(12)} ${addrs} ${what} len ${e.len}  ${verdict}`
+}
+
+/** Tracing monitors of one node register by pid, so the last one to stop
+ * (not the first) turns tracing off; pids of crashed monitors are pruned. */
+function tracerDir(pinDir: string): string {
+  return join(stateDir(), 'tracers', pinDir.replace(/\//g, '_'))
+}
+
+function registerTracer(pinDir: string): void {
+  mkdirSync(tracerDir(pinDir), { recursive: true })
+  writeFileSync(join(tracerDir(pinDir), String(process.pid)), '')
+}
+
+/** Returns how many other live tracing monitors remain. */
+function unregisterTracer(pinDir: string): number {
+  const dir = tracerDir(pinDir)
+  rmSync(join(dir, String(process.pid)), { force: true })
+  let live = 0
+  for (const f of existsSync(dir) ? readdirSync(dir) : []) {
+    if (existsSync(`/proc/${f}`)) live++
+    else rmSync(join(dir, f), { force: true })
+  }
+  return live
 }
