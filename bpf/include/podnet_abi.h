@@ -106,14 +106,16 @@ struct podnet_event {
 	__u32 ifindex;      /* where the packet was seen */
 	__u32 saddr;        /* network byte order, 0 for non-IP */
 	__u32 daddr;
-	__u32 target;       /* ifindex redirected to (local) or peer node IP (direct/VXLAN) */
+	__u32 target;       /* ifindex the packet was sent to, 0 for the stack */
 	__u32 len;          /* skb->len */
 	__u16 sport;        /* network byte order; ICMP: type/code */
 	__u16 dport;
 	__u16 ethertype;    /* network byte order */
 	__u16 pad;
+	__u32 node_ip;      /* peer node of a direct/VXLAN route, network byte order */
+	__u32 pad2;
 };
-_Static_assert(sizeof(struct podnet_event) == 40, "podnet_event size");
+_Static_assert(sizeof(struct podnet_event) == 48, "podnet_event size");
 
 /* Load-time configuration, `const volatile struct podnet_config CONFIG` in
  * every object's .rodata, written by the control plane before load. */

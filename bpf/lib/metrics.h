@@ -42,7 +42,9 @@ static __always_inline void emit_event(struct __sk_buff *skb, __u8 type, __u8 di
 	e->ifindex = skb->ifindex;
 	e->saddr = t->saddr;
 	e->daddr = t->daddr;
-	e->target = t->target ? t->target : t->node_ip;
+	e->target = t->target;
+	e->node_ip = t->node_ip;
+	e->pad2 = 0;
 	e->len = skb->len;
 	e->sport = t->sport;
 	e->dport = t->dport;

@@ -190,7 +190,7 @@ export const SettingsLayout = {
 
 export const EventLayout = {
   cName: 'podnet_event',
-  size: 40,
+  size: 48,
   fields: {
     ts_ns: [0, 8],
     type: [8, 1],
@@ -206,6 +206,8 @@ export const EventLayout = {
     dport: [34, 2],
     ethertype: [36, 2],
     pad: [38, 2],
+    node_ip: [40, 4],
+    pad2: [44, 4],
   },
 } as const satisfies Layout
 export interface PodnetEvent {
@@ -222,6 +224,8 @@ export interface PodnetEvent {
   sport: number
   dport: number
   ethertype: number
+  /** peer node of a direct/VXLAN route ('0.0.0.0' otherwise) */
+  nodeIp: string
 }
 export function decodeEvent(b: Buffer): PodnetEvent {
   return {
@@ -238,6 +242,7 @@ export function decodeEvent(b: Buffer): PodnetEvent {
     sport: b.readUInt16BE(32),
     dport: b.readUInt16BE(34),
     ethertype: b.readUInt16BE(36),
+    nodeIp: bufToIp(b, 40),
   }
 }
 

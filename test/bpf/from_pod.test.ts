@@ -591,11 +591,10 @@ describe('pn_from_pod: counters and events', () => {
     expect(e!.tsNs).toBeGreaterThan(0n)
   })
 
-  it('reports the peer node IP as the target of a drop for a VXLAN route without a VXLAN device', () => {
+  it('reports the peer node IP of a drop for a VXLAN route without a VXLAN device', () => {
     direct.runCounted('fromPod', fromA({ dst: VXLAN_PEER.pod }))
     const [e] = direct.drainEvents()
-    const nodeIp = Buffer.from(VXLAN_PEER.nodeIp.split('.').map(Number)).readUInt32LE(0)
-    expect(e).toMatchObject({ type: 'drop', reason: Reason.DROP_NO_TUNNEL, target: nodeIp })
+    expect(e).toMatchObject({ type: 'drop', reason: Reason.DROP_NO_TUNNEL, target: 0, nodeIp: VXLAN_PEER.nodeIp })
   })
 
   it('reports the ethertype of a dropped non-IP frame and zero addresses', () => {
@@ -640,10 +639,10 @@ describe('pn_from_pod: counters and events', () => {
     h.runCounted('fromPod', fromA({ dst: DIRECT_PEER.pod }))
     h.runCounted('fromPod', fromA({ dst: '8.8.8.8' }))
     const evs = h.drainEvents()
-    expect(evs.map((e) => ({ type: e.type, reason: e.reason, target: e.target }))).toEqual([
-      { type: 'trace', reason: Reason.FWD_LOCAL, target: POD_B.ifindex },
-      { type: 'trace', reason: Reason.FWD_DIRECT, target: TEST_CONFIG.deviceIfindex },
-      { type: 'trace', reason: Reason.FWD_STACK, target: 0 },
+    expect(evs.map((e) => ({ type: e.type, reason: e.reason, target: e.target, nodeIp: e.nodeIp }))).toEqual([
+      { type: 'trace', reason: Reason.FWD_LOCAL, target: POD_B.ifindex, nodeIp: '0.0.0.0' },
+      { type: 'trace', reason: Reason.FWD_DIRECT, target: TEST_CONFIG.deviceIfindex, nodeIp: DIRECT_PEER.nodeIp },
+      { type: 'trace', reason: Reason.FWD_STACK, target: 0, nodeIp: '0.0.0.0' },
     ])
     expect(evs[0]).toMatchObject({ proto: IPPROTO_TCP, sport: 999, dport: 80, saddr: POD_A.ip, daddr: POD_B.ip })
   })

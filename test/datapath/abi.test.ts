@@ -148,6 +148,7 @@ describe('ABI helpers', () => {
     b.writeUInt16BE(53, f.sport[0])
     b.writeUInt16BE(5353, f.dport[0])
     b.writeUInt16BE(0x0800, f.ethertype[0])
+    Buffer.from([192, 168, 1, 2]).copy(b, f.node_ip[0])
     expect(decodeEvent(b)).toEqual({
       tsNs: 123n,
       type: 'drop',
@@ -162,6 +163,7 @@ describe('ABI helpers', () => {
       sport: 53,
       dport: 5353,
       ethertype: 0x0800,
+      nodeIp: '192.168.1.2',
     })
   })
 })

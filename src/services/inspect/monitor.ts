@@ -128,19 +128,13 @@ export class Monitor {
           break
         case Reason.FWD_DIRECT:
         case Reason.FWD_VXLAN:
-        case Reason.FWD_ENCAP_STACK: {
-          // the event carries the device; the peer is the route's node
-          const r = this.maps.routes.get(`${ev.daddr}/32`)
-          to = { device: ev.reason === Reason.FWD_DIRECT ? ifLabel(ev.target) : VXLAN_DEV, ifindex: ev.target, nodeIp: r?.nodeIp ?? null }
+        case Reason.FWD_ENCAP_STACK:
+          to = { device: ev.reason === Reason.FWD_DIRECT ? ifLabel(ev.target) : VXLAN_DEV, ifindex: ev.target, nodeIp: ev.nodeIp }
           break
-        }
-        default: {
-          // TTL/MTU hand-offs carry the peer node IP in target
-          const b = Buffer.alloc(4)
-          b.writeUInt32LE(ev.target, 0)
-          to = { device: null, ifindex: null, nodeIp: `${b[0]}.${b[1]}.${b[2]}.${b[3]}` }
-        }
       }
+    } else if (!isDrop(ev.reason) && ev.nodeIp !== '0.0.0.0') {
+      // TTL/MTU hand-offs to the stack still name the route's peer node
+      to = { device: null, ifindex: null, nodeIp: ev.nodeIp }
     }
     return {
       time: monotonicToDate(ev.tsNs).toISOString(),
