@@ -85,7 +85,7 @@ async function main(): Promise<number> {
   }
 
   const quick = values.quick
-  const reps = Number(values.reps ?? (quick ? 3 : 5))
+  const reps = Number(values.reps ?? (quick ? 2 : 5))
   const duration = Number(values.duration ?? (quick ? 1 : 5))
   if (!(reps >= 1 && duration >= 1)) usage('--reps and --duration must be ≥ 1')
   const metrics = list(values.metrics, METRICS, 'metric')
@@ -184,7 +184,7 @@ async function main(): Promise<number> {
 
   env.loadavgEnd = loadavg()
   const rows = summarize(
-    setupIds.filter((id) => !failed[id]),
+    setupIds.filter((id) => !failed[id] && samples.some((s) => s.setup === id)),
     samples,
   )
   const ratioRows = ratios(rows)

@@ -1,6 +1,8 @@
 // One LIFO list of synchronous undo steps (kill a server, detach podnet,
 // delete a namespace). Runs on normal exit, on error, and on SIGINT/SIGTERM,
 // so an interrupted benchmark leaves nothing behind.
+import { killRunning } from './exec.js'
+
 interface Step {
   label: string
   fn: () => void
@@ -22,9 +24,11 @@ export function onCleanup(label: string, fn: () => void): () => void {
   }
 }
 
-/** Run every registered step, newest first; returns the failures. */
+/** Run every registered step, newest first; returns the failures. Children
+ * still running (a client mid-measurement) are killed first. */
 export function runCleanup(): string[] {
   const failures: string[] = []
+  killRunning()
   while (steps.length > 0) {
     const step = steps.pop()!
     try {

@@ -148,17 +148,18 @@ export async function controlPlane(tagBase: string, opts: { reps: number; quick:
     const { nodes } = bareNodes(t)
     await podnet(nodes[0], attachArgs(0, '10.128.0.0/14'))
     const nRoutes = 5000
-    const nEps = opts.quick ? 100_000 : 100_000
+    const nEps = 100_000
     try {
       const w = await exec(
         nsenter(nodes[0], [
           process.execPath, join(fileURLToPath(new URL('..', import.meta.url)), 'cp-worker.js'),
           '--pin-dir', `/sys/fs/bpf/${nodes[0]}`, '--routes', String(nRoutes), '--endpoints', String(nEps),
-          '--reps', String(opts.reps), '--ifindex', String(1), '--keep-routes',
+          '--reps', String(opts.reps), '--ifindex', String(1), '--keep-routes', '--budget-ms', String(opts.quick ? 15_000 : 90_000),
         ]),
         { timeoutMs: 600_000 },
       )
       res.worker = JSON.parse(w.stdout.trim().split('\n').at(-1)!) as WorkerResult
+      if (res.worker.routesSkipped) log(`! control plane: syncRoutes × ${nRoutes} not run: ${res.worker.routesSkipped}`)
       log(`control plane: sync ${nRoutes} routes ${median(res.worker.routesSyncMs).toFixed(0)} ms, ${nEps} endpoints ${median(res.worker.endpointsSyncMs).toFixed(0)} ms`)
 
       for (let r = 0; r < opts.reps; r++) {
@@ -193,7 +194,11 @@ export function controlPlaneTable(cp: ControlPlaneResult): string {
     ['`attach` cold (process start → exit, fresh pins)', `${f0(cp.attachMs)} ms`, '≤ 300 ms'],
     ['attach + endpoints add + routes add → first reply', `${f0(cp.firstPacketMs)} ms`, '—'],
     ['`endpoints add` / `routes add` / `detach`', `${f0(cp.endpointAddMs)} / ${f0(cp.routeAddMs)} / ${f0(cp.detachMs)} ms`, '—'],
-    ['syncRoutes 5,000 new (map + kernel routes + state)', w ? `${f0(w.routesSyncMs)} ms` : '—', '≤ 100 ms'],
+    [
+      'syncRoutes 5,000 new (map + kernel routes + state)',
+      w ? (w.routesSkipped ? `not run (500 routes: ${w.probe500Ms?.toFixed(0)} ms; see note)` : `${f0(w.routesSyncMs)} ms`) : '—',
+      '≤ 100 ms',
+    ],
     ['… of which routes map writes only', w ? `${f0(w.routesMapOnlyMs)} ms` : '—', '—'],
     ['syncRoutes 5,000 unchanged / remove all', w ? `${f0(w.routesResyncMs)} / ${f0(w.routesRemoveMs)} ms` : '—', '—'],
     ['syncEndpointMap 100,000 (batch update)', w ? `${f0(w.endpointsSyncMs)} ms` : '—', '≤ 1 s'],
@@ -201,5 +206,6 @@ export function controlPlaneTable(cp: ControlPlaneResult): string {
     ['peak RSS of the CLI (max over commands)', maxRss ? `${(maxRss / 1024).toFixed(0)} MB` : '—', '≤ 80 MB'],
     ['peak RSS of the sync worker (services in-process)', w ? `${(w.maxRssKb / 1024).toFixed(0)} MB` : '—', '—'],
   ]
-  return ['| control plane | median | target |', '|---|---:|---|', ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n')
+  const table = ['| control plane | median | target |', '|---|---:|---|', ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n')
+  return w?.routesSkipped ? `${table}\n\nNote: ${w.routesSkipped}.` : table
 }

@@ -28,6 +28,22 @@ export interface ExecOptions {
   allowFail?: boolean
 }
 
+/** Children of exec() still running: killed (each by its pid) on cleanup. */
+const running = new Set<ChildProcess>()
+
+export function killRunning(): void {
+  for (const c of running) {
+    if (c.pid !== undefined && c.exitCode === null) {
+      try {
+        process.kill(c.pid, 'SIGKILL')
+      } catch {
+        /* gone */
+      }
+    }
+  }
+  running.clear()
+}
+
 /** Run argv to completion; throws ExecError on failure unless allowFail. */
 export function exec(argv: string[], opts: ExecOptions = {}): Promise<Result> {
   const [cmd, ...args] = argv
@@ -35,16 +51,19 @@ export function exec(argv: string[], opts: ExecOptions = {}): Promise<Result> {
   const t0 = performance.now()
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env })
+    running.add(child)
     let stdout = ''
     let stderr = ''
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000)
     child.on('error', (err) => {
+      running.delete(child)
       clearTimeout(timer)
       reject(err)
     })
     child.on('close', (code) => {
+      running.delete(child)
       clearTimeout(timer)
       const r: Result = { code, stdout, stderr, ms: performance.now() - t0 }
       if (code === 0 || opts.allowFail) resolve(r)

@@ -12,6 +12,8 @@ export interface Summary {
   rttP50: number
   rttP99: number
   udp: number
+  /** what the sender pushed through the path (the receiver may drop some) */
+  udpSent: number
   spreadTcp1: number
   errors: string[]
 }
@@ -28,6 +30,7 @@ export function summarize(setups: SetupId[], samples: Sample[]): Summary[] {
       rttP50: median(vals('rtt')),
       rttP99: median(of('rtt').map((s) => s.p99 ?? Number.NaN)),
       udp: median(vals('udp')),
+      udpSent: median(of('udp').map((s) => s.extra?.['sentKpps'] ?? Number.NaN)),
       spreadTcp1: spread(vals('tcp1')),
       errors: samples.filter((s) => s.setup === id && s.error).map((s) => `${s.metric} rep ${s.rep}: ${s.error}`),
     }
@@ -38,11 +41,11 @@ const f = (x: number, digits = 2): string => (Number.isFinite(x) ? x.toFixed(dig
 
 export function datapathTable(rows: Summary[]): string {
   const lines = [
-    '| setup | TCP 1 stream Gbit/s | TCP 4 streams Gbit/s | RTT p50 µs | RTT p99 µs | UDP 64 B kpps | n |',
-    '|---|---:|---:|---:|---:|---:|---:|',
+    '| setup | TCP 1 stream Gbit/s | TCP 4 streams Gbit/s | RTT p50 µs | RTT p99 µs | UDP 64 B received kpps | UDP sent kpps | n |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
   ]
   for (const r of rows)
-    lines.push(`| ${SETUP_LABEL[r.setup]} | ${f(r.tcp1)} | ${f(r.tcp4)} | ${f(r.rttP50, 1)} | ${f(r.rttP99, 1)} | ${f(r.udp, 0)} | ${r.n} |`)
+    lines.push(`| ${SETUP_LABEL[r.setup]} | ${f(r.tcp1)} | ${f(r.tcp4)} | ${f(r.rttP50, 1)} | ${f(r.rttP99, 1)} | ${f(r.udp, 0)} | ${f(r.udpSent, 0)} | ${r.n} |`)
   return lines.join('\n')
 }
 
