@@ -256,8 +256,8 @@ export const ConfigLayout = {
     vni: [12, 4],
     device_mtu: [16, 4],
     overlay_mtu: [20, 4],
-    flags: [24, 4],
-    pad: [28, 4],
+    pod_net: [24, 4],
+    pod_mask: [28, 4],
   },
 } as const satisfies Layout
 export interface DatapathConfig {
@@ -267,6 +267,8 @@ export interface DatapathConfig {
   vni: number
   deviceMtu: number
   overlayMtu: number
+  /** this node's pod CIDR: addresses outside it are never looked up as endpoints */
+  podCidr?: string
 }
 export function encodeConfig(c: DatapathConfig): Buffer {
   const b = Buffer.alloc(32)
@@ -276,6 +278,12 @@ export function encodeConfig(c: DatapathConfig): Buffer {
   b.writeUInt32LE(c.vni, 12)
   b.writeUInt32LE(c.deviceMtu, 16)
   b.writeUInt32LE(c.overlayMtu, 20)
+  if (c.podCidr) {
+    const [net, len] = c.podCidr.split('/')
+    ipToBuf(net!, b, 24)
+    const mask = Number(len) === 0 ? 0 : (0xffffffff << (32 - Number(len))) >>> 0
+    b.writeUInt32BE(mask, 28)
+  }
   return b
 }
 

@@ -1,6 +1,6 @@
 // Typed access to the pinned datapath maps of one node (one pin dir).
 import { join } from 'node:path'
-import { MapFd, numPossibleCpus } from '../libbpf/index.js'
+import { isBpfError, MapFd, numPossibleCpus } from '../libbpf/index.js'
 import {
   DIR_MAX,
   endpointCodec,
@@ -77,6 +77,9 @@ export class EndpointMap {
 }
 
 export class RouteMap {
+  /** set once the kernel refuses batch updates on LPM tries */
+  private static noBatch = false
+
   constructor(readonly map: MapFd) {}
 
   get(cidr: string): Route | null {
@@ -92,11 +95,28 @@ export class RouteMap {
     return this.map.delete(routeCodec.encodeKey(cidr))
   }
 
-  /** LPM tries have no batch ops in the kernel: one update per route. */
+  /** Batch updates where the kernel has them for LPM tries (6.x does);
+   * one update per route where it answers EINVAL/ENOTSUPP. */
   setMany(routes: readonly Route[]): void {
-    const k = Buffer.alloc(8)
-    const v = Buffer.alloc(8)
-    for (const r of routes) this.map.update(routeCodec.encodeKey(r.cidr, k), routeCodec.encodeValue(r, v))
+    for (let i = 0; i < routes.length; i += BATCH) {
+      const chunk = routes.slice(i, i + BATCH)
+      const keys = Buffer.alloc(chunk.length * 8)
+      const vals = Buffer.alloc(chunk.length * 8)
+      chunk.forEach((r, j) => {
+        routeCodec.encodeKey(r.cidr, keys, j * 8)
+        routeCodec.encodeValue(r, vals, j * 8)
+      })
+      if (!RouteMap.noBatch) {
+        try {
+          this.map.updateBatch(keys, vals, chunk.length)
+          continue
+        } catch (e) {
+          if (!isBpfError(e, 'EINVAL', 'ENOTSUPP', 'EOPNOTSUPP')) throw e
+          RouteMap.noBatch = true
+        }
+      }
+      for (let j = 0; j < chunk.length; j++) this.map.update(keys.subarray(j * 8, j * 8 + 8), vals.subarray(j * 8, j * 8 + 8))
+    }
   }
 
   *entries(): Generator<Route> {

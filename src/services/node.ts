@@ -227,6 +227,7 @@ export function attach(input: AttachInput): AttachResult {
       vni: cfg.vni,
       deviceMtu: dev.mtu,
       overlayMtu: needsVxlan ? podMtu : 0,
+      podCidr: cfg.podCidr,
     }
     for (const k of keys) loaded.push(loadProgram(k, dp, pinDir))
     const byKey = new Map(loaded.map((l) => [l.key, l]))

@@ -39,6 +39,25 @@ beforeEach(() => setupNode(h))
 
 const PASS = { verdict: TC_ACT_OK, reason: 'FWD_PASS', target: 0, nodeIp: '0.0.0.0', vni: 0 }
 
+describe('pn_from_netdev: the pod CIDR fast path', () => {
+  it('passes a packet for an address outside the pod CIDR without consulting the endpoints map', () => {
+    // the control plane never registers such an endpoint; if one were there, it is not used
+    h.addEndpoint('10.9.0.5', POD_B.ifindex, POD_B.mac, POD_B.hostMac)
+    expect(summary(h.explain('fromNetdev', fromPeer({ dst: '10.9.0.5' })))).toEqual(PASS)
+  })
+
+  it('looks every address up when no pod CIDR is configured', () => {
+    const open = BpfHarness.open({ ...TEST_CONFIG, podCidr: undefined }, { programs: ['fromNetdev'], tag: 'from-netdev-nocidr' })
+    try {
+      setupNode(open)
+      open.addEndpoint('10.9.0.5', POD_B.ifindex, POD_B.mac, POD_B.hostMac)
+      expect(open.explain('fromNetdev', fromPeer({ dst: '10.9.0.5' })).reasonName).toBe('FWD_LOCAL')
+    } finally {
+      open.close()
+    }
+  })
+})
+
 describe('pn_from_netdev: for a local pod', () => {
   it.each<L4Kind>(['udp', 'tcp', 'icmp'])(
     'redirects a directly routed %s packet into the pod with MACs rewritten and TTL decremented',

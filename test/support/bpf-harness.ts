@@ -47,6 +47,7 @@ export const TEST_CONFIG: DatapathConfig = {
   vni: 4242,
   deviceMtu: 1500,
   overlayMtu: 1450,
+  podCidr: '10.1.0.0/24',
 }
 
 /** Direct routing only: no VXLAN device. */

@@ -34,3 +34,4 @@ _node_exec_qemu() {
   rm -f "$dir/out.$id" "$dir/rc.$id"
   return "$rc"
 }
+

@@ -133,6 +133,7 @@ tcp_test() {
 
 for MODE in ${VM_MODES:-direct vxlan}; do
   say "=== mode $MODE ==="
+  FAIL_BEFORE=$FAIL
   ENCAP=none; [[ $MODE == vxlan ]] && ENCAP=vxlan
   check_both "[$MODE] attach" "set -e
     out=\$($PB attach --node-ip @IP@ --pod-cidr 10.244.@IDX@.0/24 --device @DEV@ --mode $MODE --json); echo \"\$out\"
@@ -171,8 +172,10 @@ for MODE in ${VM_MODES:-direct vxlan}; do
     for p in 10 11; do ip netns del pod\$p; done
     [ -z \"\$left\" ] || { echo \"left behind:\$left\"; exit 1; }
     echo clean" || true
-  # whatever happened, start the next mode from a clean node
-  for n in "${NODES[@]}"; do node_exec "$n" "$PB detach >/dev/null 2>&1; for p in 10 11; do ip netns del pod\$p 2>/dev/null; done; true" >/dev/null 2>&1; done
+  # after a failure, start the next mode from a clean node
+  if (( FAIL > FAIL_BEFORE )); then
+    for n in "${NODES[@]}"; do node_exec "$n" "$PB detach >/dev/null 2>&1; for p in 10 11; do ip netns del pod\$p 2>/dev/null; done; true" >/dev/null 2>&1 & done; wait
+  fi
 done
 
 say "summary (${VM_LABEL:-vm}): $PASS passed, $FAIL failed"
