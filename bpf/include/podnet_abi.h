@@ -126,8 +126,8 @@ struct podnet_config {
 	__u32 vni;
 	__u32 device_mtu;       /* path MTU for direct routes */
 	__u32 overlay_mtu;      /* path MTU for VXLAN routes (device MTU - 50) */
-	__u32 flags;            /* reserved */
-	__u32 pad;
+	__u32 pod_net;          /* this node's pod CIDR, network byte order; */
+	__u32 pod_mask;         /* mask 0: not configured */
 };
 _Static_assert(sizeof(struct podnet_config) == 32, "podnet_config size");
 

@@ -27,8 +27,13 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } podnet_routes SEC(".maps");
 
+/* Endpoints all live in this node's pod CIDR (the control plane enforces
+ * it), so other addresses skip the hash lookup: node and overlay traffic on
+ * the NIC, and cross-node pod traffic, stay cheap. */
 static __always_inline struct podnet_endpoint *endpoint_lookup(__u32 addr)
 {
+	if ((addr & CONFIG.pod_mask) != CONFIG.pod_net)
+		return 0;
 	return bpf_map_lookup_elem(&podnet_endpoints, &addr);
 }
 
