@@ -55,7 +55,8 @@ Name=eth0
 [Network]
 DHCP=ipv4
 [DHCPv4]
-UseDomains=true
+# The box is cloned: identify by MAC, not by the (shared) machine-id.
+ClientIdentifier=mac
 NET
 cat > "$ROOT/etc/ssh/sshd_config.d/podnet.conf" <<'SSH'
 UseDNS no
@@ -75,6 +76,9 @@ unshare --mount --propagation private bash -euc '
     systemctl mask e2scrub_reap.service systemd-networkd-wait-online.service apt-daily.timer apt-daily-upgrade.timer >/dev/null 2>&1
     update-initramfs -u -k all >/dev/null 2>&1
     apt-get clean
+    rm -rf /usr/share/doc/* /usr/share/man/* /usr/share/info/*
+    # Every clone must get its own machine-id (DHCP client id, journal).
+    : > /etc/machine-id; rm -f /var/lib/dbus/machine-id
   "
 ' _ "$ROOT"
 install -d -m 0700 "$ROOT/home/vagrant/.ssh"
@@ -87,7 +91,7 @@ mkdir -p "$WORK/box"
 cp "$(ls "$ROOT"/boot/vmlinuz-* | head -1)" "$WORK/box/vmlinuz"
 cp "$(ls "$ROOT"/boot/initrd.img-* | head -1)" "$WORK/box/initrd.img"
 mke2fs -q -t ext4 -L root -d "$ROOT" "$WORK/disk.raw" 6G
-qemu-img convert -O qcow2 "$WORK/disk.raw" "$WORK/box/box.img"
+qemu-img convert -c -O qcow2 "$WORK/disk.raw" "$WORK/box/box.img"
 rm -f "$WORK/disk.raw"
 echo '{"provider":"libvirt","format":"qcow2","virtual_size":6}' > "$WORK/box/metadata.json"
 cat > "$WORK/box/Vagrantfile" <<'VF'

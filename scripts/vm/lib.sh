@@ -33,6 +33,12 @@ kernel_fetch() {
     pkg=$(dpkg-deb -f "$deb" Package)_$(dpkg-deb -f "$deb" Version)
   else
     pkg=$spec
+    # "6.12": the newest Debian 12 build of that kernel series (e.g. from bookworm-security).
+    if [[ $pkg =~ ^[0-9]+\.[0-9]+$ ]]; then
+      pkg=$(apt-cache search --names-only "^linux-image-${pkg//./\\.}\\.[0-9]+.*-amd64\$" | awk '{print $1}' \
+        | grep -v -e '-rt-' -e '-cloud-' -e 'dbg' -e 'unsigned' | sort -V | tail -n 1)
+      [[ -n $pkg ]] || die "no Debian package for kernel series $spec (apt-get update?)"
+    fi
     # A meta package (linux-image-amd64) depends on the real image package.
     if ! apt-cache show "$pkg" 2>/dev/null | grep -q '^Filename:.*linux-image-[0-9]'; then
       local real

@@ -22,6 +22,7 @@ if [[ ${1:-} != --inner ]]; then
   BOX=$(bash "$REPO/scripts/vm/build-box.sh")
   RUN=$(mktemp -d /var/tmp/podnet-vagrant.XXXXXX)
   NS=podnet-vagrant-$$
+  export VM_T0
   STATUS=1
   outer_cleanup() {
     local pid

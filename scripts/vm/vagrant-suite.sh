@@ -12,6 +12,7 @@ MODE=all
 need vagrant ssh
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
+trap 'exit 130' INT TERM
 cd "$REPO"
 progress "reading vagrant ssh-config"
 vagrant ssh-config node1 node2 > "$TMP/ssh_config" || die "vagrant ssh-config failed: are the VMs up? (vagrant up)"
