@@ -15,6 +15,7 @@ describe('npm pack', () => {
     expect(files).toContain('bpf/include/podnet_abi.h')
     expect(files).toContain('dist/commands/attach.js')
     expect(files).toContain('bin/run.js')
+    expect(files).toContain('oclif.manifest.json')
     expect([...files].some((f) => f.endsWith('.bpf.c'))).toBe(false)
   })
 })

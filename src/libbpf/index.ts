@@ -25,5 +25,5 @@ export {
   type BtfEnumValue,
 } from './btf.js';
 export { RingBuffer } from './ringbuf.js';
-export { getLink, type LinkInfo } from './netlink.js';
+export { getLink, routeOps, type LinkInfo, type RouteOp, type RouteOpError } from './netlink.js';
 export { setLibbpfLogLevel, onLibbpfLog, type LibbpfLogLevel } from './log.js';

@@ -117,3 +117,129 @@ function parseLink(buf: Buffer, off: number, mlen: number): LinkInfo {
   }
   return info;
 }
+
+// ---- routes: RTM_NEWROUTE / RTM_DELROUTE, many per send() ----
+
+const RTM_NEWROUTE = 24;
+const RTM_DELROUTE = 25;
+const NLM_F_ACK = 4;
+const NLM_F_REPLACE = 0x100;
+const NLM_F_CREATE = 0x400;
+const RTMSG_LEN = 12;
+const RTA_DST = 1;
+const RTA_OIF = 4;
+const RTA_GATEWAY = 5;
+const RTA_PREFSRC = 7;
+const RT_TABLE_MAIN = 254;
+const RTN_UNICAST = 1;
+const RT_SCOPE_UNIVERSE = 0;
+const RT_SCOPE_LINK = 253;
+const RT_SCOPE_NOWHERE = 255;
+const ESRCH = 3;
+const ENOENT = 2;
+
+export interface RouteOp {
+  op: 'replace' | 'delete';
+  /** IPv4 destination network */
+  dst: string;
+  prefixlen: number;
+  protocol: number;
+  /** replace only: output device, gateway, preferred source, scope */
+  oif?: number;
+  gateway?: string;
+  prefsrc?: string;
+  scope?: 'link' | 'universe';
+}
+
+export interface RouteOpError {
+  index: number;
+  error: BpfError;
+}
+
+function putAddr(b: Buffer, off: number, type: number, ip: string): number {
+  b.writeUInt16LE(8, off);
+  b.writeUInt16LE(type, off + 2);
+  const p = ip.split('.');
+  for (let i = 0; i < 4; i++) b[off + 4 + i] = Number(p[i]);
+  return off + 8;
+}
+
+function putU32(b: Buffer, off: number, type: number, v: number): number {
+  b.writeUInt16LE(8, off);
+  b.writeUInt16LE(type, off + 2);
+  b.writeUInt32LE(v, off + 4);
+  return off + 8;
+}
+
+/** Encodes one route request at `off` in `b`; returns the message length. */
+function encodeRoute(b: Buffer, off: number, r: RouteOp, mySeq: number): number {
+  const del = r.op === 'delete';
+  let p = off + NLMSGHDR_LEN;
+  b.fill(0, off, off + NLMSGHDR_LEN + RTMSG_LEN);
+  b[p] = 2; // AF_INET
+  b[p + 1] = r.prefixlen;
+  b[p + 4] = RT_TABLE_MAIN;
+  b[p + 5] = r.protocol;
+  b[p + 6] = del ? RT_SCOPE_NOWHERE : r.scope === 'link' ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
+  b[p + 7] = del ? 0 : RTN_UNICAST;
+  p += RTMSG_LEN;
+  p = putAddr(b, p, RTA_DST, r.dst);
+  if (!del) {
+    if (r.oif !== undefined) p = putU32(b, p, RTA_OIF, r.oif);
+    if (r.gateway) p = putAddr(b, p, RTA_GATEWAY, r.gateway);
+    if (r.prefsrc) p = putAddr(b, p, RTA_PREFSRC, r.prefsrc);
+  }
+  const len = p - off;
+  b.writeUInt32LE(len, off);
+  b.writeUInt16LE(del ? RTM_DELROUTE : RTM_NEWROUTE, off + 4);
+  b.writeUInt16LE(NLM_F_REQUEST | NLM_F_ACK | (del ? 0 : NLM_F_CREATE | NLM_F_REPLACE), off + 6);
+  b.writeUInt32LE(mySeq, off + 8);
+  return len;
+}
+
+const ROUTE_CHUNK = 256;
+
+/**
+ * Applies route operations in the caller's netns, ROUTE_CHUNK requests per
+ * send(), each acknowledged. Returns the failed ones (a delete of a route
+ * that is not there is not a failure); the others have been applied.
+ */
+export function routeOps(ops: readonly RouteOp[]): RouteOpError[] {
+  if (ops.length === 0) return [];
+  const lc = libc();
+  const errors: RouteOpError[] = [];
+  const req = Buffer.alloc(ROUTE_CHUNK * 64);
+  const buf = (recvBuf ??= Buffer.alloc(64 * 1024));
+  const fd = checkLibc(lc.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE), 'socket(AF_NETLINK)');
+  try {
+    for (let start = 0; start < ops.length; start += ROUTE_CHUNK) {
+      const end = Math.min(ops.length, start + ROUTE_CHUNK);
+      const base = (seq = (seq + ROUTE_CHUNK + 1) & 0x3fffffff);
+      let len = 0;
+      for (let i = start; i < end; i++) len += align4(encodeRoute(req, len, ops[i]!, base + (i - start)));
+      checkLibc(lc.send(fd, req, len, 0), 'rtnetlink route send');
+      // every request is answered (NLM_F_ACK) before send() returns
+      let acked = 0;
+      while (acked < end - start) {
+        const n = checkLibc(lc.recv(fd, buf, buf.length, MSG_DONTWAIT), 'rtnetlink route recv');
+        for (let off = 0; off + NLMSGHDR_LEN <= n; ) {
+          const mlen = buf.readUInt32LE(off);
+          if (mlen < NLMSGHDR_LEN || off + mlen > n) throw new Error('rtnetlink: truncated message');
+          const i = start + (buf.readUInt32LE(off + 8) - base);
+          if (buf.readUInt16LE(off + 4) === NLMSG_ERROR && i >= start && i < end) {
+            acked++;
+            const err = -buf.readInt32LE(off + NLMSGHDR_LEN);
+            const o = ops[i]!;
+            if (err !== 0 && !(o.op === 'delete' && (err === ESRCH || err === ENOENT))) {
+              errors.push({ index: i, error: new BpfError(`${o.op === 'delete' ? 'RTM_DELROUTE' : 'RTM_NEWROUTE'} ${o.dst}/${o.prefixlen}`, err) });
+            }
+          }
+          off += align4(mlen);
+        }
+      }
+    }
+    return errors;
+  } finally {
+    lc.close(fd);
+  }
+}

@@ -4,7 +4,7 @@ import { BpfError, getLink } from '../libbpf/index.js'
 import { UserError } from '../errors.js'
 import { type Endpoint } from '../datapath/abi.js'
 import { DatapathMaps } from '../datapath/maps.js'
-import { endpointRouteArgs, getLinkByName, routeDelete, routeReplace } from '../datapath/netdev.js'
+import { endpointRoute, getLinkByName, routeDelete, routeReplace } from '../datapath/netdev.js'
 import { attachProgram, detachProgram, ensureClsact } from '../datapath/tc.js'
 import { cidrContains, isMac, parseCidr, parseIPv4 } from '../util/ipv4.js'
 import { openFromPod, requireState } from './node.js'
@@ -59,7 +59,7 @@ export function addEndpoint(input: AddEndpointInput): EndpointView {
       created = ensureClsact(link.ifindex)
       attachProgram({ ifindex: link.ifindex, point: 'ingress' }, prog.fd)
       maps.endpoints.set(ep)
-      routeReplace(endpointRouteArgs(ip, link.name, state.config.nodeIp))
+      routeReplace(endpointRoute(ip, link.name, state.config.nodeIp))
     } catch (e) {
       // leave nothing half-applied
       if (existing) maps.endpoints.set(existing)

@@ -11,14 +11,13 @@ import { loadProgram, objectHash, type LoadedProgram } from '../datapath/objects
 import {
   createVxlan,
   deleteLink,
-  endpointRouteArgs,
+  applyRoutes,
+  endpointRoute,
   getLinkByName,
   ipv4Addresses,
   listOurRoutes,
-  peerRouteArgs,
+  peerRoute,
   readSysctl,
-  routeBatch,
-  routeDelete,
   setMtu,
   VXLAN_DEV,
   VXLAN_OVERHEAD,
@@ -275,9 +274,11 @@ export function attach(input: AttachInput): AttachResult {
         maps.close()
       }
     }
-    routeBatch([
-      ...Object.entries(state.endpoints).map(([ip, e]) => ['route', 'replace', ...endpointRouteArgs(ip, e.ifname, cfg.nodeIp)]),
-      ...reresolved.map((r) => ['route', 'replace', ...peerRouteArgs(r.cidr, r.nodeIp, r.vxlan, cfg.device, cfg.nodeIp)]),
+    applyRoutes([
+      ...Object.entries(state.endpoints)
+        .filter(([, e]) => getLinkByName(e.ifname)?.ifindex === e.ifindex)
+        .map(([ip, e]) => endpointRoute(ip, e.ifname, cfg.nodeIp)),
+      ...reresolved.map((r) => peerRoute(r.cidr, r.nodeIp, r.vxlan, cfg.device, cfg.nodeIp)),
     ])
 
     // 6. an overlay we no longer need
@@ -409,7 +410,8 @@ export function teardown(state: NodeState): string[] {
     if (state.vxlan?.created && ifindex === state.vxlan.ifindex) continue
     step(`clsact qdisc on ifindex ${ifindex}`, () => removeClsact(ifindex))
   }
-  for (const r of listOurRoutes()) step(`kernel route ${r.dst}`, () => routeDelete(r.dst))
+  const kernelRoutes = listOurRoutes().map((r) => r.dst)
+  if (kernelRoutes.length) step(`${kernelRoutes.length} kernel routes`, () => applyRoutes([], kernelRoutes))
   for (const s of [...state.sysctls].reverse()) step(`sysctl ${s.path}=${s.old}`, () => writeSysctl(s.path, s.old))
   removed.push(...removePins(state.pinDir))
   removeState(state.pinDir)

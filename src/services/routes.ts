@@ -2,7 +2,7 @@
 // the matching kernel route (how the node itself reaches remote pods).
 import { UserError } from '../errors.js'
 import { DatapathMaps } from '../datapath/maps.js'
-import { listOurRoutes, peerRouteArgs, routeBatch, routeDelete, routeReplace } from '../datapath/netdev.js'
+import { applyRoutes, listOurRoutes, peerRoute, routeDelete, routeReplace, type KernelRouteSpec } from '../datapath/netdev.js'
 import { cidrString, cidrsOverlap, parseCidr, parseIPv4 } from '../util/ipv4.js'
 import { EncapSchema, type Encap } from './config.js'
 import { deviceSubnets, requireState, resolveEncap } from './node.js'
@@ -74,8 +74,8 @@ function view(r: Resolved): RouteView {
   return { cidr: r.cidr, nodeIp: r.nodeIp, encap: r.vxlan ? 'vxlan' : 'direct', requested: r.requested }
 }
 
-function kernelArgs(state: NodeState, r: Resolved): string[] {
-  return peerRouteArgs(r.cidr, r.nodeIp, r.vxlan, state.config.device, state.config.nodeIp)
+function kernelRoute(state: NodeState, r: Resolved): KernelRouteSpec {
+  return peerRoute(r.cidr, r.nodeIp, r.vxlan, state.config.device, state.config.nodeIp)
 }
 
 /** Adds a route, or changes an existing route for the same CIDR (takes effect on the next packet). */
@@ -87,7 +87,7 @@ export function addRoute(spec: RouteSpec, pinDir?: string): RouteView {
     const before = maps.routes.get(r.cidr)
     maps.routes.set(r)
     try {
-      routeReplace(kernelArgs(state, r))
+      routeReplace(kernelRoute(state, r))
     } catch (e) {
       if (before) maps.routes.set(before)
       else maps.routes.delete(r.cidr)
@@ -174,10 +174,10 @@ export function syncRoutes(specs: readonly RouteSpec[], pinDir?: string): SyncRe
     const kernelStale = listOurRoutes()
       .map((k) => k.dst)
       .filter((dst) => dst.includes('/') && !seen.has(dst))
-    routeBatch([
-      ...desired.map((r) => ['route', 'replace', ...kernelArgs(state, r)]),
-      ...kernelStale.map((dst) => ['route', 'del', dst, 'proto', '112']),
-    ])
+    applyRoutes(
+      desired.map((r) => kernelRoute(state, r)),
+      kernelStale,
+    )
     state.routeEncap = Object.fromEntries(desired.map((r) => [r.cidr, r.requested]))
     saveState(state)
     return res
