@@ -173,15 +173,12 @@ export class DatapathMaps {
   readonly routes: RouteMap
   readonly metrics: MetricsMap
   readonly settings: SettingsMap
-  private readonly fds: MapFd[]
 
-  private constructor(readonly pinDir: string) {
-    const open = (k: MapKey) => MapFd.fromPin(mapPinPath(pinDir, k))
-    const e = open('endpoints')
-    const r = open('routes')
-    const m = open('metrics')
-    const s = open('settings')
-    this.fds = [e, r, m, s]
+  private constructor(
+    readonly pinDir: string,
+    private readonly fds: MapFd[],
+  ) {
+    const [e, r, m, s] = fds as [MapFd, MapFd, MapFd, MapFd]
     this.endpoints = new EndpointMap(e)
     this.routes = new RouteMap(r)
     this.metrics = new MetricsMap(m)
@@ -189,7 +186,14 @@ export class DatapathMaps {
   }
 
   static open(pinDir: string): DatapathMaps {
-    return new DatapathMaps(pinDir)
+    const opened: MapFd[] = []
+    try {
+      for (const k of ['endpoints', 'routes', 'metrics', 'settings'] as const) opened.push(MapFd.fromPin(mapPinPath(pinDir, k)))
+      return new DatapathMaps(pinDir, opened)
+    } catch (e) {
+      for (const f of opened) f.close()
+      throw e
+    }
   }
 
   close(): void {
