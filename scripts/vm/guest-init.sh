@@ -8,12 +8,17 @@
 # redirect its output (the agent never waits for it).
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
 arg() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
-NAME=$(arg podnet.name) IP=$(arg podnet.ip) KTREE=$(arg podnet.ktree)
+NAME=$(arg podnet.name) IP=$(arg podnet.ip) KTREE=$(arg podnet.ktree) REPO=$(arg podnet.repo)
 poweroff_now() { sync; echo o > /proc/sysrq-trigger; sleep 5; }
 trap poweroff_now EXIT
 
 for d in /run /tmp /var/tmp /var/log /root; do mount -t tmpfs -o mode=0755 tmpfs "$d"; done
 chmod 1777 /tmp /var/tmp
+# the working tree has its own share: it may sit under a directory the tmpfs
+# mounts above just hid (a clone in /tmp or /root)
+if [[ -n $REPO ]]; then
+  mkdir -p "$REPO" && mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 repo "$REPO"
+fi
 mount -t bpf bpf /sys/fs/bpf 2>/dev/null
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null

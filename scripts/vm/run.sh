@@ -79,10 +79,12 @@ boot() { # name ip mac lport rport
   local name=$1
   mkdir -p "$RUN/$name"
   $(qemu_base "$ACCEL") \
-    -append "console=ttyS0 panic=-1 quiet net.ifnames=0 podnet.name=$name podnet.ip=$2/24 podnet.ktree=$KTREE podnet.init=$REPO/scripts/vm/guest-init.sh" \
+    -append "console=ttyS0 panic=-1 quiet net.ifnames=0 podnet.name=$name podnet.ip=$2/24 podnet.ktree=$KTREE podnet.init=$REPO/scripts/vm/guest-init.sh podnet.repo=$REPO" \
     -serial "file:$RUN/$name.console.log" \
     -fsdev local,id=root,path=/,security_model=none,readonly=on,multidevs=remap \
     -device virtio-9p-pci,fsdev=root,mount_tag=hostroot \
+    -fsdev local,id=repo,path="$REPO",security_model=none,readonly=on,multidevs=remap \
+    -device virtio-9p-pci,fsdev=repo,mount_tag=repo \
     -fsdev local,id=xfer,path="$RUN/$name",security_model=none,multidevs=remap \
     -device virtio-9p-pci,fsdev=xfer,mount_tag=xfer \
     -netdev socket,id=n0,udp=127.0.0.1:"$5",localaddr=127.0.0.1:"$4" \
