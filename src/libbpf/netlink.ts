@@ -172,7 +172,7 @@ function putU32(b: Buffer, off: number, type: number, v: number): number {
 }
 
 /** Encodes one route request at `off` in `b`; returns the message length. */
-function encodeRoute(b: Buffer, off: number, r: RouteOp, mySeq: number): number {
+function encodeRoute(b: Buffer, off: number, r: RouteOp, mySeq: number, ack: boolean): number {
   const del = r.op === 'delete';
   let p = off + NLMSGHDR_LEN;
   b.fill(0, off, off + NLMSGHDR_LEN + RTMSG_LEN);
@@ -192,23 +192,26 @@ function encodeRoute(b: Buffer, off: number, r: RouteOp, mySeq: number): number 
   const len = p - off;
   b.writeUInt32LE(len, off);
   b.writeUInt16LE(del ? RTM_DELROUTE : RTM_NEWROUTE, off + 4);
-  b.writeUInt16LE(NLM_F_REQUEST | NLM_F_ACK | (del ? 0 : NLM_F_CREATE | NLM_F_REPLACE), off + 6);
+  b.writeUInt16LE(NLM_F_REQUEST | (ack ? NLM_F_ACK : 0) | (del ? 0 : NLM_F_CREATE | NLM_F_REPLACE), off + 6);
   b.writeUInt32LE(mySeq, off + 8);
   return len;
 }
 
-const ROUTE_CHUNK = 256;
+const ROUTE_CHUNK = 1024;
 
 /**
  * Applies route operations in the caller's netns, ROUTE_CHUNK requests per
- * send(), each acknowledged. Returns the failed ones (a delete of a route
- * that is not there is not a failure); the others have been applied.
+ * send(). The kernel answers failures always but successes only when asked
+ * (NLM_F_ACK), and it acks one message per recv(): so only the last request
+ * of a chunk asks, as a barrier, and a clean chunk costs one send and one
+ * recv. Returns the failed ones (a delete of a route that is not there is not
+ * a failure); the others have been applied.
  */
 export function routeOps(ops: readonly RouteOp[]): RouteOpError[] {
   if (ops.length === 0) return [];
   const lc = libc();
   const errors: RouteOpError[] = [];
-  const req = Buffer.alloc(ROUTE_CHUNK * 64);
+  const req = Buffer.alloc(ROUTE_CHUNK * 64); // a request is at most 56 bytes
   const buf = (recvBuf ??= Buffer.alloc(64 * 1024));
   const fd = checkLibc(lc.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE), 'socket(AF_NETLINK)');
   try {
@@ -216,18 +219,18 @@ export function routeOps(ops: readonly RouteOp[]): RouteOpError[] {
       const end = Math.min(ops.length, start + ROUTE_CHUNK);
       const base = (seq = (seq + ROUTE_CHUNK + 1) & 0x3fffffff);
       let len = 0;
-      for (let i = start; i < end; i++) len += align4(encodeRoute(req, len, ops[i]!, base + (i - start)));
+      for (let i = start; i < end; i++) len += align4(encodeRoute(req, len, ops[i]!, base + (i - start), i === end - 1));
       checkLibc(lc.send(fd, req, len, 0), 'rtnetlink route send');
-      // every request is answered (NLM_F_ACK) before send() returns
-      let acked = 0;
-      while (acked < end - start) {
+      // rtnetlink handles the requests within send(): every answer is queued
+      let done = false;
+      while (!done) {
         const n = checkLibc(lc.recv(fd, buf, buf.length, MSG_DONTWAIT), 'rtnetlink route recv');
         for (let off = 0; off + NLMSGHDR_LEN <= n; ) {
           const mlen = buf.readUInt32LE(off);
           if (mlen < NLMSGHDR_LEN || off + mlen > n) throw new Error('rtnetlink: truncated message');
           const i = start + (buf.readUInt32LE(off + 8) - base);
           if (buf.readUInt16LE(off + 4) === NLMSG_ERROR && i >= start && i < end) {
-            acked++;
+            if (i === end - 1) done = true;
             const err = -buf.readInt32LE(off + NLMSGHDR_LEN);
             const o = ops[i]!;
             if (err !== 0 && !(o.op === 'delete' && (err === ESRCH || err === ENOENT))) {
