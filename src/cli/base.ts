@@ -15,6 +15,12 @@ export abstract class BaseCommand extends Command {
     'pin-dir': pinDirFlag,
   }
 
+  /** Plain JSON (oclif colourises token by token, which costs ~15 MB of
+   * heap on a 5,000-route list); bigints as numbers-in-strings. */
+  override logJson(json: unknown): void {
+    process.stdout.write(`${JSON.stringify(json, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`)
+  }
+
   protected override async catch(err: Interfaces.CommandError): Promise<unknown> {
     const e: unknown = (err as { cause?: unknown }).cause instanceof UserError ? (err as { cause?: unknown }).cause : err
     if (e instanceof UserError) {
