@@ -51,7 +51,7 @@ cat <<EOT
   podnet-bpf lab exec node1 -- tc filter show dev eth0 ingress
   podnet-bpf lab exec underlay -- tcpdump -ni n1 -c 6    # node1's underlay port: pod IPs or UDP 8472
   nsenter --net=/run/netns/pnlab-$LAB-node1 podnet-bpf routes list --pin-dir /sys/fs/bpf/pnlab-$LAB-node1
-(podnet-bpf = node $PWD/bin/run.js, or \`npm link\` to put it on PATH)
+(podnet-bpf is linked into /usr/local/bin by scripts/setup.sh; it runs this checkout)
 
 == tear down
   podnet-bpf lab down$([ "$LAB" != demo ] && echo " --name $LAB")          # idempotent; also cleans up after a crashed lab up
