@@ -1,8 +1,9 @@
 // What attach created on this node, so later commands and detach act on
 // exactly that. One JSON file per pin dir, written atomically.
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { z } from 'zod'
+import { readJsonFile, writeJsonAtomic } from '../util/jsonfile.js'
 import { EncapSchema, NodeConfigSchema } from './config.js'
 
 export const NodeStateSchema = z.object({
@@ -36,23 +37,11 @@ export function statePath(pinDir: string): string {
 }
 
 export function loadState(pinDir: string): NodeState | null {
-  let text: string
-  try {
-    text = readFileSync(statePath(pinDir), 'utf8')
-  } catch {
-    return null
-  }
-  const r = NodeStateSchema.safeParse(JSON.parse(text))
-  if (!r.success) throw new Error(`corrupt state file ${statePath(pinDir)}: ${r.error.message}`)
-  return r.data
+  return readJsonFile(statePath(pinDir), NodeStateSchema)
 }
 
 export function saveState(s: NodeState): void {
-  mkdirSync(stateDir(), { recursive: true })
-  const p = statePath(s.pinDir)
-  const tmp = `${p}.${process.pid}.tmp`
-  writeFileSync(tmp, JSON.stringify(s, null, 2))
-  renameSync(tmp, p)
+  writeJsonAtomic(statePath(s.pinDir), s)
 }
 
 export function removeState(pinDir: string): void {

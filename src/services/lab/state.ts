@@ -1,11 +1,12 @@
 // A lab's state file, so separate CLI invocations agree on what exists:
 // `<state dir>/labs/<name>.json`, written before anything is created
 // (status "creating") so `lab down` can clean up after a crashed `lab up`.
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { readdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { z } from 'zod'
 import { ModeSchema } from '../config.js'
 import { stateDir } from '../state.js'
+import { readJsonFile, writeJsonAtomic } from '../../util/jsonfile.js'
 
 const PodSchema = z.object({ name: z.string(), node: z.string(), ns: z.string(), ip: z.string(), hostIf: z.string() })
 const PathSchema = z.object({ peer: z.string(), cidr: z.string(), nodeIp: z.string(), encap: z.enum(['direct', 'vxlan']) })
@@ -50,23 +51,11 @@ export function labStatePath(name: string): string {
 }
 
 export function loadLab(name: string): LabState | null {
-  let text: string
-  try {
-    text = readFileSync(labStatePath(name), 'utf8')
-  } catch {
-    return null
-  }
-  const r = LabStateSchema.safeParse(JSON.parse(text))
-  if (!r.success) throw new Error(`corrupt lab state ${labStatePath(name)}: ${r.error.message}`)
-  return r.data
+  return readJsonFile(labStatePath(name), LabStateSchema)
 }
 
 export function saveLab(s: LabState): void {
-  mkdirSync(labsDir(), { recursive: true })
-  const p = labStatePath(s.name)
-  const tmp = `${p}.${process.pid}.tmp`
-  writeFileSync(tmp, JSON.stringify(s, null, 2))
-  renameSync(tmp, p)
+  writeJsonAtomic(labStatePath(s.name), s)
 }
 
 export function removeLab(name: string): void {
