@@ -1,6 +1,8 @@
 // TypeScript mirror of bpf/include/podnet_abi.h. test/datapath/abi.test.ts
 // checks every size and offset here against the BTF of the built objects.
 
+import { maskOf } from '../util/ipv4.js'
+
 export const ABI_VERSION = 1
 
 /** enum podnet_reason — numbers are never reused. */
@@ -281,8 +283,7 @@ export function encodeConfig(c: DatapathConfig): Buffer {
   if (c.podCidr) {
     const [net, len] = c.podCidr.split('/')
     ipToBuf(net!, b, 24)
-    const mask = Number(len) === 0 ? 0 : (0xffffffff << (32 - Number(len))) >>> 0
-    b.writeUInt32BE(mask, 28)
+    b.writeUInt32BE(maskOf(Number(len)), 28)
   }
   return b
 }

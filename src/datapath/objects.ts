@@ -36,7 +36,6 @@ export interface LoadedProgram {
   key: ProgramKey
   obj: BpfObject
   prog: BpfProgram
-  hash: string
 }
 
 /** Opens, configures and loads one object. Maps are reused from (or pinned
@@ -50,7 +49,7 @@ export function loadProgram(key: ProgramKey, cfg: DatapathConfig, pinDir: string
     encodeConfig(cfg).copy(init, configOffset(obj))
     rodata.setInitialValue(init)
     obj.load()
-    return { key, obj, prog: obj.program(Programs[key].program), hash: objectHash(key) }
+    return { key, obj, prog: obj.program(Programs[key].program) }
   } catch (e) {
     obj.close()
     throw e

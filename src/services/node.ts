@@ -25,7 +25,7 @@ import {
   type LinkInfo,
 } from '../datapath/netdev.js'
 import { attachProgram, detachProgram, ensureClsact, queryProgram, removeClsact, type Hook } from '../datapath/tc.js'
-import { cidrContains, parseCidr } from '../util/ipv4.js'
+import { type Cidr, cidrContains, cidrString, intToIp, ipToInt, maskOf, parseCidr } from '../util/ipv4.js'
 import { parseNodeConfig, readConfigFile, resolvePinDir, type Encap, type Mode, type NodeConfig } from './config.js'
 import { ensurePinDir, requirePrivileges } from './preflight.js'
 import { loadState, removeState, saveState, type NodeState } from './state.js'
@@ -82,11 +82,11 @@ export function resolveEncap(
   req: Encap | 'default',
   mode: Mode,
   nodeIp: string,
-  deviceSubnets: string[],
+  deviceSubnets: readonly Cidr[],
   cidr: string,
 ): boolean {
   const want: Encap = req === 'default' ? (mode === 'direct' ? 'none' : mode) : req
-  const onLink = deviceSubnets.some((s) => cidrContains(parseCidr(s), nodeIp))
+  const onLink = deviceSubnets.some((s) => cidrContains(s, nodeIp))
   if (want === 'auto') return !onLink
   if (want === 'vxlan') {
     if (mode === 'direct') {
@@ -96,19 +96,18 @@ export function resolveEncap(
   }
   if (!onLink) {
     throw new UserError(
-      `node IP ${nodeIp} for route ${cidr} is not in a subnet of the node device (${deviceSubnets.join(', ') || 'no IPv4 address'}), so it cannot be reached directly`,
+      `node IP ${nodeIp} for route ${cidr} is not in a subnet of the node device (${deviceSubnets.map(cidrString).join(', ') || 'no IPv4 address'}), so it cannot be reached directly`,
       'use --encap vxlan (or auto), or attach with --mode vxlan/auto',
     )
   }
   return false
 }
 
-export function deviceSubnets(device: string): string[] {
+export function deviceSubnets(device: string): Cidr[] {
   return ipv4Addresses(device).map((a) => {
-    const mask = a.prefixlen === 0 ? 0 : (0xffffffff << (32 - a.prefixlen)) >>> 0
-    const p = a.local.split('.').map(Number)
-    const n = (((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) & mask) >>> 0
-    return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}/${a.prefixlen}`
+    const mask = maskOf(a.prefixlen)
+    const net = (ipToInt(a.local) & mask) >>> 0
+    return { addr: intToIp(net), len: a.prefixlen, net, mask }
   })
 }
 
@@ -247,7 +246,7 @@ export function attach(input: AttachInput): AttachResult {
       const p = progPinPath(pinDir, l.key)
       if (existsSync(p)) unlinkSync(p)
       l.prog.pin(p)
-      state.programs[l.key] = { id: l.prog.id(), hash: l.hash }
+      state.programs[l.key] = { id: l.prog.id(), hash: hashes[l.key]! }
     }
     // programs of a mode we left (vxlan → direct)
     for (const k of Object.keys(Programs) as ProgramKey[]) {

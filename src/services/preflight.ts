@@ -1,7 +1,6 @@
 // Kernel and privilege checks: run before attach changes anything, and
 // reported one by one by `podnet-bpf doctor`.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { BpfError, isBpffs, MapFd, mountBpffs, tcHookCreate, tcHookDestroy } from '../libbpf/index.js'
 import { UserError } from '../errors.js'
 import { loadProgram, objectPath } from '../datapath/objects.js'
@@ -143,7 +142,6 @@ export function verifyObject(key: ProgramKey): string {
     l.obj.close()
     return `${path} loads (program id ${id})`
   } finally {
-    for (const f of existsSync(dir) ? readdirSync(dir) : []) unlinkSync(join(dir, f))
-    rmSync(dir, { recursive: true, force: true })
+    rmSync(dir, { recursive: true, force: true }) // unpins the maps
   }
 }

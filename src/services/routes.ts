@@ -3,7 +3,7 @@
 import { UserError } from '../errors.js'
 import { DatapathMaps } from '../datapath/maps.js'
 import { applyRoutes, listOurRoutes, peerRoute, routeDelete, routeReplace, type KernelRouteSpec } from '../datapath/netdev.js'
-import { cidrString, cidrsOverlap, parseCidr, parseIPv4 } from '../util/ipv4.js'
+import { cidrString, cidrsOverlap, parseCidr, parseIPv4, type Cidr } from '../util/ipv4.js'
 import { EncapSchema, type Encap } from './config.js'
 import { deviceSubnets, requireState, resolveEncap } from './node.js'
 import { saveState, type NodeState } from './state.js'
@@ -29,7 +29,7 @@ interface Resolved {
 }
 
 /** Validates one route against the node and the other routes; no side effects. */
-function resolve(state: NodeState, spec: RouteSpec, others: readonly { cidr: string; nodeIp: string }[], subnets: string[]): Resolved {
+function resolve(state: NodeState, spec: RouteSpec, others: readonly { cidr: string; nodeIp: string }[], subnets: readonly Cidr[]): Resolved {
   const c = parseCidr(spec.cidr, 'route CIDR')
   const cidr = cidrString(c)
   const nodeIp = parseIPv4(spec.nodeIp, 'node IP')

@@ -1,18 +1,15 @@
 import { Flags } from '@oclif/core'
-import { BaseCommand } from '../../cli/base.js'
+import { LabCommand, labNameFlag } from '../../cli/lab.js'
 import { findLabs, labDown, type DownResult } from '../../services/lab/lab.js'
-import { DEFAULT_LAB } from '../../services/lab/plan.js'
 
-export default class LabDown extends BaseCommand {
+export default class LabDown extends LabCommand {
   static override summary = 'Remove a lab: detach every node, delete its namespaces, pins and state (idempotent)'
   static override description =
     "Finds what to remove from the lab's state file and by name prefix (pnlab-LAB-…), so it also cleans up a lab whose `lab up` crashed. Running it again, or for a lab that does not exist, succeeds and says so."
   static override examples = ['<%= config.bin %> lab down', '<%= config.bin %> lab down --name lab2', '<%= config.bin %> lab down --all']
-  // pin dirs are per lab node (pnlab-LAB-NODE), never chosen by the user here
-  static override baseFlags = {} as typeof BaseCommand.baseFlags
   static override enableJsonFlag = true
   static override flags = {
-    name: Flags.string({ description: 'lab name', env: 'PODNET_LAB', default: DEFAULT_LAB, helpValue: 'LAB' }),
+    name: labNameFlag,
     all: Flags.boolean({ description: 'remove every lab on this host', default: false }),
   }
 

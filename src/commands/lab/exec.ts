@@ -1,11 +1,10 @@
 import { spawnSync } from 'node:child_process'
-import { Args, Flags } from '@oclif/core'
-import { BaseCommand } from '../../cli/base.js'
+import { Args } from '@oclif/core'
+import { LabCommand, labNameFlag } from '../../cli/lab.js'
 import { UserError } from '../../errors.js'
 import { execContext, requireLab } from '../../services/lab/lab.js'
-import { DEFAULT_LAB } from '../../services/lab/plan.js'
 
-export default class LabExec extends BaseCommand {
+export default class LabExec extends LabCommand {
   static override summary = "Run a command in a lab pod's or node's network namespace"
   static override description =
     'TARGET is a pod (node1-pod1 or its IP), a node (node2 or its underlay IP), `underlay` or `router`. Runs with nsenter --net, so bpffs pins stay visible; on a node, PODNET_PIN_DIR is set to that node\'s pin dir, so podnet-bpf commands there need no --pin-dir. Exits with the command\'s status.'
@@ -16,14 +15,12 @@ export default class LabExec extends BaseCommand {
     '<%= config.bin %> lab exec node1 -- tc filter show dev eth0 ingress',
     '<%= config.bin %> lab exec underlay -- tcpdump -ni br-a -c 10',
   ]
-  // pin dirs are per lab node (pnlab-LAB-NODE), never chosen by the user here
-  static override baseFlags = {} as typeof BaseCommand.baseFlags
   static override strict = false
   static override args = {
     target: Args.string({ description: 'pod, node, underlay or router', required: true }),
   }
   static override flags = {
-    name: Flags.string({ description: 'lab name', env: 'PODNET_LAB', default: DEFAULT_LAB, helpValue: 'LAB' }),
+    name: labNameFlag,
   }
 
   async run(): Promise<void> {

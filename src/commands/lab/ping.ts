@@ -1,11 +1,10 @@
 import { spawnSync } from 'node:child_process'
 import { Args, Flags } from '@oclif/core'
-import { BaseCommand } from '../../cli/base.js'
+import { LabCommand, labNameFlag } from '../../cli/lab.js'
 import { planPing, requireLab } from '../../services/lab/lab.js'
 import { nsenterArgs } from '../../services/lab/netns.js'
-import { DEFAULT_LAB } from '../../services/lab/plan.js'
 
-export default class LabPing extends BaseCommand {
+export default class LabPing extends LabCommand {
   static override summary = 'Ping from a lab pod or node to another pod, node or IP, and say which path it takes'
   static override description = 'SRC is a pod or node (name or IP); DST a pod, a node, or any IP. Exits with ping\'s status.'
   static override examples = [
@@ -14,14 +13,12 @@ export default class LabPing extends BaseCommand {
     '<%= config.bin %> lab ping node2 node3-pod2',
     '<%= config.bin %> lab ping node1-pod2 node3',
   ]
-  // pin dirs are per lab node (pnlab-LAB-NODE), never chosen by the user here
-  static override baseFlags = {} as typeof BaseCommand.baseFlags
   static override args = {
     src: Args.string({ description: 'pod or node to ping from', required: true }),
     dst: Args.string({ description: 'pod, node or IP to ping', required: true }),
   }
   static override flags = {
-    name: Flags.string({ description: 'lab name', env: 'PODNET_LAB', default: DEFAULT_LAB, helpValue: 'LAB' }),
+    name: labNameFlag,
     count: Flags.integer({ char: 'c', description: 'echo requests to send', default: 3 }),
     size: Flags.integer({ char: 's', description: 'ICMP payload bytes' }),
     df: Flags.boolean({ description: "set don't-fragment (ping -M do)", default: false }),

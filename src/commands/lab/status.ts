@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core'
-import { BaseCommand, table } from '../../cli/base.js'
+import { table } from '../../cli/base.js'
+import { LabCommand } from '../../cli/lab.js'
 import { findLabs, labStatus, type LabStatus } from '../../services/lab/lab.js'
 import { type LabState } from '../../services/lab/state.js'
 
@@ -21,12 +22,10 @@ export function renderLab(lab: Pick<LabState, 'name' | 'mode' | 'nodes' | 'route
   return [`lab ${lab.name}: mode ${lab.mode}, ${lab.nodes.length} nodes${lab.routerNs ? `, router ${lab.routerNs}` : ''}`, '', nodes, '', pods, '', 'Cross-node path chosen per peer:', paths].join('\n')
 }
 
-export default class LabStatusCommand extends BaseCommand {
+export default class LabStatusCommand extends LabCommand {
   static override summary = 'Show the labs on this host: nodes, pods, IPs, paths and health'
   static override description = 'Without --name, shows every lab found (by state file or by leftover namespaces and pins). Health is ready, creating, crashed (its `lab up` died: run `lab down`), degraded (namespaces missing) or leftovers.'
   static override examples = ['<%= config.bin %> lab status', '<%= config.bin %> lab status --name demo --json']
-  // pin dirs are per lab node (pnlab-LAB-NODE), never chosen by the user here
-  static override baseFlags = {} as typeof BaseCommand.baseFlags
   static override enableJsonFlag = true
   static override flags = {
     name: Flags.string({ description: 'lab name [default: every lab]', env: 'PODNET_LAB', helpValue: 'LAB' }),

@@ -1,11 +1,11 @@
 import { Flags } from '@oclif/core'
-import { BaseCommand } from '../../cli/base.js'
+import { LabCommand, labNameFlag } from '../../cli/lab.js'
 import { labDown, labUp, type UpResult } from '../../services/lab/lab.js'
 import { DEFAULT_LAB } from '../../services/lab/plan.js'
 import { type Mode } from '../../services/config.js'
 import { renderLab } from './status.js'
 
-export default class LabUp extends BaseCommand {
+export default class LabUp extends LabCommand {
   static override summary = 'Bring up a multi-node lab: nodes and pods in network namespaces, podnet-bpf attached on each node'
   static override description =
     'Nodes are network namespaces on an underlay bridge (eth0 on each node). With --mode auto (the default) and 2+ nodes, one node in three sits in a second subnet behind a router namespace, so auto picks VXLAN for it and direct routing for the rest. Each node gets its own pin dir (/sys/fs/bpf/pnlab-LAB-NODE) and pod CIDR (10.244.N.0/24); pods follow the pod contract and are registered as endpoints; every node routes to every peer. Everything is named pnlab-LAB-…; `lab down` removes it.'
@@ -15,11 +15,9 @@ export default class LabUp extends BaseCommand {
     '<%= config.bin %> lab up --mode direct --nodes 2',
     '<%= config.bin %> lab up --mode auto --routed-nodes 2 --nodes 5',
   ]
-  // pin dirs are per lab node (pnlab-LAB-NODE), never chosen by the user here
-  static override baseFlags = {} as typeof BaseCommand.baseFlags
   static override enableJsonFlag = true
   static override flags = {
-    name: Flags.string({ description: 'lab name (lowercase letters and digits)', env: 'PODNET_LAB', default: DEFAULT_LAB, helpValue: 'LAB' }),
+    name: labNameFlag,
     nodes: Flags.integer({ description: 'number of nodes', default: 3, helpValue: 'N' }),
     'pods-per-node': Flags.integer({ description: 'pods on each node', default: 2, helpValue: 'M' }),
     mode: Flags.string({ description: 'podnet-bpf mode on every node', options: ['direct', 'vxlan', 'auto'], default: 'auto' }),
