@@ -1,13 +1,67 @@
 // SPDX-License-Identifier: Apache-2.0
 /* tc ingress of the node NIC: directly routed packets for a local pod go
- * straight into it (redirect_peer); everything else (VXLAN UDP, node
- * traffic) passes to the stack untouched.
+ * straight into it (redirect_peer); VXLAN from a peer node for a local pod is
+ * decapsulated here and goes the same way. Everything else (node traffic,
+ * VXLAN we leave to the kernel's device) passes to the stack untouched.
  */
 #include "lib/common.h"
 #include "lib/eth.h"
 #include "lib/ipv4.h"
 #include "lib/route.h"
+#include "lib/encap.h"
 #include "lib/metrics.h"
+
+/* Only packets for a local pod are decapsulated; the rest keep their outer
+ * headers and take the kernel path, whose from_overlay counts and drops what
+ * is wrong (foreign VNI, no such pod). */
+static __always_inline int handle_vxlan(struct __sk_buff *skb, struct pn_trace *t)
+{
+	struct pn_vxlan_rx rx;
+
+	pn_pull(skb, VXLAN_PARSE_LEN);
+	if (vxlan_rx_parse(skb, &rx) < 0)
+		return TC_ACT_OK;
+
+	struct podnet_endpoint *ep = endpoint_lookup(rx.inner->daddr);
+
+	if (!ep)
+		return TC_ACT_OK;
+
+	__u8 outer_ecn = rx.outer->tos & ECN_MASK_;
+	__u8 inner_ecn = rx.inner->tos & ECN_MASK_;
+	__be32 peer = rx.outer->saddr;
+
+	/* CE on a not-ECT packet: RFC 6040 says drop, the kernel decides */
+	if (outer_ecn == ECN_CE_ && !inner_ecn)
+		return TC_ACT_OK;
+	if (vxlan_decap(skb) < 0)
+		return TC_ACT_OK;
+	t->node_ip = peer;
+	t->vni = CONFIG.vni;
+
+	int hlen = ipv4_parse(skb, t);
+
+	if (hlen < 0)
+		return hlen;
+
+	__u8 ecn = ecn_decap(outer_ecn, inner_ecn);
+
+	if (ecn) {
+		struct iphdr *ip = ipv4_hdr(skb);
+
+		if (!ip)
+			return -DROP_INVALID;
+		ipv4_set_ecn(ip, ecn);
+	}
+
+	/* TTL <= 1: the decapsulated packet goes to the stack (the frame is
+	 * addressed to this NIC), which answers ICMP time exceeded */
+	int ret = deliver_local(skb, ep, t);
+
+	if (t->reason == FWD_LOCAL)
+		t->reason = FWD_DECAP;
+	return ret;
+}
 
 static __always_inline int handle(struct __sk_buff *skb, struct pn_trace *t)
 {
@@ -27,6 +81,11 @@ static __always_inline int handle(struct __sk_buff *skb, struct pn_trace *t)
 
 	if (!ip)
 		return TC_ACT_OK;
+	if (CONFIG.vxlan_ifindex && ip->daddr == CONFIG.node_ip) {
+		if (ip->protocol != IPPROTO_UDP)
+			return TC_ACT_OK;
+		return handle_vxlan(skb, t);
+	}
 
 	struct podnet_endpoint *ep = endpoint_lookup(ip->daddr);
 

@@ -45,6 +45,11 @@ int pn_from_overlay(struct __sk_buff *skb)
 	struct pn_trace t = {};
 	int ret = handle(skb, &t);
 
+	/* The inner frame is addressed to the sender's gateway MAC, not to this
+	 * device: without this the stack drops it as PACKET_OTHERHOST instead
+	 * of answering ICMP time exceeded. */
+	if (ret == TC_ACT_OK && t.reason == FWD_STACK_TTL)
+		bpf_skb_change_type(skb, 0 /* PACKET_HOST */);
 	return pn_finish(skb, DIR_FROM_OVERLAY, ret, &t);
 }
 

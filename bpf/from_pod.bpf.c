@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /* tc ingress of a pod's host-side veth: every packet leaving a pod.
  * ARP → answered here; foreign source → dropped; local pod → redirect_peer;
- * peer pod CIDR → direct (redirect_neigh out the NIC) or VXLAN (tunnel key +
- * the shared collect_md device); anything else → host stack. No NAT.
+ * peer pod CIDR → direct (redirect_neigh out the NIC) or VXLAN (encapsulated
+ * here, then out the NIC the same way); anything else → host stack. No NAT.
  */
 #include "lib/common.h"
 #include "lib/eth.h"
@@ -107,15 +107,22 @@ static __always_inline int handle_ipv4(struct __sk_buff *skb, struct pn_trace *t
 	if (vxlan) {
 		if (!CONFIG.vxlan_ifindex)
 			return -DROP_NO_TUNNEL;
+		if (vxlan_encap(skb, node_ip, ip->tos) < 0) {
+			/* e.g. a GSO type adjust_room refuses: untouched, the
+			 * stack sends it through podnet_vxlan (to_overlay) */
+			t->reason = FWD_STACK_ENCAP;
+			return TC_ACT_OK;
+		}
+		ip = pn_ptr(skb, ETH_HLEN + VXLAN_ENCAP_LEN, sizeof(*ip));
+		if (!ip)
+			return -DROP_INVALID;
 		ipv4_dec_ttl(ip);
-
-		int err = encap_set_key(skb, node_ip, t);
-
-		if (err < 0)
-			return err;
 		t->reason = FWD_VXLAN;
-		t->target = CONFIG.vxlan_ifindex;
-		return bpf_redirect(CONFIG.vxlan_ifindex, 0);
+		t->target = CONFIG.device_ifindex;
+		t->vni = CONFIG.vni;
+		/* the outer destination may sit behind an underlay router: FIB
+		 * lookup for the next hop, neighbour table for the MACs */
+		return bpf_redirect_neigh(CONFIG.device_ifindex, NULL, 0, 0);
 	}
 
 	ipv4_dec_ttl(ip);

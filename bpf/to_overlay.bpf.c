@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /* tc egress of the VXLAN device: packets the host stack routes to a remote
  * pod CIDR (node → remote pod, or pod traffic the stack forwarded after a
- * TTL/MTU hand-off) get their tunnel key from the routes map. Packets that
- * from_pod already encapsulated carry a key and pass untouched, uncounted.
+ * TTL/MTU/encap hand-off) get their tunnel key from the routes map. from_pod
+ * encapsulates pod traffic itself and never sends it here; a packet that
+ * already carries a key (set by someone else) passes untouched, uncounted.
  */
 #include "lib/common.h"
 #include "lib/eth.h"

@@ -17,13 +17,15 @@ enum podnet_reason {
 	/* forwarded */
 	FWD_LOCAL = 1,          /* redirected into a pod on this node */
 	FWD_DIRECT = 2,         /* sent to a peer node's underlay IP, unencapsulated */
-	FWD_VXLAN = 3,          /* encapsulated to a peer node */
+	FWD_VXLAN = 3,          /* VXLAN-encapsulated here, sent out the NIC to a peer node */
 	FWD_STACK = 4,          /* handed to the host stack (node IP, other addresses) */
 	FWD_ARP_REPLY = 5,      /* ARP request from a pod answered with the host veth MAC */
 	FWD_STACK_TTL = 6,      /* TTL <= 1: the stack sends ICMP time exceeded */
 	FWD_STACK_MTU = 7,      /* larger than the path MTU: the stack sends ICMP frag-needed */
 	FWD_ENCAP_STACK = 8,    /* node-originated packet to a remote pod, tunnel key set on egress */
 	FWD_PASS = 9,           /* not for a local pod: passed on (from-netdev) */
+	FWD_DECAP = 10,         /* VXLAN for a local pod: decapsulated on the NIC, redirected into the pod */
+	FWD_STACK_ENCAP = 11,   /* could not encapsulate here: the stack sends it via the VXLAN device */
 	/* dropped */
 	DROP_INVALID = 128,     /* truncated or malformed header */
 	DROP_SPOOFED_SRC = 129, /* source IP is not the pod's own */
@@ -128,8 +130,10 @@ struct podnet_config {
 	__u32 overlay_mtu;      /* path MTU for VXLAN routes (device MTU - 50) */
 	__u32 pod_net;          /* this node's pod CIDR, network byte order; */
 	__u32 pod_mask;         /* mask 0: not configured */
+	__u32 vxlan_port;       /* UDP destination port of VXLAN, host byte order */
+	__u32 reserved;         /* 0 */
 };
-_Static_assert(sizeof(struct podnet_config) == 32, "podnet_config size");
+_Static_assert(sizeof(struct podnet_config) == 40, "podnet_config size");
 
 /* Explain mode (BPF_PROG_TEST_RUN only): ctx_in cb[0..1] carry these magic
  * words; the program then skips counters and events and writes a

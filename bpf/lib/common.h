@@ -55,4 +55,15 @@ static __always_inline void pn_pull(struct __sk_buff *skb, __u32 len)
 		bpf_skb_pull_data(skb, len);
 }
 
+/* A bounds-checked pointer to len bytes at off, or NULL. */
+static __always_inline void *pn_ptr(struct __sk_buff *skb, __u32 off, __u32 len)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+
+	if (data + off + len > data_end)
+		return 0;
+	return data + off;
+}
+
 #endif

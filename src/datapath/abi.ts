@@ -17,6 +17,8 @@ export const Reason = {
   FWD_STACK_MTU: 7,
   FWD_ENCAP_STACK: 8,
   FWD_PASS: 9,
+  FWD_DECAP: 10,
+  FWD_STACK_ENCAP: 11,
   DROP_INVALID: 128,
   DROP_SPOOFED_SRC: 129,
   DROP_UNSUPPORTED_L3: 130,
@@ -250,7 +252,7 @@ export function decodeEvent(b: Buffer): PodnetEvent {
 
 export const ConfigLayout = {
   cName: 'podnet_config',
-  size: 32,
+  size: 40,
   fields: {
     node_ip: [0, 4],
     device_ifindex: [4, 4],
@@ -260,6 +262,8 @@ export const ConfigLayout = {
     overlay_mtu: [20, 4],
     pod_net: [24, 4],
     pod_mask: [28, 4],
+    vxlan_port: [32, 4],
+    reserved: [36, 4],
   },
 } as const satisfies Layout
 export interface DatapathConfig {
@@ -271,9 +275,12 @@ export interface DatapathConfig {
   overlayMtu: number
   /** this node's pod CIDR: addresses outside it are never looked up as endpoints */
   podCidr?: string
+  /** UDP port of VXLAN (default 8472) */
+  vxlanPort?: number
 }
+export const DEFAULT_VXLAN_PORT = 8472
 export function encodeConfig(c: DatapathConfig): Buffer {
-  const b = Buffer.alloc(32)
+  const b = Buffer.alloc(ConfigLayout.size)
   ipToBuf(c.nodeIp, b, 0)
   b.writeUInt32LE(c.deviceIfindex, 4)
   b.writeUInt32LE(c.vxlanIfindex, 8)
@@ -285,6 +292,7 @@ export function encodeConfig(c: DatapathConfig): Buffer {
     ipToBuf(net!, b, 24)
     b.writeUInt32BE(maskOf(Number(len)), 28)
   }
+  b.writeUInt32LE(c.vxlanPort ?? DEFAULT_VXLAN_PORT, 32)
   return b
 }
 

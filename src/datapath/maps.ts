@@ -1,6 +1,7 @@
 // Typed access to the pinned datapath maps of one node (one pin dir).
 import { join } from 'node:path'
 import { isBpfError, MapFd, numPossibleCpus } from '../libbpf/index.js'
+import { ipToInt } from '../util/ipv4.js'
 import {
   DIR_MAX,
   endpointCodec,
@@ -72,7 +73,7 @@ export class EndpointMap {
   }
 
   list(): Endpoint[] {
-    return [...this.entries()].sort((a, b) => cmpIp(a.ip, b.ip))
+    return sortByIp([...this.entries()], (e) => e.ip)
   }
 }
 
@@ -124,7 +125,7 @@ export class RouteMap {
   }
 
   list(): Route[] {
-    return [...this.entries()].sort((a, b) => cmpIp(a.cidr.split('/')[0]!, b.cidr.split('/')[0]!))
+    return sortByIp([...this.entries()], (r) => r.cidr.slice(0, r.cidr.indexOf('/')))
   }
 }
 
@@ -201,9 +202,9 @@ export class DatapathMaps {
   }
 }
 
-function cmpIp(a: string, b: string): number {
-  const pa = a.split('.').map(Number)
-  const pb = b.split('.').map(Number)
-  for (let i = 0; i < 4; i++) if (pa[i] !== pb[i]) return pa[i]! - pb[i]!
-  return 0
+/** Sorted by address, each address parsed once (not per comparison). */
+function sortByIp<T>(xs: T[], ip: (x: T) => string): T[] {
+  const keyed = xs.map((x) => ({ x, k: ipToInt(ip(x)) }))
+  keyed.sort((a, b) => a.k - b.k)
+  return keyed.map((e) => e.x)
 }

@@ -226,6 +226,7 @@ export function attach(input: AttachInput): AttachResult {
       deviceMtu: dev.mtu,
       overlayMtu: needsVxlan ? podMtu : 0,
       podCidr: cfg.podCidr,
+      vxlanPort: cfg.vxlanPort,
     }
     for (const k of keys) loaded.push(loadProgram(k, dp, pinDir))
     const byKey = new Map(loaded.map((l) => [l.key, l]))

@@ -6,10 +6,12 @@ import { Dir, MONITOR_F_TRACE, Reason } from '../../src/datapath/abi.js'
 import {
   BpfHarness,
   DIRECT_ONLY_CONFIG,
+  OTHER_VXLAN_CONFIG,
   TC_ACT_OK,
   TC_ACT_REDIRECT,
   TC_ACT_SHOT,
   TEST_CONFIG,
+  type CountedRun,
 } from '../support/bpf-harness.js'
 import {
   BROADCAST_MAC,
@@ -31,7 +33,9 @@ import {
   l4ChecksumValid,
   parseArp,
   parseEth,
+  parseIpv4,
   parseIpv4Frame,
+  parseVxlanFrame,
   payloadBytes,
   type L4Kind,
 } from '../support/packet.js'
@@ -41,28 +45,37 @@ import {
   GATEWAY_IP,
   POD_A,
   POD_B,
+  VXLAN_DPORT,
   VXLAN_PEER,
+  VXLAN_SPORT_MAX,
+  VXLAN_SPORT_MIN,
+  expectEncapsulated,
   expectMacs,
   expectTtlDecremented,
   expectUntouched,
   setupNode,
   summary,
+  withTtlDecremented,
 } from './net.js'
 
 let h: BpfHarness
 let direct: BpfHarness
+let other: BpfHarness
 
 beforeAll(() => {
   h = BpfHarness.open(TEST_CONFIG, { programs: ['fromPod'], tag: 'from-pod' })
   direct = BpfHarness.open(DIRECT_ONLY_CONFIG, { programs: ['fromPod'], tag: 'from-pod-direct' })
+  other = BpfHarness.open(OTHER_VXLAN_CONFIG, { programs: ['fromPod'], tag: 'from-pod-other' })
 })
 afterAll(() => {
   h?.close()
   direct?.close()
+  other?.close()
 })
 beforeEach(() => {
   setupNode(h)
   setupNode(direct)
+  setupNode(other)
 })
 
 const fromA = (o: Partial<Parameters<typeof ipv4Frame>[0]> & { dst: string }) =>
@@ -217,18 +230,17 @@ describe('pn_from_pod: to a peer node', () => {
     expectMacs(d, POD_A.hostMac, POD_A.mac)
   })
 
-  it('encapsulates a packet for a VXLAN peer: tunnel key with the peer node IP and VNI, redirect to the VXLAN device', () => {
+  it('encapsulates a packet for a VXLAN peer itself and sends it out the device via redirect_neigh, not to the VXLAN device', () => {
     const p = fromA({ dst: VXLAN_PEER.pod, l4: 'udp' })
     const d = h.explain('fromPod', p)
     expect(summary(d)).toEqual({
       verdict: TC_ACT_REDIRECT,
       reason: 'FWD_VXLAN',
-      target: TEST_CONFIG.vxlanIfindex,
+      target: TEST_CONFIG.deviceIfindex,
       nodeIp: VXLAN_PEER.nodeIp,
       vni: TEST_CONFIG.vni,
     })
-    expectTtlDecremented(d, p)
-    expectMacs(d, POD_A.hostMac, POD_A.mac)
+    expectEncapsulated(d, p, VXLAN_PEER.nodeIp)
   })
 
   it('picks the longest matching route prefix', () => {
@@ -289,7 +301,9 @@ describe('pn_from_pod: to a peer node', () => {
     // 20 IP + 20 TCP + gso_size; the skb itself is bigger than the MTU.
     const p = fromA({ dst: VXLAN_PEER.pod, l4: 'tcp', frameLen: 3000 })
     const fit = TEST_CONFIG.overlayMtu - 40
-    expect(h.explain('fromPod', p, { gsoSize: fit, gsoSegs: 3 }).reasonName).toBe('FWD_VXLAN')
+    // Past the MTU check a test run's GSO skb (no gso_type) cannot be grown:
+    // FWD_STACK_ENCAP says the segments fit, FWD_STACK_MTU that they do not.
+    expect(h.explain('fromPod', p, { gsoSize: fit, gsoSegs: 3 }).reasonName).toBe('FWD_STACK_ENCAP')
     expect(h.explain('fromPod', p, { gsoSize: fit + 1, gsoSegs: 3 }).reasonName).toBe('FWD_STACK_MTU')
     expect(h.explain('fromPod', p).reasonName).toBe('FWD_STACK_MTU')
   })
@@ -329,7 +343,11 @@ describe('pn_from_pod: to a peer node', () => {
       const p = fromA({ dst: VXLAN_PEER.pod, ...frag })
       const d = h.explain('fromPod', p)
       expect(d.reasonName).toBe('FWD_VXLAN')
-      expectTtlDecremented(d, p)
+      expectEncapsulated(d, p, VXLAN_PEER.nodeIp)
+      const q = fromA({ dst: DIRECT_PEER.pod, ...frag })
+      const e = h.explain('fromPod', q)
+      expect(e.reasonName).toBe('FWD_DIRECT')
+      expectTtlDecremented(e, q)
     }
   })
 
@@ -356,6 +374,172 @@ describe('pn_from_pod: to a peer node', () => {
   it('hands an oversize VXLAN-routed packet to the stack before noticing there is no VXLAN device', () => {
     const d = direct.explain('fromPod', fromA({ dst: VXLAN_PEER.pod, frameLen: ETH_HLEN + 1451 }))
     expect(d.reasonName).toBe('FWD_STACK_MTU')
+  })
+})
+
+describe('pn_from_pod: VXLAN encapsulation', () => {
+  /** The Internet checksum of a 20-byte header, written out here rather than taken from the packet builder. */
+  const headerChecksum = (hdr: Buffer) => {
+    let sum = 0
+    for (let i = 0; i < 20; i += 2) if (i !== 10) sum += hdr.readUInt16BE(i)
+    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16)
+    return ~sum & 0xffff
+  }
+
+  it('writes outer IPv4, UDP, VXLAN and the inner Ethernet header field by field in front of the pod packet', () => {
+    const p = fromA({ dst: VXLAN_PEER.pod, l4: 'tcp', ttl: 64, tos: 0x02, id: 0x4321, df: true, sport: 40001, dport: 443 })
+    const d = h.explain('fromPod', p)
+    expect(summary(d)).toEqual({
+      verdict: TC_ACT_REDIRECT,
+      reason: 'FWD_VXLAN',
+      target: TEST_CONFIG.deviceIfindex,
+      nodeIp: VXLAN_PEER.nodeIp,
+      vni: TEST_CONFIG.vni,
+    })
+    const out = d.data
+    expect(out.length).toBe(p.length + 50)
+
+    // Outer Ethernet: the frame's own; redirect_neigh fills in the MACs.
+    expect(out.subarray(0, ETH_HLEN).equals(p.subarray(0, ETH_HLEN))).toBe(true)
+
+    const { ip, udp, vxlan, inner } = parseVxlanFrame(out)
+    expect({
+      version: ip.version,
+      ihl: ip.ihl,
+      tos: ip.tos,
+      totLen: ip.totLen,
+      id: ip.id,
+      df: ip.df,
+      mf: ip.mf,
+      fragOffset: ip.fragOffset,
+      ttl: ip.ttl,
+      proto: ip.proto,
+      src: ip.src,
+      dst: ip.dst,
+    }).toEqual({
+      version: 4,
+      ihl: 5,
+      tos: 0x02, // ECT(0), copied
+      totLen: p.length - ETH_HLEN + 50,
+      id: 0,
+      df: true,
+      mf: false,
+      fragOffset: 0,
+      ttl: 64,
+      proto: IPPROTO_UDP,
+      src: TEST_CONFIG.nodeIp,
+      dst: VXLAN_PEER.nodeIp,
+    })
+    expect(out.readUInt16BE(ETH_HLEN + 6)).toBe(0x4000) // DF alone
+    expect(ip.checksum).toBe(headerChecksum(out.subarray(ETH_HLEN, ETH_HLEN + 20)))
+
+    expect(udp.sport).toBeGreaterThanOrEqual(VXLAN_SPORT_MIN)
+    expect(udp.sport).toBeLessThanOrEqual(VXLAN_SPORT_MAX)
+    expect({ dport: udp.dport, len: udp.len, checksum: udp.checksum }).toEqual({ dport: VXLAN_DPORT, len: p.length - ETH_HLEN + 50 - 20, checksum: 0 })
+
+    // I flag, VNI 4242 = 0x001092, reserved bytes 0
+    expect(out.subarray(ETH_HLEN + 28, ETH_HLEN + 36).toString('hex')).toBe('0800000000109200')
+    expect(vxlan).toEqual({ flags: 0x08, reserved1: 0, vni: TEST_CONFIG.vni, reserved2: 0 })
+
+    // Inner Ethernet: a copy of the original; inner packet: TTL − 1, checksum, nothing else.
+    expect(inner.subarray(0, ETH_HLEN).equals(p.subarray(0, ETH_HLEN))).toBe(true)
+    const innerIp = parseIpv4(inner.subarray(ETH_HLEN))
+    expect(innerIp.ttl).toBe(63)
+    expect(innerIp.checksumValid).toBe(true)
+    expect(inner.subarray(ETH_HLEN).equals(withTtlDecremented(p.subarray(ETH_HLEN)))).toBe(true)
+    expect(l4ChecksumValid(innerIp)).toBe(true)
+
+    expectEncapsulated(d, p, VXLAN_PEER.nodeIp)
+  })
+
+  it.each<L4Kind>(['udp', 'tcp', 'icmp'])('encapsulates a %s packet', (l4) => {
+    const p = fromA({ dst: VXLAN_PEER.pod, l4 })
+    expectEncapsulated(h.explain('fromPod', p), p, VXLAN_PEER.nodeIp)
+  })
+
+  it.each([
+    ['Not-ECT', 0, 0],
+    ['ECT(1)', 1, 1],
+    ['ECT(0)', 2, 2],
+    ['CE', 3, 2],
+  ])('gives an inner %s packet the outer ECN field %i (CE becomes ECT(0)) and copies no DSCP', (_n, ecn, outerEcn) => {
+    const p = fromA({ dst: VXLAN_PEER.pod, tos: 0xb8 | ecn })
+    const d = h.explain('fromPod', p)
+    const { ip, inner } = parseVxlanFrame(d.data)
+    expect(ip.tos).toBe(outerEcn)
+    expect(inner[ETH_HLEN + 1]).toBe(0xb8 | ecn) // the inner packet keeps its own
+    expect(ip.checksumValid).toBe(true)
+    expectEncapsulated(d, p, VXLAN_PEER.nodeIp)
+  })
+
+  it('takes the outer source, UDP port, VNI and device from its own config (port 4789, VNI 0xffffff)', () => {
+    const p = fromA({ dst: VXLAN_PEER.pod })
+    const d = other.explain('fromPod', p)
+    expect(summary(d)).toEqual({
+      verdict: TC_ACT_REDIRECT,
+      reason: 'FWD_VXLAN',
+      target: OTHER_VXLAN_CONFIG.deviceIfindex,
+      nodeIp: VXLAN_PEER.nodeIp,
+      vni: 0xffffff,
+    })
+    const { ip, udp, vxlan } = parseVxlanFrame(d.data)
+    expect(udp.dport).toBe(4789)
+    expect(ip.src).toBe(OTHER_VXLAN_CONFIG.nodeIp)
+    expect(vxlan).toEqual({ flags: 0x08, reserved1: 0, vni: 0xffffff, reserved2: 0 })
+    expectEncapsulated(d, p, VXLAN_PEER.nodeIp, OTHER_VXLAN_CONFIG)
+  })
+
+  it('keeps the UDP source port of a flow and spreads flows over 32768–60999', () => {
+    const flow = (sport: number, o: Partial<Parameters<typeof ipv4Frame>[0]> = {}) =>
+      fromA({ dst: VXLAN_PEER.pod, l4: 'tcp', sport, dport: 443, ...o })
+    const port = (p: Buffer) => parseVxlanFrame(h.explain('fromPod', p).data).udp.sport
+    const first = port(flow(40000))
+    expect(port(flow(40000, { id: 7, ttl: 30, payloadLen: 300 }))).toBe(first)
+    const ports = Array.from({ length: 16 }, (_, i) => port(flow(41000 + i)))
+    for (const x of ports) {
+      expect(x).toBeGreaterThanOrEqual(VXLAN_SPORT_MIN)
+      expect(x).toBeLessThanOrEqual(VXLAN_SPORT_MAX)
+    }
+    expect(new Set(ports).size).toBeGreaterThan(1)
+  })
+
+  it('decrements the inner TTL with a right checksum for every TTL from 2 to 255', () => {
+    for (let ttl = 2; ttl <= 255; ttl++) {
+      const p = fromA({ dst: VXLAN_PEER.pod, ttl, id: ttl * 257 })
+      const d = h.explain('fromPod', p)
+      expect(d.reasonName).toBe('FWD_VXLAN')
+      expectEncapsulated(d, p, VXLAN_PEER.nodeIp)
+    }
+  })
+
+  it('encapsulates a packet with IP options, keeping them in the inner header', () => {
+    const p = fromA({ dst: VXLAN_PEER.pod, l4: 'tcp', options: Buffer.from([0x07, 0x07, 0x04, 0, 0, 0, 0, 0x01]) })
+    const d = h.explain('fromPod', p)
+    expect(d.reasonName).toBe('FWD_VXLAN')
+    expectEncapsulated(d, p, VXLAN_PEER.nodeIp)
+    expect(parseIpv4(parseVxlanFrame(d.data).inner.subarray(ETH_HLEN)).ihl).toBe(7)
+  })
+
+  it('turns a packet of exactly the overlay MTU into an outer packet of exactly the device MTU', () => {
+    const p = fromA({ dst: VXLAN_PEER.pod, frameLen: ETH_HLEN + TEST_CONFIG.overlayMtu, df: true })
+    const d = h.explain('fromPod', p)
+    expect(d.reasonName).toBe('FWD_VXLAN')
+    expect(parseVxlanFrame(d.data).ip.totLen).toBe(TEST_CONFIG.deviceMtu)
+    expectEncapsulated(d, p, VXLAN_PEER.nodeIp)
+  })
+
+  it('hands a GSO packet that adjust_room refuses to grow to the stack untouched, naming the peer (FWD_STACK_ENCAP)', () => {
+    // A test run's GSO skb has gso_size but no gso_type, and bpf_skb_adjust_room
+    // only grows TCP (or fixed-size UDP_L4) GSO skbs.
+    const p = fromA({ dst: VXLAN_PEER.pod, l4: 'tcp', frameLen: 3000 })
+    const d = h.explain('fromPod', p, { gsoSize: 1000, gsoSegs: 3 })
+    expect(summary(d)).toEqual({ verdict: TC_ACT_OK, reason: 'FWD_STACK_ENCAP', target: 0, nodeIp: VXLAN_PEER.nodeIp, vni: 0 })
+    expectUntouched(d, p)
+  })
+
+  it('still drops a GSO packet for a VXLAN route when the node has no VXLAN device', () => {
+    const p = fromA({ dst: VXLAN_PEER.pod, l4: 'tcp', frameLen: 3000 })
+    expect(direct.explain('fromPod', p, { gsoSize: 1000 }).reasonName).toBe('DROP_NO_TUNNEL')
   })
 })
 
@@ -554,7 +738,6 @@ describe('pn_from_pod: counters and events', () => {
   it.each([
     ['a local delivery', () => fromA({ dst: POD_B.ip }), TC_ACT_REDIRECT, Reason.FWD_LOCAL],
     ['a direct route', () => fromA({ dst: DIRECT_PEER.pod }), TC_ACT_REDIRECT, Reason.FWD_DIRECT],
-    ['a VXLAN route', () => fromA({ dst: VXLAN_PEER.pod }), TC_ACT_REDIRECT, Reason.FWD_VXLAN],
     ['the stack', () => fromA({ dst: '8.8.8.8' }), TC_ACT_OK, Reason.FWD_STACK],
     ['an ARP reply', () => arpFrame({ sha: POD_A.mac, spa: POD_A.ip, tpa: GATEWAY_IP }), TC_ACT_REDIRECT, Reason.FWD_ARP_REPLY],
     ['a spoofed source', () => ipv4Frame({ src: '1.1.1.1', dst: POD_B.ip }), TC_ACT_SHOT, Reason.DROP_SPOOFED_SRC],
@@ -567,6 +750,44 @@ describe('pn_from_pod: counters and events', () => {
     })
     expect(r.verdict).toBe(verdict)
     expect([...delta.values()]).toEqual([{ dir: Dir.FROM_POD, reason, packets: 1n, bytes: BigInt(p.length) }])
+  })
+
+  it('counts a VXLAN route once under from-pod, with the length after encapsulation (50 bytes more)', () => {
+    const p = fromA({ dst: VXLAN_PEER.pod })
+    const runs: CountedRun[] = []
+    const delta = h.countersDuring(() => runs.push(h.runCounted('fromPod', p)))
+    expect(runs.map((r) => [r.verdict, r.data.length])).toEqual([[TC_ACT_REDIRECT, p.length + 50]])
+    expect([...delta.values()]).toEqual([{ dir: Dir.FROM_POD, reason: Reason.FWD_VXLAN, packets: 1n, bytes: BigInt(p.length + 50) }])
+    expect(h.drainEvents()).toEqual([])
+  })
+
+  it('counts a packet it could not encapsulate as FWD_STACK_ENCAP, with its own length', () => {
+    const p = fromA({ dst: VXLAN_PEER.pod, l4: 'tcp', frameLen: 3000 })
+    const delta = h.countersDuring(() => expect(h.runCounted('fromPod', p, { gsoSize: 1000 }).verdict).toBe(TC_ACT_OK))
+    expect([...delta.values()]).toEqual([{ dir: Dir.FROM_POD, reason: Reason.FWD_STACK_ENCAP, packets: 1n, bytes: BigInt(p.length) }])
+  })
+
+  it('traces an encapsulated packet with the pod addresses and ports, the device, the peer node and the encapsulated length', () => {
+    h.maps.settings.monitorFlags = MONITOR_F_TRACE
+    const p = fromA({ dst: VXLAN_PEER.pod, l4: 'tcp', sport: 999, dport: 80 })
+    h.runCounted('fromPod', p)
+    const [e, ...more] = h.drainEvents()
+    expect(more).toEqual([])
+    expect(e).toMatchObject({
+      type: 'trace',
+      reason: Reason.FWD_VXLAN,
+      dir: Dir.FROM_POD,
+      proto: IPPROTO_TCP,
+      ifindex: 1,
+      saddr: POD_A.ip,
+      daddr: VXLAN_PEER.pod,
+      target: TEST_CONFIG.deviceIfindex,
+      nodeIp: VXLAN_PEER.nodeIp,
+      len: p.length + 50,
+      sport: 999,
+      dport: 80,
+      ethertype: ETH_P_IP,
+    })
   })
 
   it('reports a drop as one event with addresses, ports, protocol, length and ingress ifindex', () => {

@@ -3,14 +3,18 @@
 // reference model of the datapath written from docs/design.md and the ABI,
 // plus invariants that hold whatever the model says: only OK/SHOT/REDIRECT,
 // malformed frames never redirected, drops ⇔ SHOT, and counters and drop
-// events that add up to exactly the runs that were made.
+// events that add up to exactly the runs that were made. The model covers
+// from_pod's VXLAN encapsulation byte for byte and from_netdev's
+// decapsulation (the generator makes VXLAN frames to the node, valid and
+// subtly not); every frame from_pod encapsulates for the peer node is also
+// run through that peer's from_netdev, which must deliver the pod's packet.
 //
 // PODNET_FUZZ_COUNT frames (default 5000; CI sets 100000), each through all
 // four programs in explain mode and counted mode. PODNET_FUZZ_SEED replays a
 // run; the seed is printed in every failure.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Reason, type ProgramKey } from '../../src/datapath/abi.js'
+import { DEFAULT_VXLAN_PORT, Reason, type ProgramKey } from '../../src/datapath/abi.js'
 import { isBpfError } from '../../src/libbpf/index.js'
 import {
   ALL_PROGRAMS,
@@ -33,14 +37,24 @@ import {
   ETH_P_ARP,
   ETH_P_IP,
   ETH_P_IPV6,
+  IPPROTO_ICMP,
+  IPPROTO_GRE,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  VXLAN_ENCAP_LEN,
+  VXLAN_F_I,
   arpFrame,
   eth,
   ip4,
   ip4Str,
+  ipv4,
   ipv4Frame,
+  mac,
   macStr,
   onesSum,
+  udp,
   vxlanFrame,
+  vxlanHeader,
   type L4Kind,
 } from '../support/packet.js'
 import type { DatapathConfig } from '../../src/datapath/abi.js'
@@ -156,8 +170,10 @@ interface Expect {
   nodeIp: string
   vni: number
   /** How the packet must come out. */
-  rewrite: 'none' | 'local' | 'ttl' | 'arp'
+  rewrite: 'none' | 'local' | 'ttl' | 'arp' | 'encap' | 'decap' | 'decap-stack'
   ep?: Ep
+  /** decap: the ECN codepoint RFC 6040 puts on the inner packet (0: none). */
+  ecn?: number
   /** to_overlay with a key: the program returns before pn_finish (no explain, no counters). */
   silent?: boolean
 }
@@ -218,7 +234,9 @@ function model(key: ProgramKey, f: Buffer, cfg: DatapathConfig, o: { gso: number
         if (wireLen(f, ip.hlen, ip.proto, o.gso) > (rt.vxlan ? cfg.overlayMtu : cfg.deviceMtu)) return fwd(TC_ACT_OK, Reason.FWD_STACK_MTU, { nodeIp })
         if (rt.vxlan) {
           if (!cfg.vxlanIfindex) return drop(Reason.DROP_NO_TUNNEL, { nodeIp })
-          return fwd(TC_ACT_REDIRECT, Reason.FWD_VXLAN, { nodeIp, target: cfg.vxlanIfindex, vni: cfg.vni, rewrite: 'ttl' })
+          // adjust_room refuses to grow a test run's GSO skb (gso_type 0)
+          if (o.gso) return fwd(TC_ACT_OK, Reason.FWD_STACK_ENCAP, { nodeIp })
+          return fwd(TC_ACT_REDIRECT, Reason.FWD_VXLAN, { nodeIp, target: cfg.deviceIfindex, vni: cfg.vni, rewrite: 'encap' })
         }
         return fwd(TC_ACT_REDIRECT, Reason.FWD_DIRECT, { nodeIp, target: cfg.deviceIfindex, rewrite: 'ttl' })
       }
@@ -239,6 +257,7 @@ function model(key: ProgramKey, f: Buffer, cfg: DatapathConfig, o: { gso: number
       const pass = fwd(TC_ACT_OK, Reason.FWD_PASS)
       if (et !== ETH_P_IP || macStr(f, 0) !== NODE_MAC) return pass
       if (f.length < ETH_HLEN + 20) return pass
+      if (cfg.vxlanIfindex && ip4Str(f, ETH_HLEN + 16) === cfg.nodeIp) return f[ETH_HLEN + 9] === IPPROTO_UDP ? decap(f, cfg, o.gso) : pass
       const ep = epByIp(ip4Str(f, ETH_HLEN + 16))
       if (!ep) return pass
       const ip = parseValid(f)
@@ -268,9 +287,107 @@ function model(key: ProgramKey, f: Buffer, cfg: DatapathConfig, o: { gso: number
   }
 }
 
+const vxlanPort = (cfg: DatapathConfig) => cfg.vxlanPort ?? DEFAULT_VXLAN_PORT
+/** Offsets in a VXLAN frame (outer IPv4 without options). */
+const O_UDP = ETH_HLEN + 20
+const O_VXLAN = O_UDP + 8
+const O_INNER_IP = ETH_HLEN + VXLAN_ENCAP_LEN
+
+/**
+ * from_netdev on a UDP packet to the node IP (VXLAN node): decapsulated only
+ * when it can surely be delivered; everything else passes untouched.
+ */
+function decap(f: Buffer, cfg: DatapathConfig, gso: number): Expect {
+  const pass = fwd(TC_ACT_OK, Reason.FWD_PASS)
+  if (f.length < O_INNER_IP + 20) return pass
+  // outer: IPv4 without options (protocol and destination already checked),
+  // a valid header checksum, not a fragment
+  if (f[ETH_HLEN] !== 0x45) return pass
+  if (onesSum(f, ETH_HLEN, 20) !== 0xffff) return pass
+  if (f.readUInt16BE(ETH_HLEN + 6) & 0x3fff) return pass
+  if (f.readUInt16BE(O_UDP + 2) !== vxlanPort(cfg)) return pass
+  // exactly the I flag, our VNI, reserved byte 0
+  if (f.readUInt32BE(O_VXLAN) !== VXLAN_F_I << 24 || f.readUInt32BE(O_VXLAN + 4) !== cfg.vni * 256) return pass
+  // inner: IPv4 of a sane length
+  if (f.readUInt16BE(O_VXLAN + 8 + 12) !== ETH_P_IP) return pass
+  const vi = f[O_INNER_IP]!
+  if (vi >> 4 !== 4 || (vi & 0xf) < 5) return pass
+  const tot = f.readUInt16BE(O_INNER_IP + 2)
+  if (tot < (vi & 0xf) * 4 || tot > f.length - O_INNER_IP) return pass
+  // lengths nest: inner within UDP within outer IP within the frame
+  const otot = f.readUInt16BE(ETH_HLEN + 2)
+  const ulen = f.readUInt16BE(O_UDP + 4)
+  if (otot > f.length - ETH_HLEN || otot < 20 || ulen > otot - 20) return pass
+  if (ulen < 30 || tot > ulen - 30) return pass
+  // for a local pod
+  const ep = epByIp(ip4Str(f, O_INNER_IP + 16))
+  if (!ep) return pass
+  // RFC 6040: CE on a Not-ECT packet is the kernel's to drop
+  const outerEcn = f[ETH_HLEN + 1]! & 3
+  const innerEcn = f[O_INNER_IP + 1]! & 3
+  if (outerEcn === 3 && innerEcn === 0) return pass
+  // adjust_room refuses to shrink a test run's GSO skb: a plain pass
+  if (gso) return pass
+  const k = { nodeIp: ip4Str(f, ETH_HLEN + 12), vni: cfg.vni }
+  const ecn = outerEcn === 3 && innerEcn !== 3 ? 3 : outerEcn === 1 && innerEcn === 2 ? 1 : 0
+  // TTL <= 1: decapsulated, to the stack (time exceeded), MACs as they came
+  if (f[O_INNER_IP + 8]! <= 1) return fwd(TC_ACT_OK, Reason.FWD_STACK_TTL, { ...k, rewrite: 'decap-stack', ecn })
+  return fwd(TC_ACT_REDIRECT, Reason.FWD_DECAP, { ...k, target: ep.ifindex, rewrite: 'decap', ep, ecn })
+}
+
+/** The length the packet comes out with (and is counted with). */
+function outLen(e: Expect, input: Buffer): number {
+  return input.length + (e.rewrite === 'encap' ? VXLAN_ENCAP_LEN : e.rewrite === 'decap' || e.rewrite === 'decap-stack' ? -VXLAN_ENCAP_LEN : 0)
+}
+
+/**
+ * The IPv4 header at `at` of exp gets out's checksum, once out's header at
+ * the same place has the one's complement sum the input header (at inAt) had:
+ * TTL − 1 and CE are incremental updates (RFC 1624) that keep it, whether or
+ * not the incoming checksum was right.
+ */
+function takeChecksum(input: Buffer, inAt: number, out: Buffer, exp: Buffer, at: number): string | null {
+  const hlen = (input[inAt]! & 0xf) * 4
+  if (onesSum(out, at, hlen) !== onesSum(input, inAt, hlen)) return `IPv4 header sum at ${at} changed: checksum not updated correctly`
+  exp.writeUInt16BE(out.readUInt16BE(at + 10), at + 10)
+  return null
+}
+
 /** Checks the packet the program put out against the rewrite the model expects. */
-function checkRewrite(e: Expect, input: Buffer, out: Buffer): string | null {
-  if (out.length !== input.length) return `length ${out.length} != ${input.length}`
+function checkRewrite(e: Expect, input: Buffer, out: Buffer, cfg: DatapathConfig): string | null {
+  if (out.length !== outLen(e, input)) return `length ${out.length} != ${outLen(e, input)} (input ${input.length})`
+  if (e.rewrite === 'encap') {
+    // What the model builds (the test's own IPv4 builder and checksum), but
+    // for the UDP source port: a flow hash, only its range is known.
+    const sport = out.readUInt16BE(O_UDP)
+    if (sport < 32768 || sport > 60999) return `UDP source port ${sport} outside 32768–60999`
+    const l2 = input.subarray(0, ETH_HLEN)
+    const innerIp = Buffer.from(input.subarray(ETH_HLEN))
+    innerIp[8] = innerIp[8]! - 1
+    const ecn = input[ETH_HLEN + 1]! & 3
+    const exp = Buffer.concat([
+      l2,
+      ipv4(
+        { src: cfg.nodeIp, dst: e.nodeIp, proto: IPPROTO_UDP, ttl: 64, tos: ecn === 3 ? 2 : ecn, id: 0, df: true },
+        udp({ sport, dport: vxlanPort(cfg) }, Buffer.concat([vxlanHeader(cfg.vni), l2, innerIp])),
+      ),
+    ])
+    const err = takeChecksum(input, ETH_HLEN, out, exp, O_INNER_IP)
+    if (err) return err
+    if (!out.equals(exp)) return `encapsulated packet differs:\n  got ${out.toString('hex')}\n  exp ${exp.toString('hex')}`
+    return null
+  }
+  if (e.rewrite === 'decap' || e.rewrite === 'decap-stack') {
+    const ip = Buffer.from(input.subarray(O_INNER_IP))
+    if (e.ecn) ip[1] = (ip[1]! & ~3) | e.ecn
+    const l2 = e.rewrite === 'decap' ? Buffer.concat([mac(e.ep!.mac), mac(e.ep!.hostMac)]) : input.subarray(0, 12)
+    if (e.rewrite === 'decap') ip[8] = ip[8]! - 1
+    const exp = Buffer.concat([l2, input.subarray(12, ETH_HLEN), ip])
+    const err = takeChecksum(input, O_INNER_IP, out, exp, ETH_HLEN)
+    if (err) return err
+    if (!out.equals(exp)) return `decapsulated packet differs:\n  got ${out.toString('hex')}\n  exp ${exp.toString('hex')}`
+    return null
+  }
   const exp = Buffer.from(input)
   if (e.rewrite === 'local' || e.rewrite === 'ttl') {
     if (e.rewrite === 'local') {
@@ -278,11 +395,8 @@ function checkRewrite(e: Expect, input: Buffer, out: Buffer): string | null {
       Buffer.from(e.ep!.hostMac.split(':').map((x) => parseInt(x, 16))).copy(exp, 6)
     }
     exp[ETH_HLEN + 8] = input[ETH_HLEN + 8]! - 1
-    // The checksum: the one's complement sum over the header must not change
-    // (RFC 1624), whether or not the incoming checksum was right.
-    const hlen = (input[ETH_HLEN]! & 0xf) * 4
-    if (onesSum(out, ETH_HLEN, hlen) !== onesSum(input, ETH_HLEN, hlen)) return 'IPv4 header sum changed: checksum not updated correctly'
-    exp.writeUInt16BE(out.readUInt16BE(ETH_HLEN + 10), ETH_HLEN + 10)
+    const err = takeChecksum(input, ETH_HLEN, out, exp, ETH_HLEN)
+    if (err) return err
   } else if (e.rewrite === 'arp') {
     const a = ETH_HLEN
     const podMac = input.subarray(a + 8, a + 14)
@@ -315,10 +429,7 @@ function validFrame(r: Rng, key: ProgramKey): Buffer {
     })
   }
   if (kind === 1) return eth({ dst: r.pick(MACS), src: r.pick(MACS), type: r.pick([ETH_P_IPV6, 0x8100, 0x88cc, 0x8847, r.int(0x10000)]) }, r.bytes(r.range(40, 120)))
-  if (kind === 2) {
-    const inner = ipv4Frame({ src: r.pick(ADDRS), dst: r.pick(ADDRS) })
-    return vxlanFrame({ ethDst: r.pick(MACS), src: '192.168.1.30', dst: TEST_CONFIG.nodeIp, vni: r.chance(0.8) ? TEST_CONFIG.vni : r.u32() & 0xffffff }, inner)
-  }
+  if (kind === 2 || (kind === 3 && key === 'fromNetdev')) return vxlanToNode(r)
   const src = key === 'fromPod' && r.chance(0.7) ? r.pick(ENDPOINTS.slice(0, 2)).ip : r.pick(ADDRS)
   const sizeKind = r.int(6)
   const frameLen =
@@ -350,6 +461,88 @@ function validFrame(r: Rng, key: ProgramKey): Buffer {
   })
 }
 
+/**
+ * VXLAN to this node from a peer, mostly one from_netdev decapsulates, with
+ * one or more of the things that make it leave a frame to the kernel: outer
+ * destination, protocol, fragment bits, options, port, flags, VNI, reserved
+ * byte; inner ethertype, version, header length, total length, destination,
+ * TTL, ECN under an outer CE; truncation. Outer tot_len and checksum are
+ * sometimes wrong too (neither is checked).
+ */
+function vxlanToNode(r: Rng): Buffer {
+  const port = vxlanPort(TEST_CONFIG)
+  let inner: Buffer
+  if (r.chance(0.05)) {
+    inner = r.chance(0.5)
+      ? arpFrame({ sha: r.pick(MACS), spa: r.pick(ADDRS), tpa: r.pick(ADDRS) })
+      : eth({ dst: r.pick(MACS), src: r.pick(MACS), type: r.pick([ETH_P_IPV6, 0x8100, r.int(0x10000)]) }, r.bytes(r.range(20, 80)))
+  } else {
+    const options = r.chance(0.1) ? r.bytes(r.range(1, 40)) : undefined
+    inner = ipv4Frame({
+      ethSrc: r.pick(MACS),
+      ethDst: r.pick(MACS),
+      src: r.pick(ADDRS),
+      dst: r.chance(0.7) ? r.pick(ENDPOINTS).ip : r.pick(ADDRS),
+      l4: r.pick(L4S),
+      ttl: r.chance(0.15) ? r.range(0, 2) : r.range(0, 255),
+      tos: r.int(256),
+      id: r.int(0x10000),
+      df: r.chance(0.5),
+      mf: r.chance(0.1),
+      fragOffset: r.chance(0.1) ? r.int(0x2000) : 0,
+      options,
+      sport: r.int(0x10000),
+      dport: r.int(0x10000),
+      payloadLen: r.range(0, 200),
+    })
+    const ip = ETH_HLEN
+    const tot = inner.length - ETH_HLEN
+    switch (r.int(16)) {
+      case 0: // version 6 under an IPv4 ethertype
+        inner[ip] = 0x60 | (inner[ip]! & 0xf)
+        break
+      case 1: // header length under 5 words
+        inner[ip] = 0x40 | r.int(5)
+        break
+      case 2: // total length just past the frame, or exactly filling it
+        inner.writeUInt16BE(tot + r.range(0, 2), ip + 2)
+        break
+      case 3: // total length shorter than the header
+        inner.writeUInt16BE(r.int((inner[ip]! & 0xf) * 4), ip + 2)
+        break
+      case 4: // another ethertype in front of the IPv4 packet
+        inner.writeUInt16BE(r.pick([ETH_P_IPV6, ETH_P_ARP, 0x8100, r.int(0x10000)]), 12)
+        break
+    }
+  }
+  if (r.chance(0.1)) inner = Buffer.concat([inner, r.bytes(r.range(1, 16))])
+  const f = vxlanFrame(
+    {
+      ethSrc: r.pick(MACS),
+      ethDst: r.chance(0.9) ? NODE_MAC : r.pick(MACS),
+      src: r.pick(['192.168.1.30', '192.168.1.41', '203.0.113.5']),
+      dst: r.chance(0.9) ? TEST_CONFIG.nodeIp : r.pick(ADDRS),
+      proto: r.chance(0.95) ? IPPROTO_UDP : r.pick([IPPROTO_TCP, IPPROTO_ICMP, IPPROTO_GRE]),
+      sport: r.int(0x10000),
+      dport: r.chance(0.9) ? port : r.pick([4789, port + 1, port - 1, r.int(0x10000)]),
+      vni: r.chance(0.9) ? TEST_CONFIG.vni : r.pick([TEST_CONFIG.vni + 1, TEST_CONFIG.vni ^ 0x800000, 0, r.u32() & 0xffffff]),
+      vxlanFlags: r.chance(0.9) ? VXLAN_F_I : r.chance(0.5) ? VXLAN_F_I | r.int(256) : r.int(256) & ~VXLAN_F_I,
+      tos: r.chance(0.3) ? 3 : r.int(256),
+      ttl: r.int(256),
+      id: r.int(0x10000),
+      df: r.chance(0.8),
+      mf: r.chance(0.05),
+      fragOffset: r.chance(0.05) ? r.range(1, 0x1fff) : 0,
+      options: r.chance(0.05) ? r.bytes(r.range(1, 8)) : undefined,
+    },
+    inner,
+  )
+  if (r.chance(0.05)) f[O_VXLAN + 7] = r.range(1, 255) // reserved byte after the VNI
+  if (r.chance(0.03)) f.writeUInt16BE(r.int(0x10000), ETH_HLEN + 2) // outer tot_len
+  if (r.chance(0.03)) f.writeUInt16BE(r.int(0x10000), ETH_HLEN + 10) // outer checksum
+  return r.chance(0.05) ? f.subarray(0, r.range(ETH_HLEN + 20, f.length - 1)) : f
+}
+
 function mutate(r: Rng, f: Buffer): Buffer {
   let b = Buffer.from(f)
   const n = r.range(1, 3)
@@ -373,8 +566,8 @@ function mutate(r: Rng, f: Buffer): Buffer {
       case 5: // ethertype
         b.writeUInt16BE(r.pick([ETH_P_IP, ETH_P_ARP, ETH_P_IPV6, r.int(0x10000)]), 12)
         break
-      case 6: // overwrite a header byte
-        if (b.length > ETH_HLEN) b[r.range(0, Math.min(b.length - 1, ETH_HLEN + 60))] = r.int(256)
+      case 6: // overwrite a header byte (VXLAN frames: up to the inner IPv4 header)
+        if (b.length > ETH_HLEN) b[r.range(0, Math.min(b.length - 1, ETH_HLEN + 90))] = r.int(256)
         break
     }
   }
@@ -397,17 +590,17 @@ function frameFor(r: Rng, key: ProgramKey): Buffer {
 const ALLOWED: Record<ProgramKey, number[]> = {
   fromPod: [
     Reason.FWD_LOCAL, Reason.FWD_DIRECT, Reason.FWD_VXLAN, Reason.FWD_STACK, Reason.FWD_ARP_REPLY, Reason.FWD_STACK_TTL,
-    Reason.FWD_STACK_MTU, Reason.DROP_INVALID, Reason.DROP_SPOOFED_SRC, Reason.DROP_UNSUPPORTED_L3, Reason.DROP_NO_TUNNEL,
+    Reason.FWD_STACK_MTU, Reason.FWD_STACK_ENCAP, Reason.DROP_INVALID, Reason.DROP_SPOOFED_SRC, Reason.DROP_UNSUPPORTED_L3, Reason.DROP_NO_TUNNEL,
     Reason.DROP_ARP_SPOOFED, Reason.DROP_ARP_INVALID, Reason.DROP_TUNNEL_KEY,
   ],
-  fromNetdev: [Reason.FWD_LOCAL, Reason.FWD_STACK_TTL, Reason.FWD_PASS, Reason.DROP_INVALID],
+  fromNetdev: [Reason.FWD_LOCAL, Reason.FWD_DECAP, Reason.FWD_STACK_TTL, Reason.FWD_PASS, Reason.DROP_INVALID],
   fromOverlay: [
     Reason.FWD_LOCAL, Reason.FWD_STACK_TTL, Reason.DROP_INVALID, Reason.DROP_UNSUPPORTED_L3, Reason.DROP_NOT_LOCAL,
     Reason.DROP_WRONG_VNI, Reason.DROP_TUNNEL_KEY,
   ],
   toOverlay: [Reason.FWD_ENCAP_STACK, Reason.DROP_INVALID, Reason.DROP_UNSUPPORTED_L3, Reason.DROP_NO_ROUTE, Reason.DROP_TUNNEL_KEY],
 }
-const REDIRECT_REASONS = new Set<number>([Reason.FWD_LOCAL, Reason.FWD_DIRECT, Reason.FWD_VXLAN, Reason.FWD_ARP_REPLY])
+const REDIRECT_REASONS = new Set<number>([Reason.FWD_LOCAL, Reason.FWD_DIRECT, Reason.FWD_VXLAN, Reason.FWD_ARP_REPLY, Reason.FWD_DECAP])
 
 /** Structurally sound enough to be forwarded: a whole IPv4 header, or a whole Ethernet/IPv4 ARP request. */
 function wellFormed(f: Buffer): boolean {
@@ -419,11 +612,68 @@ function wellFormed(f: Buffer): boolean {
   return false
 }
 
+/**
+ * What may be redirected: a well-formed frame, or for a decapsulation an
+ * outer IPv4 header without options, with a valid checksum and a total
+ * length that fits the frame and covers the inner packet, around a
+ * well-formed inner frame.
+ */
+function redirectable(f: Buffer, reason: number): boolean {
+  if (reason !== Reason.FWD_DECAP) return wellFormed(f)
+  const otot = f.readUInt16BE(ETH_HLEN + 2)
+  return (
+    f[ETH_HLEN] === 0x45 &&
+    onesSum(f, ETH_HLEN, 20) === 0xffff &&
+    otot <= f.length - ETH_HLEN &&
+    otot >= O_INNER_IP - ETH_HLEN + f.readUInt16BE(O_INNER_IP + 2) &&
+    wellFormed(f.subarray(O_INNER_IP - ETH_HLEN)) // from the inner Ethernet header
+  )
+}
+
 function fmt(d: { verdict: number; reason: number; target: number; nodeIp: string; vni: number }): string {
   return `verdict ${d.verdict} ${reasonName(d.reason)} target ${d.target} node ${d.nodeIp} vni ${d.vni}`
 }
 
-async function fuzz(h: BpfHarness, seed: number, count: number) {
+/** The VXLAN peer behind ROUTES' 10.3.0.0/24, with the one pod the generator addresses there. */
+const PEER_CONFIG: DatapathConfig = { ...TEST_CONFIG, nodeIp: '192.168.1.30', podCidr: '10.3.0.0/24', deviceIfindex: 3001 }
+const PEER_EP: Ep = { ip: '10.3.0.7', ifindex: 7, mac: '02:aa:00:00:30:07', hostMac: '02:bb:00:00:30:07' }
+
+/**
+ * A frame from_pod encapsulated for the peer, over the wire (redirect_neigh
+ * writes the peer NIC's MAC) and through the peer's from_netdev: the pod's
+ * packet for PEER_EP with TTL − 2; decapsulated for the peer's stack if it
+ * must answer time exceeded; a pass if it is not for PEER_EP.
+ */
+function roundTrip(peer: BpfHarness, input: Buffer, encapped: Buffer): { reason: number; error: string | null } {
+  const wire = Buffer.from(encapped)
+  mac(NODE_MAC).copy(wire, 0)
+  const d = peer.explain('fromNetdev', wire)
+  const got = `got ${fmt(d)}\n  wire ${wire.toString('hex')}`
+  const ip = input.subarray(ETH_HLEN)
+  if (ip4Str(ip, 16) !== PEER_EP.ip) {
+    const ok = d.verdict === TC_ACT_OK && d.reason === Reason.FWD_PASS && d.data.equals(wire)
+    return { reason: d.reason, error: ok ? null : `peer from_netdev should pass the frame untouched: ${got}` }
+  }
+  if (ip[8]! - 1 <= 1) {
+    // decapsulated for the peer's stack, which answers time exceeded
+    const ok =
+      d.verdict === TC_ACT_OK && d.reason === Reason.FWD_STACK_TTL && d.nodeIp === TEST_CONFIG.nodeIp &&
+      d.data.equals(Buffer.concat([wire.subarray(0, ETH_HLEN), wire.subarray(O_INNER_IP)]))
+    return { reason: d.reason, error: ok ? null : `peer from_netdev should decapsulate it for its stack (TTL): ${got}` }
+  }
+  const want = { verdict: TC_ACT_REDIRECT, reason: Reason.FWD_DECAP, target: PEER_EP.ifindex, nodeIp: TEST_CONFIG.nodeIp, vni: PEER_CONFIG.vni }
+  if (d.verdict !== want.verdict || d.reason !== want.reason || d.target !== want.target || d.nodeIp !== want.nodeIp || d.vni !== want.vni) {
+    return { reason: d.reason, error: `peer from_netdev should deliver it: ${got}\n  expected ${fmt(want)}` }
+  }
+  const exp = Buffer.concat([mac(PEER_EP.mac), mac(PEER_EP.hostMac), input.subarray(12, ETH_HLEN), ip])
+  exp[ETH_HLEN + 8] = ip[8]! - 2
+  const err = takeChecksum(input, ETH_HLEN, d.data, exp, ETH_HLEN)
+  if (err) return { reason: d.reason, error: `round trip: ${err}` }
+  if (!d.data.equals(exp)) return { reason: d.reason, error: `round trip: delivered packet differs:\n  got ${d.data.toString('hex')}\n  exp ${exp.toString('hex')}` }
+  return { reason: d.reason, error: null }
+}
+
+async function fuzz(h: BpfHarness, peer: BpfHarness, seed: number, count: number) {
   const r = new Rng(seed)
   const tally = new Map<string, { packets: bigint; bytes: bigint }>()
   const drops = new Map<string, number>()
@@ -438,7 +688,7 @@ async function fuzz(h: BpfHarness, seed: number, count: number) {
       const f = frameFor(r, key)
       const opts: RunOptions = {}
       let gso = 0
-      if (key === 'fromPod' && r.chance(0.05)) {
+      if ((key === 'fromPod' && r.chance(0.08)) || (key === 'fromNetdev' && r.chance(0.05))) {
         gso = r.range(100, 2000)
         opts.gsoSize = gso
       }
@@ -469,7 +719,7 @@ async function fuzz(h: BpfHarness, seed: number, count: number) {
 
       // Invariants, independent of the model.
       if (![TC_ACT_OK, TC_ACT_SHOT, TC_ACT_REDIRECT].includes(d.verdict)) fail(`verdict ${d.verdict} outside {OK, SHOT, REDIRECT}`)
-      if (d.verdict === TC_ACT_REDIRECT && !wellFormed(f)) fail('malformed frame redirected')
+      if (d.verdict === TC_ACT_REDIRECT && !redirectable(f, d.reason)) fail('malformed frame redirected')
       if (!e.silent) {
         if ((d.verdict === TC_ACT_SHOT) !== d.reason >= 128) fail('drop reason and SHOT verdict disagree')
         if ((d.verdict === TC_ACT_REDIRECT) !== REDIRECT_REASONS.has(d.reason)) fail('redirect reason and REDIRECT verdict disagree')
@@ -483,8 +733,14 @@ async function fuzz(h: BpfHarness, seed: number, count: number) {
       } else if (d.verdict !== e.verdict || d.reason !== e.reason || d.target !== e.target || d.nodeIp !== e.nodeIp || d.vni !== e.vni) {
         fail('decision differs from the reference model')
       }
-      const rw = checkRewrite(e, f, d.data)
+      const rw = checkRewrite(e, f, d.data, h.cfg)
       if (rw) fail(rw)
+      if (key === 'fromPod' && d.reason === Reason.FWD_VXLAN && d.nodeIp === PEER_CONFIG.nodeIp) {
+        const rt = roundTrip(peer, f, d.data)
+        if (rt.error) fail(rt.error)
+        const label = `roundTrip:${reasonName(rt.reason)}`
+        seen.set(label, (seen.get(label) ?? 0) + 1)
+      }
 
       // The same packet counted: same verdict, same bytes out.
       const c = viaShim ? h.runCountedWithTunnel(key, f, tunnel, opts) : h.runCounted(key, f, opts)
@@ -496,7 +752,7 @@ async function fuzz(h: BpfHarness, seed: number, count: number) {
         const k = `${PROGRAM_DIR[key]}:${d.reason}`
         const t = tally.get(k) ?? { packets: 0n, bytes: 0n }
         t.packets++
-        t.bytes += BigInt(f.length)
+        t.bytes += BigInt(outLen(e, f)) // skb->len when the program returns
         tally.set(k, t)
         if (d.verdict === TC_ACT_SHOT) drops.set(k, (drops.get(k) ?? 0) + 1)
       }
@@ -543,22 +799,27 @@ function setup(h: BpfHarness) {
 describe(`fuzz: ${COUNT} frames through every program (seed ${SEED})`, () => {
   let h: BpfHarness
   let direct: BpfHarness
+  let peer: BpfHarness
   beforeAll(() => {
     h = BpfHarness.open(TEST_CONFIG, { tag: 'fuzz' })
     direct = BpfHarness.open(DIRECT_ONLY_CONFIG, { tag: 'fuzz-direct' })
+    peer = BpfHarness.open(PEER_CONFIG, { programs: ['fromNetdev'], tag: 'fuzz-peer' })
     setup(h)
     setup(direct)
+    peer.reset()
+    peer.addEndpoint(PEER_EP.ip, PEER_EP.ifindex, PEER_EP.mac, PEER_EP.hostMac)
   })
   afterAll(() => {
     h?.close()
     direct?.close()
+    peer?.close()
   })
 
   it('agrees with the reference model, never redirects malformed frames, and counts every run once', async () => {
     const t0 = Date.now()
     const n = Math.ceil(COUNT * 0.8)
-    const a = await fuzz(h, SEED, n)
-    const b = await fuzz(direct, (SEED ^ 0x5bd1e995) >>> 0, COUNT - n)
+    const a = await fuzz(h, peer, SEED, n)
+    const b = await fuzz(direct, peer, (SEED ^ 0x5bd1e995) >>> 0, COUNT - n)
     const seen = new Map(a.seen)
     for (const [k, v] of b.seen) seen.set(k, (seen.get(k) ?? 0) + v)
     // Every reason the model knows for each program was reached at least once
@@ -569,6 +830,7 @@ describe(`fuzz: ${COUNT} frames through every program (seed ${SEED})`, () => {
         const expected = ALLOWED[key].filter((r) => !(key === 'fromPod' && r === Reason.DROP_TUNNEL_KEY) && !(key === 'toOverlay' && r === Reason.DROP_TUNNEL_KEY))
         expect(reached.sort(), `seed=${SEED}: reasons ${key} reached`).toEqual(expected.sort())
       }
+      expect(seen.get('roundTrip:FWD_DECAP') ?? 0, `seed=${SEED}: encapsulated frames the peer decapsulated`).toBeGreaterThan(0)
     }
     console.log(
       `fuzz seed=${SEED}: ${COUNT} frames, ${a.runs + b.runs} program runs (x2: explain + counted), ` +

@@ -3,8 +3,20 @@
 // and a VXLAN peer, and assertions shared by the per-program tests.
 
 import { expect } from 'vitest'
-import type { BpfHarness, Decision } from '../support/bpf-harness.js'
-import { ETH_HLEN, ipv4HeaderChecksum, parseIpv4Frame } from '../support/packet.js'
+import { DEFAULT_VXLAN_PORT, type DatapathConfig } from '../../src/datapath/abi.js'
+import { TEST_CONFIG, type BpfHarness, type Decision } from '../support/bpf-harness.js'
+import {
+  ETH_HLEN,
+  ETH_P_IP,
+  IPPROTO_UDP,
+  VXLAN_ENCAP_LEN,
+  eth,
+  ipv4,
+  ipv4HeaderChecksum,
+  parseIpv4Frame,
+  udp,
+  vxlanHeader,
+} from '../support/packet.js'
 
 /** The pod behind the veth test packets arrive on (ctx ifindex 1 = lo). */
 export const POD_A = { ip: '10.1.0.2', ifindex: 1, mac: '02:aa:00:00:00:02', hostMac: '02:bb:00:00:00:02' }
@@ -55,6 +67,73 @@ export function expectTtlDecremented(d: Decision, input: Buffer): void {
 export function expectMacs(d: Decision, dst: string, src: string): void {
   const { eth } = parseIpv4Frame(d.data)
   expect({ dst: eth.dst, src: eth.src }).toEqual({ dst, src })
+}
+
+// ---- VXLAN ----
+
+/** The VXLAN port of TEST_CONFIG, which leaves it out: the default. */
+export const VXLAN_DPORT = DEFAULT_VXLAN_PORT
+/** UDP source ports of encapsulated packets: the flow hash in the kernel's default ephemeral range. */
+export const VXLAN_SPORT_MIN = 32768
+export const VXLAN_SPORT_MAX = 60999
+
+/** Outer TOS of an encapsulated packet: the inner ECN field, CE → ECT(0) (RFC 6040 normal mode); no DSCP. */
+export function outerTos(innerTos: number): number {
+  const ecn = innerTos & 3
+  return ecn === 3 ? 2 : ecn
+}
+
+/** A copy of the IPv4 packet with TTL − 1 and the header checksum computed from scratch. */
+export function withTtlDecremented(ip: Buffer): Buffer {
+  const b = Buffer.from(ip)
+  b[8] = b[8]! - 1
+  b.writeUInt16BE(ipv4HeaderChecksum(b), 10)
+  return b
+}
+
+/**
+ * The exact frame from_pod puts out for a pod's frame on a VXLAN route to
+ * nodeIp, built here from the test's own builders: the frame's Ethernet
+ * header (redirect_neigh rewrites it later), outer IPv4 (node IP → peer,
+ * TTL 64, DF, ID 0, outer ECN), UDP (sport = the flow hash, given; dport;
+ * checksum 0), VXLAN (I flag, VNI), the original Ethernet header, and the
+ * pod's IP packet with TTL − 1.
+ */
+export function vxlanEncapsulated(input: Buffer, nodeIp: string, sport: number, cfg: DatapathConfig = TEST_CONFIG): Buffer {
+  const l2 = input.subarray(0, ETH_HLEN)
+  const inner = Buffer.concat([l2, withTtlDecremented(input.subarray(ETH_HLEN))])
+  const u = udp({ sport, dport: cfg.vxlanPort ?? DEFAULT_VXLAN_PORT }, Buffer.concat([vxlanHeader(cfg.vni), inner]))
+  const outer = ipv4({ src: cfg.nodeIp, dst: nodeIp, proto: IPPROTO_UDP, ttl: 64, tos: outerTos(input[ETH_HLEN + 1]!), id: 0, df: true }, u)
+  return Buffer.concat([l2, outer])
+}
+
+/** A FWD_VXLAN output equals vxlanEncapsulated() byte for byte; returns its UDP source port. */
+export function expectEncapsulated(d: Decision, input: Buffer, nodeIp: string, cfg: DatapathConfig = TEST_CONFIG): number {
+  expect(d.data.length, `${d.reasonName}: length`).toBe(input.length + VXLAN_ENCAP_LEN)
+  const sport = d.data.readUInt16BE(ETH_HLEN + 20)
+  expect(sport).toBeGreaterThanOrEqual(VXLAN_SPORT_MIN)
+  expect(sport).toBeLessThanOrEqual(VXLAN_SPORT_MAX)
+  expect(d.data.toString('hex')).toBe(vxlanEncapsulated(input, nodeIp, sport, cfg).toString('hex'))
+  return sport
+}
+
+/**
+ * The exact frame from_netdev puts out when it decapsulates a VXLAN frame
+ * (outer IPv4 without options) into endpoint ep: Ethernet with the pod's and
+ * host veth's MACs, then the inner IP packet with TTL − 1 and, if the outer
+ * carried CE and the inner is ECN-capable, CE — checksum from scratch.
+ */
+export function vxlanDecapsulated(frame: Buffer, ep: { mac: string; hostMac: string }): Buffer {
+  const ip = Buffer.from(frame.subarray(ETH_HLEN + VXLAN_ENCAP_LEN))
+  const outer = frame[ETH_HLEN + 1]! & 3
+  // RFC 6040 as Linux decapsulates: outer CE → CE on ECT, outer ECT(1) → ECT(0) becomes ECT(1)
+  if (outer === 3 && (ip[1]! & 3) !== 0) ip[1] = ip[1]! | 3
+  else if (outer === 1 && (ip[1]! & 3) === 2) ip[1] = (ip[1]! & ~3) | 1
+  return eth({ dst: ep.mac, src: ep.hostMac, type: ETH_P_IP }, withTtlDecremented(ip))
+}
+
+export function expectDecapsulated(d: Decision, frame: Buffer, ep: { mac: string; hostMac: string }): void {
+  expect(d.data.toString('hex'), `${d.reasonName}: decapsulated frame`).toBe(vxlanDecapsulated(frame, ep).toString('hex'))
 }
 
 /** Compact decision for toMatchObject. */

@@ -17,6 +17,7 @@ import {
   parseEth,
   parseIpv4Frame,
   parseUdp,
+  parseVxlanFrame,
   udp,
   vxlanFrame,
 } from '../support/packet.js'
@@ -72,6 +73,26 @@ describe('test packet builder', () => {
     expect(u.payload.readUIntBE(4, 3)).toBe(0x123456)
     expect(u.payload.subarray(8).equals(inner)).toBe(true)
     expect(f.length).toBe(inner.length + 50)
+  })
+
+  it('builds a VXLAN frame with outer header, port and flag overrides and parses it back', () => {
+    const inner = ipv4Frame({ src: '10.1.0.1', dst: '10.2.0.1' })
+    const f = vxlanFrame(
+      { src: '192.168.0.1', dst: '192.168.0.2', vni: 0xabcdef, sport: 1234, dport: 8472, vxlanFlags: 0x0c, tos: 3, ttl: 5, df: false, mf: true, fragOffset: 7 },
+      inner,
+    )
+    expect(f.subarray(ETH_HLEN + 28, ETH_HLEN + 36).toString('hex')).toBe('0c000000abcdef00')
+    const v = parseVxlanFrame(f)
+    expect(v.ip).toMatchObject({ version: 4, ihl: 5, tos: 3, ttl: 5, df: false, mf: true, fragOffset: 7, proto: IPPROTO_UDP, totLen: f.length - ETH_HLEN, checksumValid: true })
+    expect(v.udp).toMatchObject({ sport: 1234, dport: 8472, len: f.length - ETH_HLEN - 20, checksum: 0 })
+    expect(v.vxlan).toEqual({ flags: 0x0c, reserved1: 0, vni: 0xabcdef, reserved2: 0 })
+    expect(v.inner.equals(inner)).toBe(true)
+  })
+
+  it('keeps the VXLAN defaults without overrides: TTL 64, DF, ID 0x1234, the I flag alone', () => {
+    const v = parseVxlanFrame(vxlanFrame({ src: '192.168.0.1', dst: '192.168.0.2', vni: 1 }, ipv4Frame({ src: '10.1.0.1', dst: '10.2.0.1' })))
+    expect(v.ip).toMatchObject({ tos: 0, ttl: 64, df: true, mf: false, fragOffset: 0, id: 0x1234, ihl: 5 })
+    expect(v.vxlan).toEqual({ flags: 0x08, reserved1: 0, vni: 1, reserved2: 0 })
   })
 
   it('lists header boundaries inside the frame', () => {

@@ -7,13 +7,15 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { MapName, Programs, encodeConfig, type DatapathConfig, type ProgramKey } from '../../src/datapath/abi.js'
 import { loadProgram, objectDir, type LoadedProgram } from '../../src/datapath/objects.js'
 import { BPF_PROG_TYPE, BpfObject, mapInfoByFd, progInfoByFd } from '../../src/libbpf/index.js'
-import { ALL_PROGRAMS, DIRECT_ONLY_CONFIG, TEST_CONFIG, makePinDir, removePinDir } from '../support/bpf-harness.js'
+import { ALL_PROGRAMS, DIRECT_ONLY_CONFIG, OTHER_VXLAN_CONFIG, TEST_CONFIG, makePinDir, removePinDir } from '../support/bpf-harness.js'
 
 const CONFIGS: Record<string, DatapathConfig> = {
   'VXLAN and direct': TEST_CONFIG,
   'direct only (vxlan_ifindex 0)': DIRECT_ONLY_CONFIG,
   'all zero': { nodeIp: '0.0.0.0', deviceIfindex: 0, vxlanIfindex: 0, vni: 0, deviceMtu: 0, overlayMtu: 0 },
   'jumbo frames, largest VNI': { nodeIp: '10.255.255.254', deviceIfindex: 0x7fffffff, vxlanIfindex: 2, vni: 0xffffff, deviceMtu: 9000, overlayMtu: 8950 },
+  'VXLAN on port 4789, largest VNI': OTHER_VXLAN_CONFIG,
+  'VXLAN on the highest port': { ...TEST_CONFIG, vxlanPort: 65535 },
 }
 
 const pinDirs: string[] = []

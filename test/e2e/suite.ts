@@ -90,11 +90,14 @@ export function e2eSuite(mode: Mode): void {
         const [pa, pb] = [pod(a), pod(b)]
         const vx = t.encap(pa.node, pb.node) === 'vxlan'
         const fwd = () => t.counter(pa.node, Dir.FROM_POD, vx ? Reason.FWD_VXLAN : Reason.FWD_DIRECT)
-        const local = () => t.counter(pb.node, vx ? Dir.FROM_OVERLAY : Dir.FROM_NETDEV, Reason.FWD_LOCAL)
-        const [f0, l0] = [fwd(), local()]
+        // VXLAN is decapsulated on the receiving NIC too: from_netdev, not the kernel's VXLAN device
+        const local = () => t.counter(pb.node, Dir.FROM_NETDEV, vx ? Reason.FWD_DECAP : Reason.FWD_LOCAL)
+        const overlay = () => t.counter(pb.node, Dir.FROM_OVERLAY, Reason.FWD_LOCAL)
+        const [f0, l0, o0] = [fwd(), local(), overlay()]
         expect((await pingA(pa.ns, pb.ip, { count: 3 })).status).toBe(0)
         expect(fwd() - f0).toBeGreaterThanOrEqual(3n)
         expect(local() - l0).toBeGreaterThanOrEqual(3n)
+        expect(overlay() - o0).toBe(0n)
       })
 
       it('shows on the underlay only UDP 8472 between node IPs for VXLAN, the pod IPs for direct', async () => {

@@ -87,9 +87,19 @@ describe.each(['direct', 'vxlan'] as const)('two nodes in %s mode', (mode) => {
     expect(ping(p11.ns, n2.ip).status).toBe(0)
   })
 
+  it('answers ICMP time exceeded from the receiving node when a packet\'s TTL runs out there', () => {
+    // TTL 2: node1 forwards it with TTL 1, node2 must not deliver it but say so
+    const r = sh('ip', ['netns', 'exec', p11.ns, 'ping', '-n', '-c', '1', '-W', '2', '-t', '2', p21.ip])
+    expect(r.stdout).toMatch(new RegExp(`From ${n2.ip.replace(/\./g, '\\.')} .*Time to live exceeded`))
+    // VXLAN too: from_netdev decapsulates it and hands the inner packet to the stack
+    expect(counter(n2.pinDir, Dir.FROM_NETDEV, Reason.FWD_STACK_TTL)).toBeGreaterThan(0n)
+  })
+
   it('forwarded cross-node packets through the BPF path, not the kernel', () => {
     expect(counter(n1.pinDir, Dir.FROM_POD, mode === 'direct' ? Reason.FWD_DIRECT : Reason.FWD_VXLAN)).toBeGreaterThan(0n)
-    expect(counter(n2.pinDir, mode === 'direct' ? Dir.FROM_NETDEV : Dir.FROM_OVERLAY, Reason.FWD_LOCAL)).toBeGreaterThan(0n)
+    expect(counter(n2.pinDir, Dir.FROM_NETDEV, mode === 'direct' ? Reason.FWD_LOCAL : Reason.FWD_DECAP)).toBeGreaterThan(0n)
+    // VXLAN for local pods is decapsulated on the NIC: the kernel's device never sees it
+    if (mode === 'vxlan') expect(counter(n2.pinDir, Dir.FROM_OVERLAY, Reason.FWD_LOCAL)).toBe(0n)
   })
 
   it('drops and counts a packet whose source IP is not the pod\'s', () => {

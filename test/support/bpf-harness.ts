@@ -50,6 +50,9 @@ export const TEST_CONFIG: DatapathConfig = {
   podCidr: '10.1.0.0/24',
 }
 
+/** TEST_CONFIG with every VXLAN setting changed: another node IP and device, the largest VNI, the IANA port. */
+export const OTHER_VXLAN_CONFIG: DatapathConfig = { ...TEST_CONFIG, nodeIp: '192.168.1.11', deviceIfindex: 2001, vni: 0xffffff, vxlanPort: 4789 }
+
 /** Direct routing only: no VXLAN device. */
 export const DIRECT_ONLY_CONFIG: DatapathConfig = { ...TEST_CONFIG, vxlanIfindex: 0 }
 
@@ -108,7 +111,7 @@ export interface Decision {
   reason: number
   /** Reason as its enum name, for readable assertion failures. */
   reasonName: string
-  /** Redirect target ifindex (local, direct: device, VXLAN: VXLAN device) or 0. */
+  /** Redirect target ifindex (local, decap: the pod's veth; direct, VXLAN: the device) or 0. */
   target: number
   /** Peer node IP ('0.0.0.0' when none). */
   nodeIp: string

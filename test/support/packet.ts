@@ -13,6 +13,7 @@ export const IPPROTO_ICMP = 1
 export const IPPROTO_TCP = 6
 export const IPPROTO_UDP = 17
 export const IPPROTO_GRE = 47
+/** The IANA VXLAN port, vxlanFrame's default. podnet's own default is 8472 (DEFAULT_VXLAN_PORT, as Linux). */
 export const VXLAN_PORT = 4789
 export const BROADCAST_MAC = 'ff:ff:ff:ff:ff:ff'
 
@@ -255,9 +256,17 @@ export function icmp(o: IcmpOpts, payload: Buffer = Buffer.alloc(0)): Buffer {
   return b
 }
 
-export function vxlanHeader(vni: number): Buffer {
-  const b = Buffer.alloc(8)
-  b[0] = 0x08 // I flag: VNI valid
+/** The I flag (first byte of the VXLAN header): the VNI is valid. */
+export const VXLAN_F_I = 0x08
+/** VXLAN header length. */
+export const VXLAN_HLEN = 8
+/** What VXLAN adds in front of an inner Ethernet frame: outer IPv4 (no options) + UDP + VXLAN + inner Ethernet. */
+export const VXLAN_ENCAP_LEN = 20 + 8 + VXLAN_HLEN + ETH_HLEN
+
+/** flags (first byte; default the I flag), 3 reserved bytes, VNI (3 bytes), 1 reserved byte. */
+export function vxlanHeader(vni: number, flags = VXLAN_F_I): Buffer {
+  const b = Buffer.alloc(VXLAN_HLEN)
+  b[0] = flags
   b.writeUIntBE(vni & 0xffffff, 4, 3)
   return b
 }
@@ -270,14 +279,45 @@ export interface VxlanOuterOpts {
   vni: number
   sport?: number
   dport?: number
+  /** First byte of the VXLAN header (default the I flag alone). */
+  vxlanFlags?: number
+  /** Outer IPv4 fields (defaults: TTL 64, DF, tos 0, no options, UDP). */
+  tos?: number
+  ttl?: number
+  id?: number
+  df?: boolean
+  mf?: boolean
+  fragOffset?: number
+  options?: Buffer
+  proto?: number
+  version?: number
+  totLen?: number
+  checksum?: number
 }
 
 /** Outer Ethernet + IPv4 + UDP (checksum 0, as the kernel sends) + VXLAN around an inner Ethernet frame. */
 export function vxlanFrame(o: VxlanOuterOpts, inner: Buffer): Buffer {
-  const u = udp({ sport: o.sport ?? 49152, dport: o.dport ?? VXLAN_PORT }, Buffer.concat([vxlanHeader(o.vni), inner]))
+  const u = udp({ sport: o.sport ?? 49152, dport: o.dport ?? VXLAN_PORT }, Buffer.concat([vxlanHeader(o.vni, o.vxlanFlags), inner]))
   return eth(
     { src: o.ethSrc, dst: o.ethDst, type: ETH_P_IP },
-    ipv4({ src: o.src, dst: o.dst, proto: IPPROTO_UDP, ttl: 64, df: true }, u),
+    ipv4(
+      {
+        src: o.src,
+        dst: o.dst,
+        proto: o.proto ?? IPPROTO_UDP,
+        ttl: o.ttl ?? 64,
+        df: o.df ?? true,
+        tos: o.tos,
+        id: o.id,
+        mf: o.mf,
+        fragOffset: o.fragOffset,
+        options: o.options,
+        version: o.version,
+        totLen: o.totLen,
+        checksum: o.checksum,
+      },
+      u,
+    ),
   )
 }
 
@@ -473,6 +513,30 @@ export function l4ChecksumValid(ip: Ipv4Packet): boolean {
   if (ip.proto === IPPROTO_UDP && ip.payload.readUInt16BE(6) === 0) return true
   if (ip.proto !== IPPROTO_UDP && ip.proto !== IPPROTO_TCP) throw new Error(`no L4 checksum for protocol ${ip.proto}`)
   return onesSum(ip.payload, 0, ip.payload.length, pseudoHeaderSum(ip4(ip.src), ip4(ip.dst), ip.proto, ip.payload.length)) === 0xffff
+}
+
+export interface VxlanHeader {
+  /** First byte: flags (I = 0x08). */
+  flags: number
+  /** The three reserved bytes after the flags. */
+  reserved1: number
+  vni: number
+  /** The reserved byte after the VNI. */
+  reserved2: number
+}
+
+export function parseVxlan(b: Buffer): VxlanHeader {
+  if (b.length < VXLAN_HLEN) throw new Error(`VXLAN header of ${b.length} bytes`)
+  return { flags: b[0]!, reserved1: b.readUIntBE(1, 3), vni: b.readUIntBE(4, 3), reserved2: b[7]! }
+}
+
+/** Parses Ethernet/IPv4/UDP/VXLAN; `inner` is the encapsulated Ethernet frame (to the end of the buffer). */
+export function parseVxlanFrame(frame: Buffer): { eth: EthHeader; ip: Ipv4Packet; udp: UdpDatagram; vxlan: VxlanHeader; inner: Buffer } {
+  const { eth: e, ip } = parseIpv4Frame(frame)
+  if (ip.proto !== IPPROTO_UDP) throw new Error(`outer protocol ${ip.proto} is not UDP`)
+  const l4 = ETH_HLEN + ip.ihl * 4
+  const u = parseUdp(frame.subarray(l4))
+  return { eth: e, ip, udp: u, vxlan: parseVxlan(u.payload), inner: frame.subarray(l4 + 8 + VXLAN_HLEN) }
 }
 
 /** Offsets of the header boundaries of an Ethernet/IPv4/L4 frame: where truncation tests cut. */

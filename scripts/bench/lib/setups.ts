@@ -42,8 +42,8 @@ export interface Setup {
   serverIp: string
   /** MTU of the client's interface (pod eth0, or the underlay for limit) */
   mtu: number
-  /** name of the VXLAN device on the nodes, if the setup encapsulates */
-  vxlanDev: string | null
+  /** true when node-to-node traffic is VXLAN on the underlay */
+  encapsulated: boolean
   /** true when traffic must cross the nodes' kernel IP forwarding */
   kernelForwards: boolean
 }
@@ -77,7 +77,7 @@ function limit(tag: string): Setup {
     clientIp: NODE_IP[0],
     serverIp: NODE_IP[1],
     mtu: link(nodes[0], 'eth0').mtu,
-    vxlanDev: null,
+    encapsulated: false,
     kernelForwards: false,
   }
 }
@@ -110,7 +110,7 @@ function kernelRouting(tag: string): Setup {
     clientIp: POD_IP[0],
     serverIp: POD_IP[1],
     mtu: link(pods[0]!, 'eth0').mtu,
-    vxlanDev: null,
+    encapsulated: false,
     kernelForwards: true,
   }
 }
@@ -153,7 +153,7 @@ function kernelVxlan(tag: string): Setup {
     clientIp: POD_IP[0],
     serverIp: POD_IP[1],
     mtu: FLANNEL_MTU,
-    vxlanDev: 'flannel.1',
+    encapsulated: true,
     kernelForwards: true,
   }
 }
@@ -198,7 +198,7 @@ async function podnetSetup(tag: string, mode: 'direct' | 'vxlan', timings?: Podn
     clientIp: POD_IP[0],
     serverIp: POD_IP[1],
     mtu: podMtu,
-    vxlanDev: mode === 'vxlan' ? 'podnet_vxlan' : null,
+    encapsulated: mode === 'vxlan',
     kernelForwards: false,
   }
 }

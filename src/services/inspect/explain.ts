@@ -2,7 +2,9 @@
 // the packet, picks the hook it would enter on, and runs it through the
 // program live on that hook (BPF_PROG_TEST_RUN on its program id, against the
 // live maps) in explain mode: the program writes its decision into cb[] and
-// touches no counters and no events.
+// touches no counters and no events. A packet from a VXLAN peer arrives on the
+// node device inside a VXLAN frame: from_netdev decapsulates it, or passes it
+// to the kernel's VXLAN device, whose from_overlay then decides (two steps).
 import { ProgFd, ifNameToIndex, isBpfError } from '../../libbpf/index.js'
 import { UserError } from '../../errors.js'
 import { EXPLAIN_F_TUNNEL, EXPLAIN_MAGIC0, EXPLAIN_MAGIC1, Programs, Reason, ipToBuf, isDrop, type ProgramKey } from '../../datapath/abi.js'
@@ -13,7 +15,7 @@ import { cidrContains, parseCidr, parseIPv4 } from '../../util/ipv4.js'
 import { requireState } from '../node.js'
 import type { NodeState } from '../state.js'
 import { ifLabel, nboU32ToIp, reasonLabel } from './common.js'
-import { buildPacket, EXPLAIN_SPORT, l4HeaderLen, type Proto } from './packet.js'
+import { buildPacket, buildVxlanFrame, EXPLAIN_SPORT, EXPLAIN_VXLAN_SPORT, l4HeaderLen, VXLAN_OVERHEAD, type Proto } from './packet.js'
 
 export interface ExplainInput {
   src: string
@@ -29,14 +31,39 @@ export interface ExplainInput {
 }
 
 export type Outcome = 'local' | 'direct' | 'vxlan' | 'stack' | 'drop'
-type HookName = 'from-pod' | 'from-netdev' | 'from-overlay' | 'to-overlay' | 'host'
+type ProgramHook = 'from-pod' | 'from-netdev' | 'from-overlay' | 'to-overlay'
+type HookName = ProgramHook | 'host'
+type ProgramRef = { name: string; id: number; device: string; hook: 'ingress' | 'egress' }
+
+/** One program the packet went through. */
+export interface ExplainStep {
+  hook: ProgramHook
+  device: string
+  ifindex: number
+  program: ProgramRef
+  /** what the program was given: the packet itself, or the VXLAN frame carrying it */
+  frame: 'packet' | 'vxlan'
+  verdict: string
+  reason: string
+  reasonCode: number
+}
 
 export interface Explanation {
-  packet: { src: string; dst: string; proto: Proto; sport: number | null; dport: number | null; ipLen: number; ttl: number }
+  packet: {
+    src: string
+    dst: string
+    proto: Proto
+    sport: number | null
+    dport: number | null
+    ipLen: number
+    ttl: number
+    /** The VXLAN frame carrying the packet, when it arrives from a VXLAN peer (outer headers). */
+    outer?: { src: string; dst: string; sport: number; dport: number; vni: number; frameLen: number }
+  }
   /** Where the packet enters the datapath, and why that hook. */
   entry: { hook: HookName; device: string; ifindex: number; why: string }
-  /** The live program that was run (null: no podnet program on this path). */
-  program: { name: string; id: number; device: string; hook: 'ingress' | 'egress' } | null
+  /** The live program whose decision this is, the last of `steps` (null: no podnet program on this path). */
+  program: ProgramRef | null
   verdict: string | null
   reason: string
   reasonCode: number
@@ -44,6 +71,10 @@ export interface Explanation {
   to: { pod: string | null; device: string | null; ifindex: number | null; nodeIp: string | null; vni: number | null }
   summary: string
   notes: string[]
+  /** Every program run, in the order the packet meets them (the last one decides): one, or for a
+   * VXLAN arrival that from_netdev passes on, from_netdev then from_overlay. Empty on the host path
+   * when no program runs. */
+  steps: ExplainStep[]
 }
 
 // struct __sk_buff as BPF_PROG_TEST_RUN's ctx (linux/bpf.h)
@@ -51,7 +82,9 @@ const SKB_SIZE = 192
 const SKB_IFINDEX = 40
 const SKB_CB = 48
 
-const VERDICTS: Record<number, string> = { [-1]: 'TC_ACT_UNSPEC', 0: 'TC_ACT_OK', 2: 'TC_ACT_SHOT', 7: 'TC_ACT_REDIRECT' }
+const TC_ACT_OK = 0
+const VERDICTS: Record<number, string> = { [-1]: 'TC_ACT_UNSPEC', [TC_ACT_OK]: 'TC_ACT_OK', 2: 'TC_ACT_SHOT', 7: 'TC_ACT_REDIRECT' }
+const verdictLabel = (v: number) => VERDICTS[v] ?? String(v)
 
 interface Decision {
   verdict: number
@@ -61,8 +94,8 @@ interface Decision {
   vni: number
 }
 
-/** Runs `data` through the program with this id, in explain mode, as if it arrived on `ifindex`. */
-/** tunnel: the key a received VXLAN packet would carry (from_overlay). */
+/** Runs `data` through the program with this id, in explain mode, as if it arrived on `ifindex`.
+ * tunnel: the key a packet received by the VXLAN device would carry (from_overlay). */
 function runExplain(progId: number, ifindex: number, data: Buffer, tunnel?: { remote: string; vni: number }): Decision {
   const ctx = Buffer.alloc(SKB_SIZE)
   ctx.writeUInt32LE(ifindex, SKB_IFINDEX)
@@ -98,6 +131,28 @@ function runExplain(progId: number, ifindex: number, data: Buffer, tunnel?: { re
   }
 }
 
+/** Runs `data` through the program live on `tcHook`, as if it arrived on (or left) `device`. */
+function runStep(
+  key: ProgramKey,
+  tcHook: Hook,
+  hook: ProgramHook,
+  device: string,
+  data: Buffer,
+  frame: ExplainStep['frame'],
+  tunnel?: { remote: string; vni: number },
+): { step: ExplainStep; d: Decision } {
+  const id = queryProgram(tcHook)
+  if (id === null) {
+    throw new UserError(
+      `no podnet program on ${device} ${tcHook.point}`,
+      key === 'fromPod' ? 'run `podnet-bpf status`; re-add the endpoint or attach again' : 'the datapath is not fully attached: run `podnet-bpf status`, then attach again',
+    )
+  }
+  const d = runExplain(id, tcHook.ifindex, data, tunnel)
+  const program: ProgramRef = { name: Programs[key].program, id, device, hook: tcHook.point }
+  return { step: { hook, device, ifindex: tcHook.ifindex, program, frame, verdict: verdictLabel(d.verdict), reason: reasonLabel(d.reason), reasonCode: d.reason }, d }
+}
+
 interface Entry {
   hook: HookName
   /** the program actually run and the hook it is live on */
@@ -108,10 +163,16 @@ interface Entry {
   srcMac: string
   dstMac: string
   why: string
+  /** from_overlay run directly (--ingress podnet_vxlan): the tunnel key */
   tunnel?: { remote: string; vni: number }
+  /** from_netdev given the VXLAN frame peer node `remote` sends */
+  vxlan?: { remote: string }
 }
 
 const ANY_MAC = '02:00:00:00:00:01'
+/** the inner Ethernet header of a VXLAN frame: the sending pod's MAC → its host veth's, on the peer */
+const PEER_POD_MAC = '02:00:00:00:00:02'
+const PEER_VETH_MAC = '02:00:00:00:00:03'
 
 function macOf(ifname: string): string {
   return getLinkByName(ifname)?.mac ?? ANY_MAC
@@ -138,7 +199,12 @@ function netdevEntry(s: NodeState, why: string): Entry {
   }
 }
 
-/** Decapsulated by podnet_vxlan, as sent by peer node `remote`. */
+/** A VXLAN frame from peer node `remote` on the node device (from_netdev decapsulates it). */
+function vxlanEntry(s: NodeState, why: string, remote: string): Entry {
+  return { ...netdevEntry(s, why), vxlan: { remote } }
+}
+
+/** Decapsulated by podnet_vxlan, as sent by peer node `remote` (--ingress podnet_vxlan). */
 function overlayEntry(s: NodeState, why: string, remote: string): Entry {
   if (!s.vxlan) throw new UserError(`this node has no ${VXLAN_DEV} (mode ${s.config.mode}), so nothing arrives through the overlay`, 'explain a packet arriving on the node device instead')
   return {
@@ -163,9 +229,14 @@ function chooseEntry(s: NodeState, maps: DatapathMaps, src: string, dst: string,
     } catch {
       throw new UserError(`interface "${ingress}" not found in this network namespace`, "pass a pod's host veth, the node device or podnet_vxlan, and run in the node's namespace")
     }
-    if (ingress === s.config.device) return netdevEntry(s, `arrives on ${ingress} (--ingress)`)
+    if (ingress === s.config.device) {
+      const e = netdevEntry(s, `arrives on ${ingress} (--ingress)`)
+      const peer = vxlanPeerOf(maps, src)
+      if (peer && cidrContains(ownCidr, dst)) e.why += `, unencapsulated (node ${peer.nodeIp} would send it as VXLAN: leave out --ingress to explain that)`
+      return e
+    }
     if (s.vxlan && ifindex === s.vxlan.ifindex) {
-      const r = routeFor(maps, src)
+      const r = routeFor(maps, src) ?? vxlanPeerOf(maps, src)
       return overlayEntry(s, `arrives through the overlay (--ingress ${ingress})${r ? ` from node ${r.nodeIp}` : ''}`, r?.nodeIp ?? '0.0.0.0')
     }
     const owner = [...maps.endpoints.entries()].find((e) => e.ifindex === ifindex)
@@ -180,9 +251,28 @@ function chooseEntry(s: NodeState, maps: DatapathMaps, src: string, dst: string,
     throw new UserError(`${src} is in this node's pod CIDR ${s.config.podCidr} but is not an endpoint, so no veth sends it`, 'pass --ingress VETH to say which pod sends it (e.g. to check spoofing)')
   }
   const r = routeFor(maps, src)
-  if (r?.vxlan) return overlayEntry(s, `${src} is a pod of node ${r.nodeIp} (VXLAN route ${r.cidr}): it arrives through the overlay`, r.nodeIp)
-  if (r) return netdevEntry(s, `${src} is a pod of node ${r.nodeIp} (direct route ${r.cidr}): it arrives on ${s.config.device}`)
-  return netdevEntry(s, `${src} is not a pod here: it arrives on ${s.config.device}`)
+  const dev = s.config.device
+  if (r?.vxlan) {
+    // the peer's from_pod encapsulates only what its route for our pod CIDR covers
+    if (cidrContains(ownCidr, dst)) {
+      return vxlanEntry(s, `${src} is a pod of node ${r.nodeIp} (VXLAN route ${r.cidr}): it arrives on ${dev} as a VXLAN frame from ${r.nodeIp}`, r.nodeIp)
+    }
+    return netdevEntry(s, `${src} is a pod of node ${r.nodeIp} (VXLAN route ${r.cidr}), but ${dst} is outside this node's pod CIDR: node ${r.nodeIp} routes it unencapsulated, so it arrives on ${dev} as it is`)
+  }
+  if (r) return netdevEntry(s, `${src} is a pod of node ${r.nodeIp} (direct route ${r.cidr}): it arrives on ${dev}`)
+  const peer = vxlanPeerOf(maps, src)
+  if (peer && cidrContains(ownCidr, dst)) {
+    return vxlanEntry(s, `${src} is the node of VXLAN route ${peer.cidr}: its packets to this node's pods arrive on ${dev} as VXLAN frames`, src)
+  }
+  return netdevEntry(s, `${src} is not a pod here: it arrives on ${dev}`)
+}
+
+/** The VXLAN peer node that sends `src`'s packets: the node of a VXLAN route covering `src`, or `src` itself if it is the node IP of a VXLAN route. */
+function vxlanPeerOf(maps: DatapathMaps, src: string): { cidr: string; nodeIp: string } | null {
+  const r = routeFor(maps, src)
+  if (r) return r.vxlan ? r : null
+  const own = maps.routes.list().find((x) => x.nodeIp === src && x.vxlan)
+  return own ? { cidr: own.cidr, nodeIp: src } : null
 }
 
 /** The peer route covering `ip` (longest prefix), with the CIDR that matched. */
@@ -199,15 +289,23 @@ function routeFor(maps: DatapathMaps, ip: string): { cidr: string; nodeIp: strin
   return { cidr: best?.cidr ?? '?', nodeIp: hit.nodeIp, vxlan: hit.vxlan }
 }
 
+/** Why from_netdev leaves a VXLAN frame for a pod address to the kernel (what handle_vxlan checks). */
+function passedWhy(maps: DatapathMaps, dst: string): string {
+  if (!maps.endpoints.get(dst)) return `${dst} is not a local pod`
+  return 'it does not decapsulate this frame'
+}
+
 function outcomeOf(reason: number): Outcome {
   if (isDrop(reason)) return 'drop'
   switch (reason) {
     case Reason.FWD_LOCAL:
+    case Reason.FWD_DECAP:
       return 'local'
     case Reason.FWD_DIRECT:
       return 'direct'
     case Reason.FWD_VXLAN:
     case Reason.FWD_ENCAP_STACK:
+    case Reason.FWD_STACK_ENCAP:
       return 'vxlan'
     default:
       return 'stack'
@@ -231,11 +329,10 @@ export function explain(input: ExplainInput): Explanation {
   const maps = DatapathMaps.open(s.pinDir)
   try {
     const entry = chooseEntry(s, maps, src, dst, input.ingress)
-    const packet = { src, dst, proto, sport: proto === 'icmp' ? null : EXPLAIN_SPORT, dport: proto === 'icmp' ? null : dport, ipLen, ttl }
+    const packet: Explanation['packet'] = { src, dst, proto, sport: proto === 'icmp' ? null : EXPLAIN_SPORT, dport: proto === 'icmp' ? null : dport, ipLen, ttl }
     const notes: string[] = []
+    const steps: ExplainStep[] = []
     const to: Explanation['to'] = { pod: null, device: null, ifindex: null, nodeIp: null, vni: null }
-    let program: Explanation['program'] = null
-    let verdict: string | null = null
     let reason: number
 
     if (entry.hook === 'host') {
@@ -243,17 +340,16 @@ export function explain(input: ExplainInput): Explanation {
       const ep = maps.endpoints.get(dst)
       const rt = ep ? null : routeFor(maps, dst)
       if (rt?.vxlan && s.vxlan) {
-        const id = queryProgram({ ifindex: s.vxlan.ifindex, point: 'egress' })
-        if (id === null) throw new UserError(`no program on ${VXLAN_DEV} egress`, 'the datapath is not fully attached: run `podnet-bpf status`, then attach again')
-        const d = runExplain(id, s.vxlan.ifindex, buildPacket({ ...packet, dport, srcMac: macOf(VXLAN_DEV), dstMac: ANY_MAC }))
-        program = { name: Programs.toOverlay.program, id, device: VXLAN_DEV, hook: 'egress' }
+        const data = buildPacket({ ...packet, dport, srcMac: macOf(VXLAN_DEV), dstMac: ANY_MAC })
+        const { step, d } = runStep('toOverlay', { ifindex: s.vxlan.ifindex, point: 'egress' }, 'to-overlay', VXLAN_DEV, data, 'packet')
+        steps.push(step)
         entry.hook = 'to-overlay'
         entry.device = VXLAN_DEV
         entry.ifindex = s.vxlan.ifindex
         entry.why += `: its route for ${rt.cidr} is ${VXLAN_DEV}, whose egress runs to_overlay`
-        verdict = VERDICTS[d.verdict] ?? String(d.verdict)
         reason = d.reason
         Object.assign(to, { device: VXLAN_DEV, ifindex: d.target || s.vxlan.ifindex, nodeIp: d.nodeIp, vni: d.vni })
+        if (reason === Reason.FWD_ENCAP_STACK) notes.push(`the kernel's VXLAN device encapsulates it (UDP ${s.config.vxlanPort}) and sends it out ${s.config.device} to node ${d.nodeIp}, whose ${Programs.fromNetdev.program} decapsulates it for its pod`)
       } else if (ep) {
         reason = Reason.FWD_STACK
         Object.assign(to, { pod: dst, device: s.endpoints[dst]?.ifname ?? ifLabel(ep.ifindex), ifindex: ep.ifindex })
@@ -267,26 +363,55 @@ export function explain(input: ExplainInput): Explanation {
         notes.push('not a pod address podnet-bpf routes: the host stack decides')
       }
     } else {
-      const id = queryProgram(entry.tcHook!)
-      if (id === null) {
-        throw new UserError(`no podnet program on ${entry.key === 'fromPod' ? entry.device : s.config.device} ingress`, 'run `podnet-bpf status`; re-add the endpoint or attach again')
+      const key = entry.key!
+      const hook = entry.hook as ProgramHook
+      // the frame as the peer's from_pod leaves it: the pod's own Ethernet header inside
+      const inner = buildPacket({ ...packet, dport, ...(entry.vxlan ? { srcMac: PEER_POD_MAC, dstMac: PEER_VETH_MAC } : { srcMac: entry.srcMac, dstMac: entry.dstMac }) })
+      let first: ReturnType<typeof runStep>
+      if (entry.vxlan) {
+        const { remote } = entry.vxlan
+        if (ipLen + VXLAN_OVERHEAD > 65535) throw new UserError(`--size ${ipLen} does not fit in a VXLAN frame`, `use at most ${65535 - VXLAN_OVERHEAD}`)
+        const outer = { src: remote, dst: s.config.nodeIp, sport: EXPLAIN_VXLAN_SPORT, dport: s.config.vxlanPort, vni: s.config.vni }
+        const frame = buildVxlanFrame({ ...outer, srcMac: entry.srcMac, dstMac: entry.dstMac }, inner)
+        packet.outer = { ...outer, frameLen: frame.length }
+        notes.push(`sent by node ${remote} as VXLAN: ${remote}:${outer.sport} > ${outer.dst}:${outer.dport} udp, VNI ${outer.vni}, ${frame.length}-byte frame`)
+        first = runStep(key, entry.tcHook!, hook, entry.device, frame, 'vxlan')
+      } else {
+        first = runStep(key, entry.tcHook!, hook, entry.device, inner, 'packet', entry.tunnel)
+        if (entry.tunnel) notes.push(`as received from node ${entry.tunnel.remote} with VNI ${entry.tunnel.vni} (the tunnel key is passed in explain mode)`)
       }
-      const progDevice = entry.key === 'fromNetdev' ? s.config.device : entry.device
-      program = { name: Programs[entry.key!].program, id, device: progDevice, hook: 'ingress' }
-      const runIfindex = entry.key === 'fromNetdev' ? s.deviceIfindex : entry.ifindex
-      const d = runExplain(id, runIfindex, buildPacket({ ...packet, dport, srcMac: entry.srcMac, dstMac: entry.dstMac }), entry.tunnel)
-      verdict = VERDICTS[d.verdict] ?? String(d.verdict)
+      steps.push(first.step)
+      let d = first.d
+      if (entry.vxlan && d.verdict === TC_ACT_OK && d.reason === Reason.FWD_PASS) {
+        // untouched: the kernel's VXLAN device receives it, decapsulates it and runs from_overlay on the inner frame
+        const { remote } = entry.vxlan
+        notes.push(`${Programs.fromNetdev.program} left it to the kernel VXLAN device: ${passedWhy(maps, dst)}`)
+        if (s.vxlan) {
+          const tunnel = { remote, vni: s.config.vni }
+          const second = runStep('fromOverlay', { ifindex: s.vxlan.ifindex, point: 'ingress' }, 'from-overlay', VXLAN_DEV, inner, 'packet', tunnel)
+          steps.push(second.step)
+          d = second.d
+          notes.push(`${VXLAN_DEV} decapsulates it; ${Programs.fromOverlay.program} runs as received from node ${remote} with VNI ${tunnel.vni} (the tunnel key is passed in explain mode)`)
+        } else {
+          notes.push(`this node has no ${VXLAN_DEV} (mode ${s.config.mode}): the host stack gets the UDP datagram to port ${s.config.vxlanPort}`)
+        }
+      }
       reason = d.reason
-      if (entry.tunnel) notes.push(`as received from node ${entry.tunnel.remote} with VNI ${entry.tunnel.vni} (the tunnel key is passed in explain mode)`)
       switch (reason) {
         case Reason.FWD_LOCAL:
           Object.assign(to, { pod: dst, device: s.endpoints[dst]?.ifname ?? ifLabel(d.target), ifindex: d.target })
+          break
+        case Reason.FWD_DECAP:
+          Object.assign(to, { pod: dst, device: s.endpoints[dst]?.ifname ?? ifLabel(d.target), ifindex: d.target, nodeIp: d.nodeIp, vni: d.vni })
           break
         case Reason.FWD_DIRECT:
           Object.assign(to, { device: ifLabel(d.target), ifindex: d.target, nodeIp: d.nodeIp })
           break
         case Reason.FWD_VXLAN:
-          Object.assign(to, { device: VXLAN_DEV, ifindex: d.target, nodeIp: d.nodeIp, vni: d.vni })
+          Object.assign(to, { device: ifLabel(d.target), ifindex: d.target, nodeIp: d.nodeIp, vni: d.vni })
+          break
+        case Reason.FWD_STACK_ENCAP:
+          Object.assign(to, { device: VXLAN_DEV, nodeIp: d.nodeIp })
           break
         case Reason.FWD_STACK_TTL:
         case Reason.FWD_STACK_MTU:
@@ -294,6 +419,9 @@ export function explain(input: ExplainInput): Explanation {
           break
       }
     }
+    const last = steps.at(-1)
+    const program = last?.program ?? null
+    const verdict = last?.verdict ?? null
 
     const label = reasonLabel(reason)
     const outcome = outcomeOf(reason)
@@ -305,9 +433,17 @@ export function explain(input: ExplainInput): Explanation {
       case Reason.FWD_DIRECT:
         summary = `routed directly to node ${to.nodeIp} via ${to.device}`
         break
+      case Reason.FWD_DECAP:
+        summary = `decapsulated (VXLAN from node ${to.nodeIp}, VNI ${to.vni}) and delivered to pod ${dst} on veth ${to.device} (ifindex ${to.ifindex})`
+        break
       case Reason.FWD_VXLAN:
+        summary = `encapsulated to node ${to.nodeIp} (VNI ${to.vni}) and sent via ${to.device}`
+        break
       case Reason.FWD_ENCAP_STACK:
         summary = `encapsulated to node ${to.nodeIp} (VNI ${to.vni}) via ${VXLAN_DEV}`
+        break
+      case Reason.FWD_STACK_ENCAP:
+        summary = `passed to the host stack, which encapsulates it to node ${to.nodeIp} via ${VXLAN_DEV}`
         break
       case Reason.FWD_STACK_TTL:
         summary = 'passed to the host stack: TTL ≤ 1 (it answers ICMP time exceeded)'
@@ -331,6 +467,7 @@ export function explain(input: ExplainInput): Explanation {
       to,
       summary,
       notes,
+      steps,
     }
   } finally {
     maps.close()

@@ -126,10 +126,16 @@ export class Monitor {
         case Reason.FWD_ARP_REPLY:
           to = { device: ifLabel(ev.target), ifindex: ev.target, nodeIp: null }
           break
+        case Reason.FWD_DECAP:
+          // into the pod; nodeIp is the peer that sent it through the tunnel
+          to = { device: ifLabel(ev.target), ifindex: ev.target, nodeIp: ev.nodeIp }
+          break
         case Reason.FWD_DIRECT:
         case Reason.FWD_VXLAN:
+          to = { device: ifLabel(ev.target), ifindex: ev.target, nodeIp: ev.nodeIp }
+          break
         case Reason.FWD_ENCAP_STACK:
-          to = { device: ev.reason === Reason.FWD_DIRECT ? ifLabel(ev.target) : VXLAN_DEV, ifindex: ev.target, nodeIp: ev.nodeIp }
+          to = { device: VXLAN_DEV, ifindex: ev.target, nodeIp: ev.nodeIp }
           break
       }
     } else if (!isDrop(ev.reason) && ev.nodeIp !== '0.0.0.0') {
@@ -174,11 +180,14 @@ export function formatEvent(e: MonitorEvent): string {
   let verdict: string
   if (e.type === 'drop') verdict = `DROPPED ${e.reason}`
   else {
-    const dest = e.to
-      ? e.to.nodeIp
-        ? `node ${e.to.nodeIp}${e.to.device ? ` via ${e.to.device}` : ''}`
-        : `${e.to.device}`
-      : ''
+    // a decapsulated packet goes into a pod; its node IP is where it came from
+    const dest = !e.to
+      ? ''
+      : e.reasonCode === Reason.FWD_DECAP
+        ? `${e.to.device}${e.to.nodeIp ? ` (from node ${e.to.nodeIp})` : ''}`
+        : e.to.nodeIp
+          ? `node ${e.to.nodeIp}${e.to.device ? ` via ${e.to.device}` : ''}`
+          : `${e.to.device}`
     verdict = `${e.reason}${dest ? ` → ${dest}` : ''}`
   }
   return `${t}  ${e.type.padEnd(5)}  ${e.direction.padEnd(12)} ${e.device.padEnd(12)} ${addrs} ${what} len ${e.len}  ${verdict}`

@@ -1,5 +1,6 @@
 // The packet explain sends through a program: Ethernet + IPv4 + ICMP echo,
-// TCP SYN or UDP, with valid checksums.
+// TCP SYN or UDP, with valid checksums; and, for arrivals from a VXLAN peer,
+// the VXLAN frame that carries it on the wire.
 import { ipToBuf, macToBytes } from '../../datapath/abi.js'
 
 export type Proto = 'icmp' | 'tcp' | 'udp'
@@ -70,5 +71,50 @@ export function buildPacket(s: PacketSpec): Buffer {
   pseudo.writeUInt16BE(l4len, 10)
   const sum = csum(Buffer.concat([pseudo, l4]))
   l4.writeUInt16BE(s.proto === 'udp' && sum === 0 ? 0xffff : sum, s.proto === 'tcp' ? 16 : 6)
+  return pkt
+}
+
+/** UDP source port of the VXLAN frames explain sends (senders put a flow hash there). */
+export const EXPLAIN_VXLAN_SPORT = 50000
+/** Outer IPv4 + UDP + VXLAN + inner Ethernet: what VXLAN adds to an IPv4 packet. */
+export const VXLAN_OVERHEAD = 20 + 8 + 8 + 14
+
+export interface VxlanSpec {
+  /** outer Ethernet */
+  srcMac: string
+  dstMac: string
+  /** outer IPv4: the sending node → the receiving node */
+  src: string
+  dst: string
+  sport: number
+  dport: number
+  vni: number
+}
+
+/** Wraps an Ethernet frame as a peer node sends it: outer Ethernet, IPv4 (DF,
+ * TTL 64, no options), UDP with checksum 0, VXLAN (I flag + VNI), then the
+ * frame itself. */
+export function buildVxlanFrame(o: VxlanSpec, inner: Buffer): Buffer {
+  const ipLen = VXLAN_OVERHEAD - 14 + inner.length
+  const pkt = Buffer.alloc(14 + ipLen)
+  macToBytes(o.dstMac, pkt, 0)
+  macToBytes(o.srcMac, pkt, 6)
+  pkt.writeUInt16BE(0x0800, 12)
+  const ip = pkt.subarray(14, 34)
+  ip[0] = 0x45
+  ip.writeUInt16BE(ipLen, 2)
+  ip.writeUInt16BE(0x4000, 6) // DF
+  ip[8] = 64
+  ip[9] = PROTO_NUMBER.udp
+  ipToBuf(o.src, ip, 12)
+  ipToBuf(o.dst, ip, 16)
+  ip.writeUInt16BE(csum(ip), 10)
+  const udp = pkt.subarray(34, 42)
+  udp.writeUInt16BE(o.sport, 0)
+  udp.writeUInt16BE(o.dport, 2)
+  udp.writeUInt16BE(ipLen - 20, 4) // checksum 0, as Linux VXLAN sends over IPv4
+  pkt.writeUInt32BE(0x08000000, 42) // I flag: the VNI is valid
+  pkt.writeUInt32BE((o.vni << 8) >>> 0, 46)
+  inner.copy(pkt, 50)
   return pkt
 }
