@@ -120,8 +120,13 @@ static __always_inline int handle_ipv4(struct __sk_buff *skb, struct pn_trace *t
 		t->reason = FWD_VXLAN;
 		t->target = CONFIG.device_ifindex;
 		t->vni = CONFIG.vni;
-		/* the outer destination may sit behind an underlay router: FIB
-		 * lookup for the next hop, neighbour table for the MACs */
+		/* A peer in the node's own subnet is its own next hop; one behind
+		 * an underlay router needs the FIB (a route lookup per packet). */
+		if (CONFIG.node_mask && !((node_ip ^ CONFIG.node_ip) & CONFIG.node_mask)) {
+			struct bpf_redir_neigh vnh = { .nh_family = AF_INET, .ipv4_nh = node_ip };
+
+			return bpf_redirect_neigh(CONFIG.device_ifindex, &vnh, sizeof(vnh), 0);
+		}
 		return bpf_redirect_neigh(CONFIG.device_ifindex, NULL, 0, 0);
 	}
 

@@ -131,7 +131,7 @@ struct podnet_config {
 	__u32 pod_net;          /* this node's pod CIDR, network byte order; */
 	__u32 pod_mask;         /* mask 0: not configured */
 	__u32 vxlan_port;       /* UDP destination port of VXLAN, host byte order */
-	__u32 reserved;         /* 0 */
+	__u32 node_mask;        /* mask of node_ip's subnet on the device, network order; 0: unknown */
 };
 _Static_assert(sizeof(struct podnet_config) == 40, "podnet_config size");
 

@@ -263,7 +263,7 @@ export const ConfigLayout = {
     pod_net: [24, 4],
     pod_mask: [28, 4],
     vxlan_port: [32, 4],
-    reserved: [36, 4],
+    node_mask: [36, 4],
   },
 } as const satisfies Layout
 export interface DatapathConfig {
@@ -277,6 +277,8 @@ export interface DatapathConfig {
   podCidr?: string
   /** UDP port of VXLAN (default 8472) */
   vxlanPort?: number
+  /** prefix length of the node IP's subnet on the device: peers inside it are their own next hop */
+  nodePrefixLen?: number
 }
 export const DEFAULT_VXLAN_PORT = 8472
 export function encodeConfig(c: DatapathConfig): Buffer {
@@ -293,6 +295,7 @@ export function encodeConfig(c: DatapathConfig): Buffer {
     b.writeUInt32BE(maskOf(Number(len)), 28)
   }
   b.writeUInt32LE(c.vxlanPort ?? DEFAULT_VXLAN_PORT, 32)
+  if (c.nodePrefixLen) b.writeUInt32BE(maskOf(c.nodePrefixLen), 36)
   return b
 }
 

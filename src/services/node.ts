@@ -227,6 +227,7 @@ export function attach(input: AttachInput): AttachResult {
       overlayMtu: needsVxlan ? podMtu : 0,
       podCidr: cfg.podCidr,
       vxlanPort: cfg.vxlanPort,
+      nodePrefixLen: addrs.find((a) => a.local === cfg.nodeIp)?.prefixlen,
     }
     for (const k of keys) loaded.push(loadProgram(k, dp, pinDir))
     const byKey = new Map(loaded.map((l) => [l.key, l]))

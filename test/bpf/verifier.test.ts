@@ -16,6 +16,7 @@ const CONFIGS: Record<string, DatapathConfig> = {
   'jumbo frames, largest VNI': { nodeIp: '10.255.255.254', deviceIfindex: 0x7fffffff, vxlanIfindex: 2, vni: 0xffffff, deviceMtu: 9000, overlayMtu: 8950 },
   'VXLAN on port 4789, largest VNI': OTHER_VXLAN_CONFIG,
   'VXLAN on the highest port': { ...TEST_CONFIG, vxlanPort: 65535 },
+  'VXLAN peers on the node subnet (own next hop)': { ...TEST_CONFIG, nodePrefixLen: 24 },
 }
 
 const pinDirs: string[] = []
