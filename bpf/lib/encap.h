@@ -25,32 +25,10 @@ struct pn_vxlanhdr {
 #define VXLAN_ENCAP_LEN (sizeof(struct iphdr) + sizeof(struct udphdr) + sizeof(struct pn_vxlanhdr) + ETH_HLEN)
 /* from the frame start to the end of the inner IPv4 header (no options) */
 #define VXLAN_PARSE_LEN (ETH_HLEN + VXLAN_ENCAP_LEN + sizeof(struct iphdr))
-#define IP_DF_ 0x4000
-#define ECN_MASK_ 3
-#define ECN_ECT0_ 2
-#define ECN_CE_ 3
 /* UDP source ports carry the flow hash, in the kernel's default ephemeral
  * range, as Linux VXLAN does: ECMP and RSS on the underlay spread flows. */
 #define VXLAN_SPORT_MIN 32768U
 #define VXLAN_SPORT_RANGE 28232U
-
-static __always_inline __u16 csum_fold(__u32 sum)
-{
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return (__u16)~sum;
-}
-
-static __always_inline __u16 ipv4_csum(const struct iphdr *ip)
-{
-	const __u16 *w = (const __u16 *)ip;
-	__u32 sum = 0;
-
-#pragma unroll
-	for (int i = 0; i < (int)(sizeof(*ip) / 2); i++)
-		sum += w[i];
-	return csum_fold(sum);
-}
 
 /* Wraps the frame for peer node_ip: [eth][IP][UDP][VXLAN][inner eth][pod IP…].
  * The outer Ethernet header is filled in by the redirect (neighbour table).
@@ -178,7 +156,6 @@ static __always_inline int vxlan_decap(struct __sk_buff *skb)
  * ECN-capable inner packet CE, an outer ECT(1) turns inner ECT(0) into ECT(1)
  * (L4S); returns the ECN codepoint to set, or 0 for none. The caller has
  * already declined CE over Not-ECT, which Linux drops. */
-#define ECN_ECT1_ 1
 static __always_inline __u8 ecn_decap(__u8 outer, __u8 inner)
 {
 	if (outer == ECN_CE_ && inner != ECN_CE_)
@@ -188,16 +165,6 @@ static __always_inline __u8 ecn_decap(__u8 outer, __u8 inner)
 	return 0;
 }
 
-static __always_inline void ipv4_set_ecn(struct iphdr *ip, __u8 ecn)
-{
-	__u16 *w = (__u16 *)ip;
-	__u16 old = w[0];
-
-	ip->tos = (ip->tos & ~ECN_MASK_) | ecn;
-	__u32 sum = (__u16)~ip->check + (__u16)~old + w[0];
-
-	ip->check = csum_fold(sum);
-}
 
 static __always_inline int encap_set_key(struct __sk_buff *skb, __u32 node_ip, struct pn_trace *t)
 {

@@ -5,8 +5,45 @@
 
 #include "common.h"
 
+#define IP_DF_ 0x4000
 #define IP_MF_ 0x2000
 #define IP_OFFSET_ 0x1fff
+/* ECN codepoints, the low two bits of the TOS byte */
+#define ECN_MASK_ 3
+#define ECN_ECT1_ 1
+#define ECN_ECT0_ 2
+#define ECN_CE_ 3
+
+static __always_inline __u16 csum_fold(__u32 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)~sum;
+}
+
+/* Checksum of an option-less header as it stands: 0 when its check field is right. */
+static __always_inline __u16 ipv4_csum(const struct iphdr *ip)
+{
+	const __u16 *w = (const __u16 *)ip;
+	__u32 sum = 0;
+
+#pragma unroll
+	for (int i = 0; i < (int)(sizeof(*ip) / 2); i++)
+		sum += w[i];
+	return csum_fold(sum);
+}
+
+/* Sets the ECN bits with an incremental checksum update (RFC 1624). */
+static __always_inline void ipv4_set_ecn(struct iphdr *ip, __u8 ecn)
+{
+	__u16 *w = (__u16 *)ip;
+	__u16 old = w[0];
+
+	ip->tos = (ip->tos & ~ECN_MASK_) | ecn;
+	__u32 sum = (__u16)~ip->check + (__u16)~old + w[0];
+
+	ip->check = csum_fold(sum);
+}
 
 /* Validates the Ethernet + IPv4 header at the start of the packet and fills
  * the trace's addresses and ports. Returns the IP header length or a negative

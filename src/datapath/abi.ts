@@ -1,7 +1,7 @@
 // TypeScript mirror of bpf/include/podnet_abi.h. test/datapath/abi.test.ts
 // checks every size and offset here against the BTF of the built objects.
 
-import { maskOf } from '../util/ipv4.js'
+import { maskOf, parseCidr } from '../util/ipv4.js'
 
 export const ABI_VERSION = 1
 
@@ -290,9 +290,9 @@ export function encodeConfig(c: DatapathConfig): Buffer {
   b.writeUInt32LE(c.deviceMtu, 16)
   b.writeUInt32LE(c.overlayMtu, 20)
   if (c.podCidr) {
-    const [net, len] = c.podCidr.split('/')
-    ipToBuf(net!, b, 24)
-    b.writeUInt32BE(maskOf(Number(len)), 28)
+    const cidr = parseCidr(c.podCidr, 'pod CIDR')
+    b.writeUInt32BE(cidr.net, 24)
+    b.writeUInt32BE(cidr.mask, 28)
   }
   b.writeUInt32LE(c.vxlanPort ?? DEFAULT_VXLAN_PORT, 32)
   if (c.nodePrefixLen) b.writeUInt32BE(maskOf(c.nodePrefixLen), 36)

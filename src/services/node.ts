@@ -15,6 +15,7 @@ import {
   endpointRoute,
   getLinkByName,
   ipv4Addresses,
+  listLinks,
   listOurRoutes,
   peerRoute,
   readSysctl,
@@ -22,6 +23,7 @@ import {
   VXLAN_DEV,
   VXLAN_OVERHEAD,
   writeSysctl,
+  type AddrInfo,
   type LinkInfo,
 } from '../datapath/netdev.js'
 import { attachProgram, detachProgram, ensureClsact, queryProgram, removeClsact, type Hook } from '../datapath/tc.js'
@@ -104,7 +106,11 @@ export function resolveEncap(
 }
 
 export function deviceSubnets(device: string): Cidr[] {
-  return ipv4Addresses(device).map((a) => {
+  return subnetsOf(ipv4Addresses(device))
+}
+
+function subnetsOf(addrs: readonly AddrInfo[]): Cidr[] {
+  return addrs.map((a) => {
     const mask = maskOf(a.prefixlen)
     const net = (ipToInt(a.local) & mask) >>> 0
     return { addr: intToIp(net), len: a.prefixlen, net, mask }
@@ -144,7 +150,7 @@ export function attach(input: AttachInput): AttachResult {
       throw new UserError(`endpoints ${outside.join(', ')} are outside the new pod CIDR ${cfg.podCidr}`, 'delete them first (podnet-bpf endpoints del --ip …)')
     }
   }
-  const subnets = deviceSubnets(cfg.device)
+  const subnets = subnetsOf(addrs)
   // Every route must still be possible in the new mode: check before changing anything.
   let maps0: DatapathMaps | null = null
   const reresolved: { cidr: string; nodeIp: string; vxlan: boolean }[] = []
@@ -275,9 +281,11 @@ export function attach(input: AttachInput): AttachResult {
         maps.close()
       }
     }
+    // one link dump, not an `ip link show` per endpoint
+    const ifindexOf = new Map(listLinks().map((l) => [l.name, l.ifindex]))
     applyRoutes([
       ...Object.entries(state.endpoints)
-        .filter(([, e]) => getLinkByName(e.ifname)?.ifindex === e.ifindex)
+        .filter(([, e]) => ifindexOf.get(e.ifname) === e.ifindex)
         .map(([ip, e]) => endpointRoute(ip, e.ifname, cfg.nodeIp)),
       ...reresolved.map((r) => peerRoute(r.cidr, r.nodeIp, r.vxlan, cfg.device, cfg.nodeIp)),
     ])

@@ -9,13 +9,13 @@ import { ProgFd, ifNameToIndex, isBpfError } from '../../libbpf/index.js'
 import { UserError } from '../../errors.js'
 import { EXPLAIN_F_TUNNEL, EXPLAIN_MAGIC0, EXPLAIN_MAGIC1, Programs, Reason, ipToBuf, isDrop, type ProgramKey } from '../../datapath/abi.js'
 import { DatapathMaps } from '../../datapath/maps.js'
-import { VXLAN_DEV, getLinkByName } from '../../datapath/netdev.js'
+import { VXLAN_DEV, VXLAN_OVERHEAD, getLinkByName } from '../../datapath/netdev.js'
 import { queryProgram, type Hook } from '../../datapath/tc.js'
 import { cidrContains, parseCidr, parseIPv4 } from '../../util/ipv4.js'
 import { requireState } from '../node.js'
 import type { NodeState } from '../state.js'
 import { ifLabel, nboU32ToIp, reasonLabel } from './common.js'
-import { buildPacket, buildVxlanFrame, EXPLAIN_SPORT, EXPLAIN_VXLAN_SPORT, l4HeaderLen, VXLAN_OVERHEAD, type Proto } from './packet.js'
+import { buildPacket, buildVxlanFrame, EXPLAIN_SPORT, EXPLAIN_VXLAN_SPORT, l4HeaderLen, type Proto } from './packet.js'
 
 export interface ExplainInput {
   src: string

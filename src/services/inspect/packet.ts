@@ -2,6 +2,7 @@
 // TCP SYN or UDP, with valid checksums; and, for arrivals from a VXLAN peer,
 // the VXLAN frame that carries it on the wire.
 import { ipToBuf, macToBytes } from '../../datapath/abi.js'
+import { VXLAN_OVERHEAD } from '../../datapath/netdev.js'
 
 export type Proto = 'icmp' | 'tcp' | 'udp'
 export const PROTO_NUMBER: Record<Proto, number> = { icmp: 1, tcp: 6, udp: 17 }
@@ -76,8 +77,6 @@ export function buildPacket(s: PacketSpec): Buffer {
 
 /** UDP source port of the VXLAN frames explain sends (senders put a flow hash there). */
 export const EXPLAIN_VXLAN_SPORT = 50000
-/** Outer IPv4 + UDP + VXLAN + inner Ethernet: what VXLAN adds to an IPv4 packet. */
-export const VXLAN_OVERHEAD = 20 + 8 + 8 + 14
 
 export interface VxlanSpec {
   /** outer Ethernet */
