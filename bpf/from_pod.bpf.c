@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-/* tc ingress of a pod's host-side veth: every packet leaving a pod.
+/* Every packet leaving a pod: tc ingress of its host-side veth, or the peer
+ * hook of its netkit pair (runs in the pod's transmit, one backlog trip less;
+ * skb->ifindex is then the host-side netkit device, as for a veth).
  * ARP → answered here; foreign source → dropped; local pod → redirect_peer;
  * peer pod CIDR → direct (redirect_neigh out the NIC) or VXLAN (encapsulated
  * here, then out the NIC the same way); anything else → host stack. No NAT.

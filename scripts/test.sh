@@ -20,7 +20,7 @@ echo "== integration tests (network namespaces)"
 npx vitest run --project integration
 if [ "${PODNET_SKIP_VM:-0}" != 1 ]; then
   echo "== VM tests: qemu, second kernel"
-  bash scripts/vm/run.sh --kernel-deb 6.12
+  bash scripts/vm/run.sh --kernel-deb 6.12 --pod-devices 'veth netkit'
   echo "== VM tests: Vagrantfile (libvirt/qemu, self-built box)"
   bash scripts/vm/vagrant-ci.sh
 fi

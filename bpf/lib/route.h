@@ -45,7 +45,11 @@ static __always_inline struct podnet_route *route_lookup(__u32 addr)
 }
 
 /* Into a local pod: MACs rewritten, TTL - 1, straight to the pod's netns.
- * TTL <= 1 goes to the stack, which answers with ICMP time exceeded. */
+ * TTL <= 1 goes to the stack, which answers with ICMP time exceeded.
+ * redirect_peer (no backlog trip) is refused outside tc ingress; from a
+ * netkit pod's transmit hook the packet goes out the target's host-side
+ * device instead. At tc ingress skb_iif is the device itself; netkit's
+ * transmit scrubs it to 0 before its programs run. */
 static __always_inline int deliver_local(struct __sk_buff *skb, const struct podnet_endpoint *ep,
 					 struct pn_trace *t)
 {
@@ -64,7 +68,9 @@ static __always_inline int deliver_local(struct __sk_buff *skb, const struct pod
 	eth_set_macs(eth, ep->pod_mac, ep->host_mac);
 	t->reason = FWD_LOCAL;
 	t->target = ep->ifindex;
-	return bpf_redirect_peer(ep->ifindex, 0);
+	if (skb->ingress_ifindex == skb->ifindex)
+		return bpf_redirect_peer(ep->ifindex, 0);
+	return bpf_redirect(ep->ifindex, 0);
 }
 
 #endif

@@ -13,7 +13,7 @@ import { execSync } from './lib/exec.js'
 import { installCleanupHandlers, runCleanup } from './lib/cleanup.js'
 import { deleteNs, runTag, staleNamespaces } from './lib/netns.js'
 import { cleanupPodnetNode, podnetAvailable } from './lib/podnet.js'
-import { buildSetup, SETUP_IDS, SETUP_LABEL, type PodnetTimings, type Setup, type SetupId } from './lib/setups.js'
+import { buildSetup, netkitAvailable, setPodnetPodDevice, SETUP_IDS, SETUP_LABEL, type PodDevice, type PodnetTimings, type Setup, type SetupId } from './lib/setups.js'
 import { defaultPlacement, measure, METRICS, setPlacement, startServers, type MetricId, type Sample, type Servers } from './lib/measure.js'
 import { verifyForwarding, type ForwardCheck } from './lib/verify.js'
 import { datapathTable, ratios, ratioTable, summarize } from './lib/report.js'
@@ -27,7 +27,8 @@ function usage(msg?: string): never {
   process.stderr.write(
     'usage: bench [--quick] [--json FILE] [--markdown FILE] [--reps N] [--duration S]\n' +
       `             [--setups ${SETUP_IDS.join(',')}] [--metrics ${METRICS.join(',')}]\n` +
-      '             [--no-control-plane | --control-plane-only] [--no-pin] [--cleanup-stale]\n',
+      '             [--no-control-plane | --control-plane-only] [--no-pin] [--cleanup-stale]\n' +
+      '             [--pod-device auto|veth|netkit]   (podnet pods; auto = netkit where the kernel has it)\n',
   )
   process.exit(msg ? 2 : 0)
 }
@@ -68,6 +69,7 @@ async function main(): Promise<number> {
       'control-plane-only': { type: 'boolean', default: false },
       'cleanup-stale': { type: 'boolean', default: false },
       'no-pin': { type: 'boolean', default: false },
+      'pod-device': { type: 'string', default: 'auto' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -104,6 +106,17 @@ async function main(): Promise<number> {
     setupIds = setupIds.filter((s) => !s.startsWith('podnet'))
   }
 
+  const podDeviceReq = values['pod-device']
+  if (!['auto', 'veth', 'netkit'].includes(podDeviceReq)) usage(`--pod-device ${podDeviceReq}: use auto, veth or netkit`)
+  let podDevice: PodDevice = 'veth'
+  if (havePodnet && podDeviceReq !== 'veth' && setupIds.some((s) => s.startsWith('podnet'))) {
+    const nk = await netkitAvailable(runTag('probe'))
+    if (podDeviceReq === 'netkit' && !nk) usage('--pod-device netkit: this kernel cannot create netkit pairs (Linux >= 6.7 with CONFIG_NETKIT); use --pod-device veth')
+    podDevice = nk ? 'netkit' : 'veth'
+    if (!nk) log('podnet pods are veth pairs: this kernel has no netkit (CONFIG_NETKIT), which would run from-pod in the pod\'s own transmit')
+  }
+  setPodnetPodDevice(podDevice)
+
   const placement = defaultPlacement(cpus().length, !values['no-pin'])
   setPlacement(placement)
   installCleanupHandlers()
@@ -123,6 +136,7 @@ async function main(): Promise<number> {
     durationS: duration,
     quick,
     placement,
+    podDevice,
   }
   log(`podnet-bpf bench: ${env.cpus} CPUs, kernel ${env.kernel}, load ${env.loadavgStart.map((x) => x.toFixed(2)).join(' ')}; ${reps} reps × ${duration}s, ${quick ? 'quick' : 'full'}`)
 
@@ -192,7 +206,7 @@ async function main(): Promise<number> {
   if (rows.length) md += `${datapathTable(rows)}\n\n${ratioRows.length ? `${ratioTable(ratioRows)}\n\n` : ''}`
   if (cp) md += `${controlPlaneTable(cp)}\n\n`
   md += `_${env.cpus} × ${env.cpuModel}, kernel ${env.kernel}, Node ${env.node}, ${env.iperf3}, ${env.sockperf}; ` +
-    `${reps} reps × ${duration}s per figure (medians); load average ${env.loadavgStart[0]!.toFixed(2)} at start, ${env.loadavgEnd[0]!.toFixed(2)} at end; ` +
+    `podnet pods: ${podDevice} pairs; ${reps} reps × ${duration}s per figure (medians); load average ${env.loadavgStart[0]!.toFixed(2)} at start, ${env.loadavgEnd[0]!.toFixed(2)} at end; ` +
     `run took ${fmtDuration(Date.now() - started)}._\n`
 
   process.stdout.write(`\n${md}`)

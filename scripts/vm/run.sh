@@ -4,7 +4,7 @@
 # (test/vm/suite.sh) across them. See docs/vm.md.
 #
 #   scripts/vm/run.sh [--kernel-deb PATH|PKG] [--mode direct|vxlan|all]
-#                     [--accel auto|kvm|tcg] [--smoke] [--keep-logs]
+#                     [--pod-devices "veth netkit"] [--accel auto|kvm|tcg] [--smoke] [--keep-logs]
 #
 # The guests' root is this machine's filesystem, read-only over 9p, with a tmpfs
 # overlay, so they run the working tree's build with the host's node, libbpf and
@@ -13,12 +13,13 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 source "$REPO/scripts/vm/lib.sh"
 
-KERNEL=linux-image-amd64 MODE=all ACCEL=${PODNET_VM_ACCEL:-auto} SMOKE=0 KEEP=0 MEM=${PODNET_VM_MEM:-1024}
-usage() { sed -n '5,7p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+KERNEL=linux-image-amd64 MODE=all POD_DEVICES=veth ACCEL=${PODNET_VM_ACCEL:-auto} SMOKE=0 KEEP=0 MEM=${PODNET_VM_MEM:-1024}
+usage() { sed -n '5,8p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while (( $# )); do
   case $1 in
     --kernel-deb) KERNEL=${2:?}; shift ;;
     --mode) MODE=${2:?}; shift ;;
+    --pod-devices) POD_DEVICES=${2:?}; shift ;;
     --accel) ACCEL=${2:?}; shift ;;
     --smoke) SMOKE=1 ;;
     --keep-logs) KEEP=1 ;;
@@ -112,7 +113,7 @@ mkdir -p "$RUN/suite"
 if (( SMOKE )); then
   bash "$REPO/test/vm/smoke.sh" 2>&1 | tee "$RUN/suite/smoke.log"; STATUS=${PIPESTATUS[0]}
 else
-  VM_MODES="$MODE" VM_LOG_DIR=$RUN/suite bash "$REPO/test/vm/suite.sh"; STATUS=$?
+  VM_MODES="$MODE" VM_POD_DEVICES="$POD_DEVICES" VM_LOG_DIR=$RUN/suite bash "$REPO/test/vm/suite.sh"; STATUS=$?
 fi || true
 
 progress "powering off"

@@ -114,6 +114,11 @@ export interface Libbpf {
   bpf_tc_detach(hook: Buffer, opts: Buffer): number;
   bpf_tc_query(hook: Buffer, opts: Buffer): number;
 
+  // netkit peer/primary hooks (bpf_mprog): target_fd carries the ifindex
+  bpf_prog_attach_opts(progFd: number, target: number, type: number, opts: Buffer /* bpf_prog_attach_opts */): number;
+  bpf_prog_detach2(progFd: number, target: number, type: number): number;
+  bpf_prog_query(target: number, type: number, queryFlags: number, attachFlags: InPtr, progIds: Buffer, progCnt: Buffer): number;
+
   btf__load_from_kernel_by_id(id: number): Ptr;
   btf__load_vmlinux_btf(): Ptr;
   btf__parse(path: string, btfExt: InPtr): Ptr;
@@ -190,6 +195,10 @@ const LIBBPF_DEFS = {
   bpf_tc_attach: ['int', [P, P]],
   bpf_tc_detach: ['int', [P, P]],
   bpf_tc_query: ['int', [P, P]],
+
+  bpf_prog_attach_opts: ['int', ['int', 'int', 'int', P]],
+  bpf_prog_detach2: ['int', ['int', 'int', 'int']],
+  bpf_prog_query: ['int', ['int', 'int', 'uint32', P, P, P]],
 
   btf__load_from_kernel_by_id: [P, ['uint32']],
   btf__load_vmlinux_btf: [P, []],

@@ -25,5 +25,6 @@ export {
   type BtfEnumValue,
 } from './btf.js';
 export { RingBuffer } from './ringbuf.js';
-export { getLink, routeOps, type LinkInfo, type RouteOp, type RouteOpError } from './netlink.js';
+export { getLink, routeOps, createNetkit, type LinkInfo, type RouteOp, type RouteOpError, type NetkitSpec } from './netlink.js';
+export { netkitAttach, netkitDetach, netkitQuery, type NetkitPoint } from './netkit.js';
 export { setLibbpfLogLevel, onLibbpfLog, type LibbpfLogLevel } from './log.js';

@@ -246,3 +246,98 @@ export function routeOps(ops: readonly RouteOp[]): RouteOpError[] {
     lc.close(fd);
   }
 }
+
+// ---- netkit pairs: RTM_NEWLINK (iproute2 before 6.7 cannot create them) ----
+
+const NLM_F_EXCL = 0x200;
+const NLA_F_NESTED = 0x8000;
+const IFLA_LINKINFO = 18;
+const IFLA_NET_NS_FD = 28;
+const IFLA_INFO_KIND = 1;
+const IFLA_INFO_DATA = 2;
+const IFLA_NETKIT_PEER_INFO = 1;
+const IFLA_NETKIT_MODE = 5;
+const NETKIT_L2 = 0;
+const NETKIT_L3 = 1;
+
+export interface NetkitSpec {
+  /** primary (host-side) device, created in the caller's netns */
+  name: string;
+  /** the other end */
+  peerName: string;
+  /** fd of the netns the peer is created in (an open /run/netns/NAME); caller's netns if absent */
+  peerNetnsFd?: number;
+  mtu?: number;
+  /** l3 (default): no L2 addresses, no ARP; l2: random MACs, ARP as on a veth */
+  mode?: 'l2' | 'l3';
+}
+
+/** Creates a netkit pair; fails (EEXIST) rather than touching an existing device. */
+export function createNetkit(s: NetkitSpec): void {
+  const b = Buffer.alloc(512);
+  let p = NLMSGHDR_LEN + IFINFOMSG_LEN;
+  const str = (type: number, v: string) => {
+    const n = Buffer.byteLength(v) + 1;
+    b.writeUInt16LE(4 + n, p);
+    b.writeUInt16LE(type, p + 2);
+    b.write(v, p + 4);
+    b[p + 4 + n - 1] = 0;
+    p += align4(4 + n);
+  };
+  const u32 = (type: number, v: number) => {
+    p = putU32(b, p, type, v);
+  };
+  const nest = (type: number, body: () => void) => {
+    const start = p;
+    p += 4;
+    body();
+    b.writeUInt16LE(p - start, start);
+    b.writeUInt16LE(type | NLA_F_NESTED, start + 2);
+  };
+  str(IFLA_IFNAME, s.name);
+  if (s.mtu !== undefined) u32(IFLA_MTU, s.mtu);
+  nest(IFLA_LINKINFO, () => {
+    str(IFLA_INFO_KIND, 'netkit');
+    nest(IFLA_INFO_DATA, () => {
+      u32(IFLA_NETKIT_MODE, s.mode === 'l2' ? NETKIT_L2 : NETKIT_L3);
+      // the peer's own ifinfomsg, then its attributes
+      nest(IFLA_NETKIT_PEER_INFO, () => {
+        p += IFINFOMSG_LEN;
+        str(IFLA_IFNAME, s.peerName);
+        if (s.mtu !== undefined) u32(IFLA_MTU, s.mtu);
+        if (s.peerNetnsFd !== undefined) u32(IFLA_NET_NS_FD, s.peerNetnsFd);
+      });
+    });
+  });
+  const mySeq = (seq = (seq + 1) & 0x7fffffff);
+  b.writeUInt32LE(p, 0);
+  b.writeUInt16LE(RTM_NEWLINK, 4);
+  b.writeUInt16LE(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, 6);
+  b.writeUInt32LE(mySeq, 8);
+  ack(b.subarray(0, p), mySeq, `RTM_NEWLINK netkit ${s.name} (peer ${s.peerName})`);
+}
+
+/** Sends one request and waits for its ack; throws BpfError on a negative one. */
+function ack(req: Buffer, mySeq: number, op: string): void {
+  const lc = libc();
+  const buf = (recvBuf ??= Buffer.alloc(64 * 1024));
+  const fd = checkLibc(lc.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE), 'socket(AF_NETLINK)');
+  try {
+    checkLibc(lc.send(fd, req, req.length, 0), `${op} send`);
+    for (;;) {
+      const n = checkLibc(lc.recv(fd, buf, buf.length, MSG_DONTWAIT), `${op} recv`);
+      for (let off = 0; off + NLMSGHDR_LEN <= n; ) {
+        const mlen = buf.readUInt32LE(off);
+        if (mlen < NLMSGHDR_LEN || off + mlen > n) throw new Error(`${op}: truncated netlink message`);
+        if (buf.readUInt16LE(off + 4) === NLMSG_ERROR && buf.readUInt32LE(off + 8) === mySeq) {
+          const err = -buf.readInt32LE(off + NLMSGHDR_LEN);
+          if (err !== 0) throw new BpfError(op, err);
+          return;
+        }
+        off += align4(mlen);
+      }
+    }
+  } finally {
+    lc.close(fd);
+  }
+}

@@ -1,11 +1,12 @@
-// Local pod endpoints: the from-pod program on the pod's host veth, the
-// endpoints map entry, and a /32 kernel route so the node reaches the pod.
+// Local pod endpoints: the from-pod program on the pod's host-side device
+// (tc ingress of a veth, or the peer hook of a netkit pair), the endpoints
+// map entry, and a /32 kernel route so the node reaches the pod.
 import { BpfError, getLink } from '../libbpf/index.js'
 import { UserError } from '../errors.js'
 import { type Endpoint } from '../datapath/abi.js'
 import { DatapathMaps } from '../datapath/maps.js'
 import { endpointRoute, getLinkByName, routeDelete, routeReplace } from '../datapath/netdev.js'
-import { attachProgram, detachProgram, ensureClsact } from '../datapath/tc.js'
+import { attachProgram, detachProgram, ensureClsact, podHook } from '../datapath/tc.js'
 import { cidrContains, isMac, parseCidr, parseIPv4 } from '../util/ipv4.js'
 import { openFromPod, requireState } from './node.js'
 import { saveState } from './state.js'
@@ -32,10 +33,12 @@ export function addEndpoint(input: AddEndpointInput): EndpointView {
     throw new UserError(`invalid MAC address "${input.mac}"`, 'use six hex pairs, e.g. 02:00:0a:f4:01:0a')
   }
   const link = getLinkByName(input.ifname)
-  if (!link) throw new UserError(`interface "${input.ifname}" not found`, "pass the pod's host-side veth with --ifname")
-  if (link.kind !== 'veth') {
-    throw new UserError(`${input.ifname} is ${link.kind ? `a ${link.kind}` : 'not a veth'} device`, "pass the host side of the pod's veth pair")
+  if (!link) throw new UserError(`interface "${input.ifname}" not found`, "pass the pod's host-side veth (or netkit) device with --ifname")
+  if (link.kind !== 'veth' && link.kind !== 'netkit') {
+    throw new UserError(`${input.ifname} is ${link.kind ? `a ${link.kind}` : 'not a veth or netkit'} device`, "pass the host side of the pod's veth or netkit pair")
   }
+  const device = link.kind
+  const hook = podHook({ ifindex: link.ifindex, device })
   let podMac = input.mac?.toLowerCase()
   if (!podMac) {
     if (link.peerIfindex === null) throw new UserError(`cannot find the peer of ${input.ifname}`, 'pass the pod MAC with --mac')
@@ -56,8 +59,16 @@ export function addEndpoint(input: AddEndpointInput): EndpointView {
     const prog = openFromPod(state)
     let created = false
     try {
-      created = ensureClsact(link.ifindex)
-      attachProgram({ ifindex: link.ifindex, point: 'ingress' }, prog.fd)
+      if (device === 'veth') created = ensureClsact(link.ifindex)
+      try {
+        attachProgram(hook, prog.fd)
+      } catch (e) {
+        // only the primary (host-side) end of a netkit pair takes programs
+        if (device === 'netkit' && e instanceof BpfError && e.code === 'EACCES') {
+          throw new UserError(`${input.ifname} is the pod side of a netkit pair`, "pass the pair's host-side (primary) device")
+        }
+        throw e
+      }
       maps.endpoints.set(ep)
       routeReplace(endpointRoute(ip, link.name, state.config.nodeIp))
     } catch (e) {
@@ -66,7 +77,7 @@ export function addEndpoint(input: AddEndpointInput): EndpointView {
       else maps.endpoints.delete(ip)
       if (!Object.values(state.endpoints).some((x) => x.ifindex === link.ifindex)) {
         try {
-          detachProgram({ ifindex: link.ifindex, point: 'ingress' })
+          detachProgram(hook)
         } catch {
           /* best effort */
         }
@@ -76,7 +87,7 @@ export function addEndpoint(input: AddEndpointInput): EndpointView {
       prog.close()
     }
     if (created && !state.clsactCreated.includes(link.ifindex)) state.clsactCreated.push(link.ifindex)
-    state.endpoints[ip] = { ifname: link.name, ifindex: link.ifindex }
+    state.endpoints[ip] = { ifname: link.name, ifindex: link.ifindex, device }
     saveState(state)
     return { ...ep, ifname: link.name }
   } finally {
@@ -102,11 +113,12 @@ export function deleteEndpoint(ipArg: string, pinDir?: string): Endpoint {
     if (!ep) throw new UserError(`no endpoint ${ip}`, 'see `podnet-bpf endpoints list`')
     maps.endpoints.delete(ip)
     routeDelete(`${ip}/32`)
+    const gone = state.endpoints[ip]
     delete state.endpoints[ip]
     const stillUsed = Object.values(state.endpoints).some((e) => e.ifindex === ep.ifindex)
     if (!stillUsed) {
       try {
-        detachProgram({ ifindex: ep.ifindex, point: 'ingress' })
+        detachProgram(podHook({ ifindex: ep.ifindex, device: gone?.device }))
       } catch (e) {
         // the pod (and its veth) may be gone already
         if (!(e instanceof BpfError)) throw e

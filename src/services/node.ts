@@ -26,7 +26,7 @@ import {
   type AddrInfo,
   type LinkInfo,
 } from '../datapath/netdev.js'
-import { attachProgram, detachProgram, ensureClsact, queryProgram, removeClsact, type Hook } from '../datapath/tc.js'
+import { attachProgram, detachProgram, ensureClsact, podHook, queryProgram, removeClsact, type Hook } from '../datapath/tc.js'
 import { type Cidr, cidrContains, cidrString, intToIp, ipToInt, maskOf, parseCidr } from '../util/ipv4.js'
 import { parseNodeConfig, readConfigFile, resolvePinDir, type Encap, type Mode, type NodeConfig } from './config.js'
 import { ensurePinDir, requirePrivileges } from './preflight.js'
@@ -52,7 +52,7 @@ export function hooksOf(state: Pick<NodeState, 'config' | 'deviceIfindex' | 'vxl
   for (const ep of Object.values(state.endpoints)) {
     if (seen.has(ep.ifindex)) continue
     seen.add(ep.ifindex)
-    out.push({ key: 'fromPod', hook: { ifindex: ep.ifindex, point: 'ingress' }, device: ep.ifname })
+    out.push({ key: 'fromPod', hook: podHook(ep), device: ep.ifname })
   }
   return out
 }
@@ -242,11 +242,12 @@ export function attach(input: AttachInput): AttachResult {
     for (const h of hooksOf(state)) {
       const l = byKey.get(h.key)!
       try {
-        if (ensureClsact(h.hook.ifindex) && !state.clsactCreated.includes(h.hook.ifindex)) state.clsactCreated.push(h.hook.ifindex)
+        if (h.hook.point !== 'netkit-peer' && ensureClsact(h.hook.ifindex) && !state.clsactCreated.includes(h.hook.ifindex)) state.clsactCreated.push(h.hook.ifindex)
         attachProgram(h.hook, l.prog.fd())
       } catch (e) {
-        // a pod veth that vanished since: its endpoint is stale, not fatal
-        if (h.key === 'fromPod' && e instanceof BpfError && (e.code === 'ENODEV' || e.code === 'ENXIO' || e.code === 'EINVAL')) continue
+        // a pod device that vanished since (or whose ifindex is now another
+        // device): its endpoint is stale, not fatal
+        if (h.key === 'fromPod' && e instanceof BpfError && (e.code === 'ENODEV' || e.code === 'ENXIO' || e.code === 'EINVAL' || e.code === 'EACCES')) continue
         throw e
       }
     }
@@ -390,11 +391,12 @@ export function teardown(state: NodeState): string[] {
     try {
       if (fn() !== false) removed.push(what)
     } catch (e) {
-      if (e instanceof BpfError && (e.code === 'ENODEV' || e.code === 'ENOENT' || e.code === 'EINVAL' || e.code === 'ENXIO')) return
+      if (e instanceof BpfError && (e.code === 'ENODEV' || e.code === 'ENOENT' || e.code === 'EINVAL' || e.code === 'ENXIO' || e.code === 'EACCES')) return
       errors.push(`${what}: ${(e as Error).message}`)
     }
   }
   // endpoints that exist only in the map (state lost track) still get unhooked
+  const netkit = new Set(Object.values(state.endpoints).filter((e) => e.device === 'netkit').map((e) => e.ifindex))
   const epIfindexes = new Set(Object.values(state.endpoints).map((e) => e.ifindex))
   try {
     const maps = DatapathMaps.open(state.pinDir)
@@ -406,7 +408,10 @@ export function teardown(state: NodeState): string[] {
   } catch {
     /* maps already gone */
   }
-  for (const ifindex of epIfindexes) step(`tc ingress filter on ifindex ${ifindex}`, () => detachProgram({ ifindex, point: 'ingress' }))
+  for (const ifindex of epIfindexes) {
+    if (netkit.has(ifindex)) step(`netkit peer program on ifindex ${ifindex}`, () => detachProgram({ ifindex, point: 'netkit-peer' }))
+    else step(`tc ingress filter on ifindex ${ifindex}`, () => detachProgram({ ifindex, point: 'ingress' }))
+  }
   step(`tc ingress filter on ${state.config.device}`, () => detachProgram({ ifindex: state.deviceIfindex, point: 'ingress' }))
   if (state.vxlan) {
     if (state.vxlan.created) step(`device ${VXLAN_DEV}`, () => deleteLink(VXLAN_DEV))

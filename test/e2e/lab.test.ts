@@ -1,7 +1,9 @@
 // Issue 4: the `podnet-bpf lab` commands themselves — two labs side by side,
 // status / exec / ping, refusing to overwrite a lab, help, and `lab down`
 // cleaning up after a `lab up` that was SIGKILLed half-way.
-import { existsSync, readdirSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
+import { release } from 'node:os'
+import { gunzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { LabStatus } from '../../src/services/lab/lab.js'
 import { CLI, listNetns, sh, sleep } from '../support/sys.js'
@@ -107,6 +109,34 @@ describe('podnet-bpf lab', () => {
     }
   })
 
+  it('brings up netkit pods where the kernel has netkit, and otherwise refuses cleanly', async () => {
+    const c = new TestLab(labName('lk'))
+    try {
+      const want = kernelHasNetkit()
+      const r = await c.lab_(['up', '--mode', 'direct', '--nodes', '2', '--pods-per-node', '2', '--pod-device', 'netkit'])
+      if (want !== null) expect(r.status === 0, `kernel ${want ? 'has' : 'lacks'} netkit; lab up said: ${r.stderr}`).toBe(want)
+      if (r.status === 0) {
+        // host side of the pair is a netkit device carrying from-pod; pods reach each other across and within nodes
+        const d = sh('ip', ['-n', `${c.prefix}node1`, '-d', '-j', 'link', 'show', 'dev', 'pn-pod1'])
+        expect((JSON.parse(d.stdout) as { linkinfo?: { info_kind?: string } }[])[0]?.linkinfo?.info_kind).toBe('netkit')
+        for (const [from, to] of [['node1-pod1', 'node2-pod2'], ['node1-pod1', 'node1-pod2'], ['node1', 'node1-pod2'], ['node2-pod1', 'node1']]) {
+          const p = await c.lab_(['ping', from!, to!, '-c', '2'])
+          expect(p.status, `${from} → ${to}: ${p.stderr}`).toBe(0)
+        }
+        expect((await c.down()).status).toBe(0)
+      } else {
+        expect(r.status).toBe(1)
+        expect(r.stderr).toContain('this kernel has no netkit devices')
+        expect(r.stderr).toContain('--pod-device veth')
+        // a failed lab up takes its partial lab down itself
+        expect(c.leftovers()).toEqual([])
+        expect(listNetns().filter((n) => n.startsWith(c.prefix))).toEqual([])
+      }
+    } finally {
+      await c.forceCleanup()
+    }
+  })
+
   it('has examples in every lab command’s help', async () => {
     for (const cmd of ['up', 'down', 'status', 'exec', 'ping']) {
       const r = sh('node', [CLI, 'lab', cmd, '--help'])
@@ -116,3 +146,14 @@ describe('podnet-bpf lab', () => {
     }
   })
 })
+
+/** CONFIG_NETKIT from the running kernel's config, or null when it is not readable. */
+function kernelHasNetkit(): boolean | null {
+  let cfg: string
+  try {
+    cfg = existsSync('/proc/config.gz') ? gunzipSync(readFileSync('/proc/config.gz')).toString() : readFileSync(`/boot/config-${release()}`, 'utf8')
+  } catch {
+    return null
+  }
+  return /^CONFIG_NETKIT=[ym]$/m.test(cfg)
+}

@@ -144,6 +144,14 @@ export function e2eSuite(mode: Mode): void {
       expect(await peerAddressSeen('udp', p11.ns, p11.ip, p12.ns)).toBe(p12.ip)
       expect((await pingA(p11.ns, p12.ip)).status).toBe(0)
       expect(t.counter(n1, Dir.FROM_POD, Reason.FWD_LOCAL) - before).toBeGreaterThanOrEqual(4n)
+      // redirect_peer puts the packet straight into the pod: the host-side
+      // veths transmit nothing (a plain redirect would transmit on them)
+      const tx = () => [p11, p12].map((p) => hostTxPackets(n1.ns, p.hostIf))
+      const tx0 = tx()
+      expect((await pingA(p11.ns, p12.ip, { count: 20 })).status).toBe(0)
+      const tx1 = tx()
+      expect(tx1[0]! - tx0[0]!, 'host veth of the sender').toBeLessThan(3)
+      expect(tx1[1]! - tx0[1]!, 'host veth of the receiver').toBeLessThan(3)
     })
 
     it('lets a node reach its local pods and remote pods', async () => {
@@ -320,4 +328,11 @@ export function e2eSuite(mode: Mode): void {
       expect((await t.down()).stdout).toContain('nothing to remove')
     })
   })
+}
+
+/** TX packets of a device in a namespace (iproute2's 64-bit counters). */
+function hostTxPackets(ns: string, dev: string): number {
+  const r = sh('ip', ['-n', ns, '-s', '-j', 'link', 'show', 'dev', dev])
+  if (r.status !== 0) throw new Error(`ip -s link show ${dev} in ${ns}: ${r.stderr}`)
+  return (JSON.parse(r.stdout) as { stats64: { tx: { packets: number } } }[])[0]!.stats64.tx.packets
 }

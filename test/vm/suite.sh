@@ -8,6 +8,8 @@
 #   VM_NODES="node1 node2"   VM_NODE_IP_<node>=underlay IPv4
 #   VM_REPO=path of the working tree inside the nodes
 #   VM_MODES="direct vxlan"  VM_LOG_DIR=dir for per-check logs  VM_LABEL=text for the summary
+#   VM_POD_DEVICES="veth netkit"  pod device pairs to run every mode with (default veth;
+#     netkit needs Linux >= 6.7 with CONFIG_NETKIT, and fails loudly without it)
 # Node i gets pod CIDR 10.244.i.0/24 and two pods, 10.244.i.10 and 10.244.i.11.
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -83,11 +85,20 @@ pods_up() { # on one node: two pods and their endpoints (@IDX@ filled in)
   cat <<CMD
 set -e
 mtu=\$(cat /run/podnet-vm-podmtu)
+PODDEV=$PODDEV
 for p in 10 11; do
   ns=pod\$p; h=pn\$p
   ip netns add \$ns
   ip netns exec \$ns sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-  ip link add \$h type veth peer name eth0 netns \$ns
+  if [ \$PODDEV = netkit ]; then
+    # iproute2 6.1 cannot create netkit pairs: the project's rtnetlink code does
+    node --input-type=module -e "
+      const m = await import('$REPO/dist/libbpf/index.js'); const fs = await import('node:fs')
+      const fd = fs.openSync('/run/netns/' + process.argv[1], 'r')
+      m.createNetkit({ name: process.argv[2], peerName: 'eth0', peerNetnsFd: fd, mtu: Number(process.argv[3]) })" \$ns \$h \$mtu
+  else
+    ip link add \$h type veth peer name eth0 netns \$ns
+  fi
   ip -n \$ns link set lo up
   ip -n \$ns addr add 10.244.@IDX@.\$p/32 dev eth0
   ip -n \$ns link set eth0 mtu \$mtu up
@@ -131,22 +142,25 @@ tcp_test() {
   done
 }
 
-for MODE in ${VM_MODES:-direct vxlan}; do
-  say "=== mode $MODE ==="
+for PODDEV in ${VM_POD_DEVICES:-veth}; do
+for MODE_ in ${VM_MODES:-direct vxlan}; do
+  # check names: [direct], [vxlan], [direct/netkit], …
+  MODE=$MODE_; [[ $PODDEV == veth ]] || MODE=$MODE_/$PODDEV
+  say "=== mode $MODE_, $PODDEV pods ==="
   FAIL_BEFORE=$FAIL
-  ENCAP=none; [[ $MODE == vxlan ]] && ENCAP=vxlan
+  ENCAP=none; [[ $MODE_ == vxlan ]] && ENCAP=vxlan
   check_both "[$MODE] attach" "set -e
-    out=\$($PB attach --node-ip @IP@ --pod-cidr 10.244.@IDX@.0/24 --device @DEV@ --mode $MODE --json); echo \"\$out\"
+    out=\$($PB attach --node-ip @IP@ --pod-cidr 10.244.@IDX@.0/24 --device @DEV@ --mode $MODE_ --json); echo \"\$out\"
     mtu=\$(echo \"\$out\" | node -e 'let s=\"\";process.stdin.on(\"data\",d=>s+=d).on(\"end\",()=>console.log(JSON.parse(s).podMtu))')
     dev=@DEV@; devmtu=\$(cat /sys/class/net/\$dev/mtu)
-    want=\$devmtu; [ $MODE = vxlan ] && want=\$((devmtu - 50))
+    want=\$devmtu; [ $MODE_ = vxlan ] && want=\$((devmtu - 50))
     echo \"podMtu=\$mtu device mtu=\$devmtu\"; [ \"\$mtu\" = \"\$want\" ]
     echo \$mtu > /run/podnet-vm-podmtu" || true
   check_both "[$MODE] two pods with endpoints" "$(pods_up)" || true
   check_both "[$MODE] route to the peer's pod CIDR" "$PB routes add 10.244.@PEERIDX@.0/24 --node-ip @PEERIP@ --encap $ENCAP" || true
 
-  tcp_test "[$MODE] cross-node" "$N1" pod10 "$N2" 10.244.2.10 1048576 "$MODE"
-  tcp_test "[$MODE] cross-node reverse" "$N2" pod11 "$N1" 10.244.1.11 65536 "$MODE"
+  tcp_test "[$MODE] cross-node" "$N1" pod10 "$N2" 10.244.2.10 1048576 "$MODE_"
+  tcp_test "[$MODE] cross-node reverse" "$N2" pod11 "$N1" 10.244.1.11 65536 "$MODE_"
   check "[$MODE] ICMP pod 10.244.1.10 -> remote pod 10.244.2.11" "$N1" "ip netns exec pod10 ping -c 3 -i 0.3 -W 5 10.244.2.11"
   check "[$MODE] ICMP pod 10.244.2.10 -> remote pod 10.244.1.10" "$N2" "ip netns exec pod10 ping -c 3 -i 0.3 -W 5 10.244.1.10"
   check "[$MODE] same-node ICMP pod10 -> pod11 on $N1" "$N1" "ip netns exec pod10 ping -c 2 -i 0.3 -W 5 10.244.1.11"
@@ -154,6 +168,32 @@ for MODE in ${VM_MODES:-direct vxlan}; do
     setsid ip netns exec pod11 node $REPO/test/vm/tcp.mjs listen 10.244.1.11 6999 > /tmp/same.txt 2>&1 < /dev/null &
     for i in \$(seq 150); do grep -q listening /tmp/same.txt && break; sleep 0.2; done
     ip netns exec pod10 node $REPO/test/vm/tcp.mjs connect 10.244.1.11 6999 200000 && sleep 0.5 && cat /tmp/same.txt && grep -qx 'peer=10.244.1.10 bytes=200000' /tmp/same.txt"
+  # the pods' packets went through from-pod on the right hook (tc ingress of a
+  # veth, the peer hook of a netkit pair), not through the kernel's forwarding
+  HOOK=ingress; [[ $PODDEV == netkit ]] && HOOK=netkit-peer
+  FWD=direct; [[ $MODE_ == vxlan ]] && FWD=vxlan
+  check_both "[$MODE] from-pod live on pn10/pn11 ($HOOK) and forwarded the pods' packets ($FWD)" "set -e
+    $PB status --json > /tmp/st.json; $PB metrics --json > /tmp/mx.json
+    node -e '
+      const fs = require(\"fs\"); const [hook, fwd] = process.argv.slice(1)
+      const st = JSON.parse(fs.readFileSync(\"/tmp/st.json\", \"utf8\")); const mx = JSON.parse(fs.readFileSync(\"/tmp/mx.json\", \"utf8\"))
+      const p = st.programs.filter((x) => x.device === \"pn10\" || x.device === \"pn11\")
+      const n = mx.filter((r) => r.direction === \"from-pod\" && r.reason === fwd).reduce((a, r) => a + Number(r.packets), 0)
+      console.log(JSON.stringify(p), fwd, n)
+      if (p.length !== 2 || !p.every((x) => x.expected && x.hook === hook) || n < 10) process.exit(1)' $HOOK $FWD" || true
+  check_both "[$MODE] re-attach with a new configuration swaps from-pod in place on pn10/pn11" "set -e
+    mtu=\$(cat /run/podnet-vm-podmtu)
+    $PB attach --node-ip @IP@ --pod-cidr 10.244.@IDX@.0/24 --device @DEV@ --mode $MODE_ --mtu \$((mtu - 8)) --json > /tmp/att.json
+    $PB status --json > /tmp/st.json
+    node -e '
+      const fs = require(\"fs\"); const a = JSON.parse(fs.readFileSync(\"/tmp/att.json\", \"utf8\")); const st = JSON.parse(fs.readFileSync(\"/tmp/st.json\", \"utf8\"))
+      const p = st.programs.filter((x) => x.device === \"pn10\" || x.device === \"pn11\")
+      console.log(a.action, JSON.stringify(p))
+      if (a.action !== \"replaced\" || p.length !== 2 || !p.every((x) => x.expected)) process.exit(1)'
+    # the old from_pod is gone from every hook (freed once its last hook let go)
+    for i in \$(seq 25); do n=\$(bpftool prog show | grep -c 'name pn_from_pod' || true); [ \"\$n\" = 1 ] && break; sleep 0.2; done
+    echo \"pn_from_pod programs loaded: \$n\"; [ \"\$n\" = 1 ]
+    ip netns exec pod10 ping -c 2 -i 0.3 -W 5 10.244.@PEERIDX@.10" || true
   check "[$MODE] node $N1 -> its local pod 10.244.1.10" "$N1" "ping -c 2 -i 0.3 -W 5 10.244.1.10"
   check "[$MODE] local pod -> node $N1 ($(ip_of "$N1"))" "$N1" "ip netns exec pod10 ping -c 2 -i 0.3 -W 5 $(ip_of "$N1")"
   check "[$MODE] node $N1 -> remote pod 10.244.2.10" "$N1" "ping -c 2 -i 0.3 -W 5 10.244.2.10"
@@ -176,6 +216,7 @@ for MODE in ${VM_MODES:-direct vxlan}; do
   if (( FAIL > FAIL_BEFORE )); then
     for n in "${NODES[@]}"; do node_exec "$n" "$PB detach >/dev/null 2>&1; for p in 10 11; do ip netns del pod\$p 2>/dev/null; done; true" >/dev/null 2>&1 & done; wait
   fi
+done
 done
 
 say "summary (${VM_LABEL:-vm}): $PASS passed, $FAIL failed"

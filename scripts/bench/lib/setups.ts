@@ -1,9 +1,10 @@
 // The five two-node setups. Each: node namespaces n1, n2 joined by an underlay
 // veth `eth0` (192.168.77.1/24 ↔ .2/24); for the pod setups one pod per node
 // (eth0 in the pod, `hv0` on the node) with 10.244.1.10 ↔ 10.244.2.10.
-import { addNs, ip, link, sysctl } from './netns.js'
-import { parseAttachJson, podnet, registerPodnetCleanup } from './podnet.js'
-import { execSync } from './exec.js'
+import { join } from 'node:path'
+import { addNs, deleteNs, ip, link, nsenter, sysctl } from './netns.js'
+import { parseAttachJson, podnet, REPO_ROOT, registerPodnetCleanup } from './podnet.js'
+import { exec, execSync } from './exec.js'
 
 export const SETUP_IDS = ['limit', 'kernel-routing', 'kernel-vxlan', 'podnet-direct', 'podnet-vxlan'] as const
 export type SetupId = (typeof SETUP_IDS)[number]
@@ -64,6 +65,54 @@ function podNs(tag: string, node: string, i: number): { pod: string; podMac: str
   const pod = addNs(`${tag}-p${i + 1}`)
   ip(node, 'link', 'add', 'hv0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod)
   return { pod, podMac: link(pod, 'eth0').address, hostMac: link(node, 'hv0').address }
+}
+
+/** Pod devices of the podnet setups: veth pairs, or netkit pairs (Linux >= 6.7
+ * with CONFIG_NETKIT), where from-pod runs in the pod's own transmit. */
+export type PodDevice = 'veth' | 'netkit'
+let podnetPods: PodDevice = 'veth'
+
+export function setPodnetPodDevice(d: PodDevice): void {
+  podnetPods = d
+  if (d === 'netkit') {
+    SETUP_LABEL['podnet-direct'] += ' (netkit pods)'
+    SETUP_LABEL['podnet-vxlan'] += ' (netkit pods)'
+  }
+}
+
+// iproute2 before 6.7 cannot create netkit pairs: podnet-bpf's own rtnetlink
+// code does, run inside the node namespace (the primary is born where the
+// socket is). argv: pod netns name, host-side name, MTU or 0.
+const NETKIT_SCRIPT = `
+const m = await import(${JSON.stringify(join(REPO_ROOT, 'dist/libbpf/index.js'))}); const fs = await import('node:fs')
+const [pod, name, mtu] = process.argv.slice(1)
+const fd = fs.openSync('/run/netns/' + pod, 'r')
+m.createNetkit({ name, peerName: 'eth0', peerNetnsFd: fd, mtu: Number(mtu) || undefined })`
+
+async function netkitPair(node: string, pod: string, name: string, mtu = 0): Promise<void> {
+  const r = await exec(nsenter(node, [process.execPath, '--input-type=module', '-e', NETKIT_SCRIPT, pod, name, String(mtu)]), { timeoutMs: 30_000, allowFail: true })
+  if (r.code !== 0) throw new Error(`creating netkit pair ${name} in ${node}: ${r.stderr.trim().split('\n').find((l) => l.includes('Error')) ?? r.stderr.trim()}`)
+}
+
+/** Can this kernel make netkit pairs? Tried in throwaway namespaces. */
+export async function netkitAvailable(tag: string): Promise<boolean> {
+  const [n, p] = [addNs(`${tag}-nk0`), addNs(`${tag}-nk1`)]
+  try {
+    await netkitPair(n, p, 'probe0')
+    return true
+  } catch {
+    return false
+  } finally {
+    deleteNs(p)
+    deleteNs(n)
+  }
+}
+
+async function podnetPodNs(tag: string, node: string, i: number): Promise<{ pod: string; podMac: string }> {
+  if (podnetPods === 'veth') return podNs(tag, node, i)
+  const pod = addNs(`${tag}-p${i + 1}`)
+  await netkitPair(node, pod, 'hv0')
+  return { pod, podMac: link(pod, 'eth0').address }
 }
 
 function limit(tag: string): Setup {
@@ -172,7 +221,7 @@ async function podnetSetup(tag: string, mode: 'direct' | 'vxlan', timings?: Podn
   let podMtu = 0
   for (const [i, node] of nodes.entries()) {
     registerPodnetCleanup(node)
-    const { pod, podMac } = podNs(tag, node, i)
+    const { pod, podMac } = await podnetPodNs(tag, node, i)
     pods.push(pod)
     const args = ['attach', '--node-ip', NODE_IP[i], '--pod-cidr', POD_CIDR[i], '--device', 'eth0', '--mode', mode]
     if (mode === 'vxlan') args.push('--vni', String(VNI))

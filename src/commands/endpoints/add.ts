@@ -3,7 +3,7 @@ import { BaseCommand } from '../../cli/base.js'
 import { addEndpoint, type EndpointView } from '../../services/endpoints.js'
 
 export default class EndpointsAdd extends BaseCommand {
-  static override summary = 'Register a local pod: attach from-pod to its host veth and make the node reach it'
+  static override summary = 'Register a local pod: attach from-pod to its host veth (or netkit primary) and make the node reach it'
   static override examples = [
     '<%= config.bin %> endpoints add --ip 10.244.1.10 --ifname veth-pod1',
     '<%= config.bin %> endpoints add --ip 10.244.1.11 --ifname veth-pod2 --mac 02:00:0a:f4:01:0b',
@@ -11,8 +11,8 @@ export default class EndpointsAdd extends BaseCommand {
   static override enableJsonFlag = true
   static override flags = {
     ip: Flags.string({ description: "the pod's IPv4 address (inside this node's pod CIDR)", required: true, helpValue: 'IP' }),
-    ifname: Flags.string({ description: "the pod's host-side veth", required: true, helpValue: 'HOST_VETH' }),
-    mac: Flags.string({ description: "the pod's eth0 MAC [default: read from the veth peer]", helpValue: 'POD_MAC' }),
+    ifname: Flags.string({ description: "the pod's host-side device: the node end of its veth pair, or the primary of its netkit pair", required: true, helpValue: 'HOST_DEV' }),
+    mac: Flags.string({ description: "the pod's eth0 MAC [default: read from the peer]", helpValue: 'POD_MAC' }),
   }
 
   async run(): Promise<EndpointView> {

@@ -5,7 +5,7 @@ import { findLabs, labStatus, type LabStatus } from '../../services/lab/lab.js'
 import { type LabState } from '../../services/lab/state.js'
 
 /** Nodes, pods and the path each node takes to each peer, as text. */
-export function renderLab(lab: Pick<LabState, 'name' | 'mode' | 'nodes' | 'routerNs'>): string {
+export function renderLab(lab: Pick<LabState, 'name' | 'mode' | 'nodes' | 'routerNs'> & { podDevice?: LabState['podDevice'] | null }): string {
   const nodes = table(
     ['NODE', 'NAMESPACE', 'UNDERLAY IP', 'SUBNET', 'POD CIDR', 'POD MTU', 'PODS'],
     lab.nodes.map((n) => [n.name, n.ns, n.ip, n.subnet === 'a' ? 'A (bridge)' : 'B (routed)', n.podCidr, n.podMtu ?? '-', n.pods.length]),
@@ -19,7 +19,8 @@ export function renderLab(lab: Pick<LabState, 'name' | 'mode' | 'nodes' | 'route
     ['FROM \\ TO', ...names],
     lab.nodes.map((n) => [n.name, ...names.map((peer) => (peer === n.name ? 'local' : (n.paths.find((p) => p.peer === peer)?.encap ?? '?')))]),
   )
-  return [`lab ${lab.name}: mode ${lab.mode}, ${lab.nodes.length} nodes${lab.routerNs ? `, router ${lab.routerNs}` : ''}`, '', nodes, '', pods, '', 'Cross-node path chosen per peer:', paths].join('\n')
+  const pairs = lab.podDevice ? `, ${lab.podDevice} pods` : ''
+  return [`lab ${lab.name}: mode ${lab.mode}, ${lab.nodes.length} nodes${pairs}${lab.routerNs ? `, router ${lab.routerNs}` : ''}`, '', nodes, '', pods, '', 'Cross-node path chosen per peer:', paths].join('\n')
 }
 
 export default class LabStatusCommand extends LabCommand {
@@ -40,7 +41,7 @@ export default class LabStatusCommand extends LabCommand {
       this.log(`${s.name}: ${s.health}${s.createdAt ? ` (created ${s.createdAt})` : ''}`)
       if (s.missing.length) this.log(`  missing namespaces: ${s.missing.join(', ')}`)
       if (s.health === 'crashed' || s.health === 'leftovers' || s.health === 'degraded') this.log(`  clean up with: ${this.config.bin} lab down --name ${s.name}`)
-      if (s.mode) this.log(renderLab({ name: s.name, mode: s.mode, nodes: s.nodes, routerNs: s.routerNs }))
+      if (s.mode) this.log(renderLab({ name: s.name, mode: s.mode, podDevice: s.podDevice, nodes: s.nodes, routerNs: s.routerNs }))
       this.log('')
     }
     return { labs }

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core'
 import { LabCommand, labNameFlag } from '../../cli/lab.js'
 import { labDown, labUp, type UpResult } from '../../services/lab/lab.js'
-import { DEFAULT_LAB } from '../../services/lab/plan.js'
+import { DEFAULT_LAB, type PodDevice } from '../../services/lab/plan.js'
 import { type Mode } from '../../services/config.js'
 import { renderLab } from './status.js'
 
@@ -14,6 +14,7 @@ export default class LabUp extends LabCommand {
     '<%= config.bin %> lab up --nodes 4 --pods-per-node 3 --mode vxlan --name lab2',
     '<%= config.bin %> lab up --mode direct --nodes 2',
     '<%= config.bin %> lab up --mode auto --routed-nodes 2 --nodes 5',
+    '<%= config.bin %> lab up --mode direct --pod-device netkit',
   ]
   static override enableJsonFlag = true
   static override flags = {
@@ -21,6 +22,11 @@ export default class LabUp extends LabCommand {
     nodes: Flags.integer({ description: 'number of nodes', default: 3, helpValue: 'N' }),
     'pods-per-node': Flags.integer({ description: 'pods on each node', default: 2, helpValue: 'M' }),
     mode: Flags.string({ description: 'podnet-bpf mode on every node', options: ['direct', 'vxlan', 'auto'], default: 'auto' }),
+    'pod-device': Flags.string({
+      description: 'pod device pairs: veth, or netkit (Linux >= 6.7 with CONFIG_NETKIT; from-pod runs in the pod\'s own transmit)',
+      options: ['veth', 'netkit'],
+      default: 'veth',
+    }),
     'routed-nodes': Flags.integer({ description: 'nodes in the second subnet, behind the router [default: auto: max(1, nodes/3); otherwise 0]', helpValue: 'K' }),
   }
 
@@ -41,6 +47,7 @@ export default class LabUp extends LabCommand {
         podsPerNode: flags['pods-per-node'],
         mode: flags.mode as Mode,
         routedNodes: flags['routed-nodes'],
+        podDevice: flags['pod-device'] as PodDevice,
         onProgress: json ? undefined : (l) => this.log(l),
       })
       if (!json) {

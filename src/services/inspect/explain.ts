@@ -10,7 +10,7 @@ import { UserError } from '../../errors.js'
 import { EXPLAIN_F_TUNNEL, EXPLAIN_MAGIC0, EXPLAIN_MAGIC1, Programs, Reason, ipToBuf, isDrop, type ProgramKey } from '../../datapath/abi.js'
 import { DatapathMaps } from '../../datapath/maps.js'
 import { VXLAN_DEV, VXLAN_OVERHEAD, getLinkByName } from '../../datapath/netdev.js'
-import { queryProgram, type Hook } from '../../datapath/tc.js'
+import { podHook, queryProgram, type Hook, type HookPoint } from '../../datapath/tc.js'
 import { cidrContains, parseCidr, parseIPv4 } from '../../util/ipv4.js'
 import { requireState } from '../node.js'
 import type { NodeState } from '../state.js'
@@ -33,7 +33,7 @@ export interface ExplainInput {
 export type Outcome = 'local' | 'direct' | 'vxlan' | 'stack' | 'drop'
 type ProgramHook = 'from-pod' | 'from-netdev' | 'from-overlay' | 'to-overlay'
 type HookName = ProgramHook | 'host'
-type ProgramRef = { name: string; id: number; device: string; hook: 'ingress' | 'egress' }
+type ProgramRef = { name: string; id: number; device: string; hook: HookPoint }
 
 /** One program the packet went through. */
 export interface ExplainStep {
@@ -181,7 +181,7 @@ function macOf(ifname: string): string {
 function podEntry(s: NodeState, maps: DatapathMaps, ip: string, why: string): Entry {
   const ep = maps.endpoints.get(ip)!
   const ifname = s.endpoints[ip]?.ifname ?? ifLabel(ep.ifindex)
-  return { hook: 'from-pod', key: 'fromPod', tcHook: { ifindex: ep.ifindex, point: 'ingress' }, device: ifname, ifindex: ep.ifindex, srcMac: ep.podMac, dstMac: ep.hostMac, why }
+  return { hook: 'from-pod', key: 'fromPod', tcHook: podHook({ ifindex: ep.ifindex, device: s.endpoints[ip]?.device }), device: ifname, ifindex: ep.ifindex, srcMac: ep.podMac, dstMac: ep.hostMac, why }
 }
 
 function netdevEntry(s: NodeState, why: string): Entry {

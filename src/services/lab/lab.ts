@@ -86,6 +86,7 @@ export async function labUp(input: UpInput): Promise<UpResult> {
     version: 1,
     name: plan.name,
     mode: plan.mode,
+    podDevice: plan.podDevice,
     status: 'creating',
     createdAt: new Date().toISOString(),
     pid: process.pid,
@@ -173,6 +174,7 @@ async function attachNodes(plan: LabPlan, state: LabState, say: Progress): Promi
         podCidr: n.podCidr,
         device: NODE_DEVICE,
         mode: plan.mode,
+        podDevice: plan.podDevice,
         pods: n.pods.map((p) => ({ ns: p.ns, ip: p.ip, hostIf: p.hostIf })),
         routes: peers.map((p) => ({ cidr: p.podCidr, nodeIp: p.ip })),
       })
@@ -335,6 +337,7 @@ export interface LabStatus {
   name: string
   health: 'ready' | 'creating' | 'crashed' | 'degraded' | 'leftovers'
   mode: LabState['mode'] | null
+  podDevice: LabState['podDevice'] | null
   createdAt: string | null
   underlayNs: string | null
   routerNs: string | null
@@ -349,7 +352,7 @@ export function labStatus(name: string): LabStatus | null {
   if (!s) {
     const left = listNetns().filter((n) => n.startsWith(prefix))
     if (!left.length && !pinDirsWithPrefix(prefix).length) return null
-    return { name, health: 'leftovers', mode: null, createdAt: null, underlayNs: null, routerNs: null, nodes: [], missing: [] }
+    return { name, health: 'leftovers', mode: null, podDevice: null, createdAt: null, underlayNs: null, routerNs: null, nodes: [], missing: [] }
   }
   const missing = [s.underlayNs, ...(s.routerNs ? [s.routerNs] : []), ...s.nodes.flatMap((n) => [n.ns, ...n.pods.map((p) => p.ns)])].filter((ns) => !netnsExists(ns))
   const health: LabStatus['health'] =
@@ -358,6 +361,7 @@ export function labStatus(name: string): LabStatus | null {
     name,
     health,
     mode: s.mode,
+    podDevice: s.podDevice,
     createdAt: s.createdAt,
     underlayNs: s.underlayNs,
     routerNs: s.routerNs,

@@ -4,13 +4,16 @@
 // JSON request on stdin, writes one JSON reply on stdout. Batching a node's
 // attach + pods + endpoints + routes here costs one Node.js start per node
 // instead of one per CLI command.
+import { closeSync, openSync } from 'node:fs'
 import { UserError } from '../../errors.js'
 import { type Mode } from '../config.js'
 import { addEndpoint } from '../endpoints.js'
 import { attach, detach } from '../node.js'
 import { listRoutes, syncRoutes, type RouteView } from '../routes.js'
 import { ipBatch } from './netns.js'
-import { POD_GATEWAY } from './plan.js'
+import { createNetkit, isBpfError } from '../../libbpf/index.js'
+import { netnsPath } from './netns.js'
+import { POD_GATEWAY, type PodDevice } from './plan.js'
 
 export type AgentRequest =
   | {
@@ -20,6 +23,7 @@ export type AgentRequest =
       podCidr: string
       device: string
       mode: Mode
+      podDevice: PodDevice
       pods: { ns: string; ip: string; hostIf: string }[]
       routes: { cidr: string; nodeIp: string }[]
     }
@@ -40,11 +44,13 @@ function setup(req: Extract<AgentRequest, { op: 'setup' }>): AgentReply {
   const a = attach({ flags: { nodeIp: req.nodeIp, podCidr: req.podCidr, device: req.device, mode: req.mode }, pinDir: req.pinDir })
   lap('attach')
 
-  // pods per the contract: veth with eth0 in the pod, one /32, gateway on-link
-  ipBatch(null, [
-    ...req.pods.map((p) => ['link', 'add', p.hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', p.ns]),
-    ...req.pods.map((p) => ['link', 'set', p.hostIf, 'up']),
-  ])
+  // pods per the contract: eth0 in the pod (a veth or netkit peer), one /32, gateway on-link
+  if (req.podDevice === 'netkit') {
+    for (const p of req.pods) createNetkitPod(p.hostIf, p.ns, a.podMtu)
+  } else {
+    ipBatch(null, req.pods.map((p) => ['link', 'add', p.hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', p.ns]))
+  }
+  ipBatch(null, req.pods.map((p) => ['link', 'set', p.hostIf, 'up']))
   for (const p of req.pods) {
     ipBatch(p.ns, [
       ['link', 'set', 'lo', 'up'],
@@ -61,6 +67,22 @@ function setup(req: Extract<AgentRequest, { op: 'setup' }>): AgentReply {
   const routes = listRoutes(req.pinDir)
   lap('routes')
   return { ok: true, podMtu: a.podMtu, routes, timings }
+}
+
+/** iproute2 before 6.7 cannot create netkit pairs: rtnetlink directly, the
+ * peer born in the pod's namespace (L3 mode: no MACs, no ARP). */
+function createNetkitPod(hostIf: string, podNs: string, mtu: number): void {
+  const fd = openSync(netnsPath(podNs), 'r')
+  try {
+    createNetkit({ name: hostIf, peerName: 'eth0', peerNetnsFd: fd, mtu })
+  } catch (e) {
+    if (isBpfError(e) && e.code === 'EOPNOTSUPP') {
+      throw new UserError('this kernel has no netkit devices (Linux >= 6.7 built with CONFIG_NETKIT)', 'use --pod-device veth')
+    }
+    throw e
+  } finally {
+    closeSync(fd)
+  }
 }
 
 function handle(req: AgentRequest): AgentReply {

@@ -25,7 +25,7 @@ export interface PodPlan {
   node: string
   ns: string
   ip: string
-  /** host-side veth in the node namespace */
+  /** host-side device (veth, or netkit primary) in the node namespace */
   hostIf: string
 }
 
@@ -41,9 +41,14 @@ export interface NodePlan {
   pods: PodPlan[]
 }
 
+/** veth pairs, or netkit pairs (Linux >= 6.7 with CONFIG_NETKIT): the pod's
+ * transmit runs from-pod itself, one backlog queue less per packet */
+export type PodDevice = 'veth' | 'netkit'
+
 export interface LabPlan {
   name: string
   mode: Mode
+  podDevice: PodDevice
   underlayNs: string
   routerNs: string | null
   nodes: NodePlan[]
@@ -56,6 +61,7 @@ export interface PlanInput {
   mode?: Mode
   /** nodes placed on subnet B behind the router */
   routedNodes?: number
+  podDevice?: PodDevice
 }
 
 export function validateLabName(name: string): string {
@@ -108,7 +114,7 @@ export function planLab(input: PlanInput): LabPlan {
       pods,
     })
   }
-  return { name, mode, underlayNs: `${prefix}underlay`, routerNs: routed > 0 ? `${prefix}router` : null, nodes }
+  return { name, mode, podDevice: input.podDevice ?? 'veth', underlayNs: `${prefix}underlay`, routerNs: routed > 0 ? `${prefix}router` : null, nodes }
 }
 
 /** Every namespace of the plan, underlay first. */

@@ -15,6 +15,8 @@ export const LabStateSchema = z.object({
   version: z.literal(1),
   name: z.string(),
   mode: ModeSchema,
+  /** absent in labs made before netkit pods existed */
+  podDevice: z.enum(['veth', 'netkit']).default('veth'),
   status: z.enum(['creating', 'ready']),
   createdAt: z.string(),
   /** pid of the `lab up` that is (or was) creating it */
