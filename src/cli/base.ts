@@ -1,6 +1,10 @@
 // Shared behaviour of every command: --pin-dir, --json where declared, and
 // operator errors printed as one line with a fix (no stack), exit 1.
-import { Command, Flags, type Interfaces } from '@oclif/core'
+// oclif's subpath entry points, not '@oclif/core': its index loads every part
+// of oclif (and semver, for an engines check) before any command runs
+import { Command } from '@oclif/core/command'
+import * as Flags from '@oclif/core/flags'
+import type { CommandError } from '@oclif/core/interfaces'
 import { UserError } from '../errors.js'
 import { BpfError } from '../libbpf/index.js'
 
@@ -21,7 +25,7 @@ export abstract class BaseCommand extends Command {
     process.stdout.write(`${JSON.stringify(json, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`)
   }
 
-  protected override async catch(err: Interfaces.CommandError): Promise<unknown> {
+  protected override async catch(err: CommandError): Promise<unknown> {
     const e: unknown = (err as { cause?: unknown }).cause instanceof UserError ? (err as { cause?: unknown }).cause : err
     if (e instanceof UserError) {
       if (this.jsonEnabled()) {

@@ -1,6 +1,6 @@
 // What every `lab` command shares: its pin dirs are per lab node
 // (pnlab-LAB-NODE), never chosen by the user, so no --pin-dir; and --name.
-import { Flags } from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import { BaseCommand } from './base.js'
 import { DEFAULT_LAB } from '../services/lab/plan.js'
 

@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import { BaseCommand, table } from '../cli/base.js'
 import { attach, type AttachResult } from '../services/node.js'
 

@@ -1,4 +1,5 @@
-import { Args, Flags } from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 import { BaseCommand } from '../cli/base.js'
 import { explain, type Explanation } from '../services/inspect/explain.js'
 import type { Proto } from '../services/inspect/packet.js'

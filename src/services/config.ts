@@ -1,7 +1,7 @@
 // Node configuration: the zod schema is the single source of truth for
 // defaults and validation, shared by CLI flags and --config files.
 import { readFileSync } from 'node:fs'
-import { z } from 'zod'
+import { z } from '../util/zod.js'
 import { UserError } from '../errors.js'
 import { isIPv4, parseCidr } from '../util/ipv4.js'
 

@@ -26,17 +26,19 @@ interface Resolved {
   nodeIp: string
   vxlan: boolean
   requested: Encap | 'default'
+  /** the parsed CIDR, for the overlap check */
+  parsed: Cidr
 }
 
-/** Validates one route against the node and the other routes; no side effects. */
-function resolve(state: NodeState, spec: RouteSpec, others: readonly { cidr: string; nodeIp: string }[], subnets: readonly Cidr[]): Resolved {
+/** Validates one route against the node and the other routes; no side effects.
+ * `own` is the node's parsed pod CIDR (parsed once per call, not per route). */
+function resolve(state: NodeState, own: Cidr, spec: RouteSpec, others: readonly { cidr: string; nodeIp: string }[], subnets: readonly Cidr[]): Resolved {
   const c = parseCidr(spec.cidr, 'route CIDR')
   const cidr = cidrString(c)
   const nodeIp = parseIPv4(spec.nodeIp, 'node IP')
-  if (spec.encap !== undefined && !EncapSchema.safeParse(spec.encap).success) {
+  if (spec.encap !== undefined && !EncapSchema.options.includes(spec.encap)) {
     throw new UserError(`invalid encapsulation "${spec.encap}" for ${cidr}`, 'use auto, vxlan or none')
   }
-  const own = parseCidr(state.config.podCidr)
   if (cidrsOverlap(c, own)) {
     throw new UserError(`route ${cidr} overlaps this node's own pod CIDR ${state.config.podCidr}`, "routes are for peer nodes' pod CIDRs")
   }
@@ -48,17 +50,14 @@ function resolve(state: NodeState, spec: RouteSpec, others: readonly { cidr: str
   }
   const requested = spec.encap ?? 'default'
   const vxlan = resolveEncap(requested, state.config.mode, nodeIp, subnets, cidr)
-  return { cidr, nodeIp, vxlan, requested }
+  return { cidr, nodeIp, vxlan, requested, parsed: c }
 }
 
 /** Sorted by network address, CIDRs overlap only with a predecessor whose
  * range reaches past their start: O(n log n) for large route files. */
 function assertDisjoint(routes: readonly Resolved[]): void {
   const spans = routes
-    .map((r) => {
-      const c = parseCidr(r.cidr)
-      return { r, start: c.net, end: c.net + 2 ** (32 - c.len) - 1 }
-    })
+    .map((r) => ({ r, start: r.parsed.net, end: r.parsed.net + 2 ** (32 - r.parsed.len) - 1 }))
     .sort((a, b) => a.start - b.start || b.end - a.end)
   let widest: (typeof spans)[number] | undefined
   for (const s of spans) {
@@ -83,7 +82,7 @@ export function addRoute(spec: RouteSpec, pinDir?: string): RouteView {
   const state = requireState(pinDir)
   const maps = DatapathMaps.open(state.pinDir)
   try {
-    const r = resolve(state, spec, maps.routes.list(), deviceSubnets(state.config.device))
+    const r = resolve(state, parseCidr(state.config.podCidr), spec, maps.routes.list(), deviceSubnets(state.config.device))
     const before = maps.routes.get(r.cidr)
     maps.routes.set(r)
     try {
@@ -148,7 +147,8 @@ export interface SyncResult {
 export function syncRoutes(specs: readonly RouteSpec[], pinDir?: string): SyncResult {
   const state = requireState(pinDir)
   const subnets = deviceSubnets(state.config.device)
-  const desired = specs.map((s) => resolve(state, s, [], subnets))
+  const own = parseCidr(state.config.podCidr)
+  const desired = specs.map((s) => resolve(state, own, s, [], subnets))
   assertDisjoint(desired)
   const seen = new Set(desired.map((r) => r.cidr))
   const maps = DatapathMaps.open(state.pinDir)
@@ -171,9 +171,16 @@ export function syncRoutes(specs: readonly RouteSpec[], pinDir?: string): SyncRe
     for (const c of stale) maps.routes.delete(c)
     res.removed = stale.length
 
-    const kernelStale = listOurRoutes()
-      .map((k) => k.dst)
-      .filter((dst) => dst.includes('/') && !seen.has(dst))
+    // A kernel route of ours can outlive its CIDR only if that CIDR is still
+    // in the map or in state: every change writes map → kernel → state, so an
+    // interrupted one leaves it in one of them. Dump the kernel's routes (an
+    // `ip` run that costs more than the rest of a 5,000-route sync) only then.
+    const mayBeStale = stale.length > 0 || Object.keys(state.routeEncap).some((c) => !seen.has(c))
+    const kernelStale = mayBeStale
+      ? listOurRoutes()
+          .map((k) => k.dst)
+          .filter((dst) => dst.includes('/') && !seen.has(dst))
+      : []
     applyRoutes(
       desired.map((r) => kernelRoute(state, r)),
       kernelStale,

@@ -2,7 +2,7 @@
 // exactly that. One JSON file per pin dir, written atomically.
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { z } from 'zod'
+import { z } from '../util/zod.js'
 import { readJsonFile, writeJsonAtomic } from '../util/jsonfile.js'
 import { EncapSchema, NodeConfigSchema } from './config.js'
 

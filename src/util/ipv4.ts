@@ -1,20 +1,32 @@
 // Strict IPv4 address and CIDR parsing. Errors name the input and the fix.
 import { UserError } from '../errors.js'
 
-const OCTET = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/
+// One pattern for the whole address rather than split + a test per octet: a
+// route sync parses several addresses per route, 5,000 routes at a time.
+const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)'
+const IPV4 = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`)
+const CIDR = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}/(\\d{1,2})$`)
 
 export function isIPv4(s: string): boolean {
-  const p = s.split('.')
-  return p.length === 4 && p.every((o) => OCTET.test(o))
+  return IPV4.test(s)
 }
 
+/** For a valid dotted quad (callers validate first); no intermediate arrays. */
 export function ipToInt(ip: string): number {
-  const p = ip.split('.').map(Number)
-  return ((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0
+  let n = 0
+  let octet = 0
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i)
+    if (c === 46 /* '.' */) {
+      n = n * 256 + octet
+      octet = 0
+    } else octet = octet * 10 + c - 48
+  }
+  return n * 256 + octet
 }
 
 export function intToIp(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.')
+  return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`
 }
 
 export function parseIPv4(s: string, what = 'IP address'): string {
@@ -35,13 +47,13 @@ export function maskOf(len: number): number {
 }
 
 export function parseCidr(s: string, what = 'CIDR'): Cidr {
-  const m = /^([^/]+)\/(\d{1,2})$/.exec(s)
-  if (!m || !isIPv4(m[1]!) || Number(m[2]) > 32) {
+  const m = CIDR.exec(s)
+  if (!m || Number(m[5]) > 32) {
     throw new UserError(`invalid ${what} "${s}"`, 'use ADDRESS/PREFIX, e.g. 10.244.1.0/24')
   }
-  const len = Number(m[2])
+  const len = Number(m[5])
   const mask = maskOf(len)
-  const ip = ipToInt(m[1]!)
+  const ip = ((Number(m[1]) << 24) | (Number(m[2]) << 16) | (Number(m[3]) << 8) | Number(m[4])) >>> 0
   const net = (ip & mask) >>> 0
   if (net !== ip) {
     throw new UserError(
@@ -49,7 +61,7 @@ export function parseCidr(s: string, what = 'CIDR'): Cidr {
       `did you mean ${intToIp(net)}/${len}?`,
     )
   }
-  return { addr: m[1]!, len, net, mask }
+  return { addr: s.slice(0, s.indexOf('/')), len, net, mask }
 }
 
 export function cidrString(c: Cidr): string {

@@ -2,7 +2,7 @@
 // (write + rename) so a crash never leaves half a file.
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
-import type { z } from 'zod'
+import type { z } from './zod.js'
 
 /** null when the file does not exist; throws when it is there but invalid. */
 export function readJsonFile<S extends z.ZodType>(path: string, schema: S): z.infer<S> | null {

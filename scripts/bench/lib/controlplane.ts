@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { exec, sleep } from './exec.js'
 import { addNs, deleteNs, inNs, ip, link, nsenter } from './netns.js'
-import { CLI_BIN, CLI_NODE_FLAGS, cliArgv, cleanupPodnetNode, parseAttachJson, podnet, registerPodnetCleanup } from './podnet.js'
+import { CLI_BIN, cliArgv, cleanupPodnetNode, parseAttachJson, podnet, registerPodnetCleanup } from './podnet.js'
 import { NODE_IP, POD_CIDR, POD_GW, POD_IP } from './setups.js'
 import { median } from './stats.js'
 import type { WorkerResult } from '../cp-worker.js'
@@ -112,7 +112,7 @@ export async function controlPlane(tagBase: string, opts: { reps: number; quick:
       podAddress(pods[0], 0, a2.podMtu)
 
       const f = join(tmp, `rss-${r}`)
-      const st = await exec(nsenter(nodes[0], [process.execPath, ...CLI_NODE_FLAGS, CLI_BIN, '--version']), { env: rssEnv(f) })
+      const st = await exec(nsenter(nodes[0], [CLI_BIN, '--version']), { env: rssEnv(f) })
       res.startupMs.push(st.ms)
       noteRss('--version', f)
 

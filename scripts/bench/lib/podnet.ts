@@ -22,13 +22,6 @@ function findRepoRoot(from: string): string {
   throw new Error(`cannot find the podnet-bpf repository above ${from}`)
 }
 export const CLI_BIN = join(REPO_ROOT, 'bin/run.js')
-/** The node flags of the CLI's own `#!/usr/bin/env -S node …` line: the
- * benchmark runs the CLI the way the shipped entry point does. */
-export const CLI_NODE_FLAGS: string[] = (() => {
-  const first = existsSync(CLI_BIN) ? readFileSync(CLI_BIN, 'utf8').split('\n', 1)[0]! : ''
-  const m = /^#!.*\bnode\b(.*)$/.exec(first)
-  return m ? m[1]!.trim().split(/\s+/).filter(Boolean) : []
-})()
 const STATE_DIR = process.env['PODNET_STATE_DIR'] ?? '/run/podnet-bpf'
 
 /** True once the lead's datapath CLI has been built. */
@@ -41,7 +34,9 @@ export function pinDirFor(nodeNs: string): string {
 }
 
 export function cliArgv(nodeNs: string, args: string[]): string[] {
-  return nsenter(nodeNs, [process.execPath, ...CLI_NODE_FLAGS, CLI_BIN, ...args, '--pin-dir', pinDirFor(nodeNs)])
+  // executed itself, so its `#!` line (node flags, environment) applies as
+  // for an installed podnet-bpf
+  return nsenter(nodeNs, [CLI_BIN, ...args, '--pin-dir', pinDirFor(nodeNs)])
 }
 
 /** Run one CLI command in a node namespace; throws with its stderr on failure. */

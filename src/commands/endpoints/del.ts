@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import { BaseCommand } from '../../cli/base.js'
 import { deleteEndpoint } from '../../services/endpoints.js'
 import type { Endpoint } from '../../datapath/abi.js'

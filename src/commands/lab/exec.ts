@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process'
-import { Args } from '@oclif/core'
+import * as Args from '@oclif/core/args'
 import { LabCommand, labNameFlag } from '../../cli/lab.js'
 import { UserError } from '../../errors.js'
 import { execContext, requireLab } from '../../services/lab/lab.js'

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process'
-import { Args, Flags } from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 import { LabCommand, labNameFlag } from '../../cli/lab.js'
 import { planPing, requireLab } from '../../services/lab/lab.js'
 import { nsenterArgs } from '../../services/lab/netns.js'

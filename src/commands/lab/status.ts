@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import { table } from '../../cli/base.js'
 import { LabCommand } from '../../cli/lab.js'
 import { findLabs, labStatus, type LabStatus } from '../../services/lab/lab.js'

@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import { LabCommand, labNameFlag } from '../../cli/lab.js'
 import { labDown, labUp, type UpResult } from '../../services/lab/lab.js'
 import { DEFAULT_LAB, type PodDevice } from '../../services/lab/plan.js'

@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import { BaseCommand, table } from '../../cli/base.js'
 import { MetricsReader, metricRows, rateRows, type MetricRow, type RateRow } from '../../services/inspect/metrics.js'
 

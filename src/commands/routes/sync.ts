@@ -1,6 +1,6 @@
-import { Flags } from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import { readFileSync } from 'node:fs'
-import { z } from 'zod'
+import { z } from '../../util/zod.js'
 import { BaseCommand } from '../../cli/base.js'
 import { UserError } from '../../errors.js'
 import { formatZodError, EncapSchema } from '../../services/config.js'

@@ -3,7 +3,7 @@
 // (status "creating") so `lab down` can clean up after a crashed `lab up`.
 import { readdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { z } from 'zod'
+import { z } from '../../util/zod.js'
 import { ModeSchema } from '../config.js'
 import { stateDir } from '../state.js'
 import { readJsonFile, writeJsonAtomic } from '../../util/jsonfile.js'
