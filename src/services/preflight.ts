@@ -1,7 +1,7 @@
 // Kernel and privilege checks: run before attach changes anything, and
 // reported one by one by `podnet-bpf doctor`.
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
-import { BpfError, isBpffs, MapFd, mountBpffs, tcHookCreate, tcHookDestroy } from '../libbpf/index.js'
+import { BpfError, createNetkit, isBpffs, MapFd, mountBpffs, tcHookCreate, tcHookDestroy } from '../libbpf/index.js'
 import { UserError } from '../errors.js'
 import { loadProgram, objectPath } from '../datapath/objects.js'
 import { run, tryRun } from '../util/exec.js'
@@ -50,15 +50,18 @@ export function ensurePinDir(pinDir: string): void {
 export interface Check {
   name: string
   ok: boolean
+  /** a feature podnet-bpf can do without (doctor still exits 0) */
+  optional?: boolean
   detail: string
   fix?: string
 }
 
-function check(name: string, fn: () => string, fix: string): Check {
+function check(name: string, fn: () => string, fix: string, optional = false): Check {
+  const o = optional ? { optional } : {}
   try {
-    return { name, ok: true, detail: fn() }
+    return { name, ok: true, ...o, detail: fn() }
   } catch (e) {
-    return { name, ok: false, detail: e instanceof UserError ? e.message : (e as Error).message, fix }
+    return { name, ok: false, ...o, detail: e instanceof UserError ? e.message : (e as Error).message, fix }
   }
 }
 
@@ -120,6 +123,24 @@ export function runChecks(): Check[] {
         return 'collect_md VXLAN devices supported'
       },
       'load the vxlan module (modprobe vxlan), or use --mode direct',
+    ),
+  )
+  checks.push(
+    check(
+      'netkit pods',
+      () => {
+        const probe = `pnnk${process.pid % 100000}`
+        try {
+          createNetkit({ name: probe, peerName: `${probe}p` })
+        } catch (e) {
+          if (e instanceof BpfError && e.code === 'EOPNOTSUPP') throw new Error('this kernel has no netkit devices')
+          throw e
+        }
+        tryRun('ip', ['link', 'del', probe]) // takes its peer along
+        return 'netkit pairs supported: pods may use them (from-pod then runs in the pod\'s own transmit)'
+      },
+      'Linux >= 6.7 built with CONFIG_NETKIT; veth pods work without it',
+      true,
     ),
   )
   for (const key of Object.keys(Programs) as ProgramKey[]) {

@@ -1,12 +1,10 @@
 // Issue 4: the `podnet-bpf lab` commands themselves — two labs side by side,
 // status / exec / ping, refusing to overwrite a lab, help, and `lab down`
 // cleaning up after a `lab up` that was SIGKILLed half-way.
-import { existsSync, readFileSync, readdirSync } from 'node:fs'
-import { release } from 'node:os'
-import { gunzipSync } from 'node:zlib'
+import { existsSync, readdirSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { LabStatus } from '../../src/services/lab/lab.js'
-import { CLI, listNetns, sh, sleep } from '../support/sys.js'
+import { CLI, kernelHasNetkit, listNetns, sh, sleep } from '../support/sys.js'
 import { BPFFS, labName, spawnAsync, TestLab } from './helpers.js'
 
 describe('podnet-bpf lab', () => {
@@ -146,14 +144,3 @@ describe('podnet-bpf lab', () => {
     }
   })
 })
-
-/** CONFIG_NETKIT from the running kernel's config, or null when it is not readable. */
-function kernelHasNetkit(): boolean | null {
-  let cfg: string
-  try {
-    cfg = existsSync('/proc/config.gz') ? gunzipSync(readFileSync('/proc/config.gz')).toString() : readFileSync(`/boot/config-${release()}`, 'utf8')
-  } catch {
-    return null
-  }
-  return /^CONFIG_NETKIT=[ym]$/m.test(cfg)
-}

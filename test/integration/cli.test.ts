@@ -6,7 +6,7 @@ import { copyFileSync, existsSync, mkdtempSync, readdirSync, appendFileSync } fr
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { cli, cliJson, ROOT, runId, sh, tempStateDir, type Result } from '../support/sys.js'
+import { cli, cliJson, kernelHasNetkit, ROOT, runId, sh, tempStateDir, type Result } from '../support/sys.js'
 import { TwoNodes } from '../support/topology.js'
 import { peerAddressSeen } from '../support/traffic.js'
 
@@ -94,6 +94,22 @@ describe('attach rejects bad input before changing anything', () => {
     const d = cli(n1.ns, ['detach', ...pin], env)
     expect(d.status).toBe(0)
     expect(d.stdout).toContain('nothing attached')
+  })
+})
+
+describe('doctor', () => {
+  it('finds every needed feature here, exits 0, and says whether pods may use netkit pairs', () => {
+    const r = cliJson<{ ok: boolean; checks: { name: string; ok: boolean; optional?: boolean; detail: string }[] }>(n1.ns, ['doctor'], env)
+    expect(r.ok).toBe(true)
+    expect(r.checks.filter((c) => !c.ok && !c.optional)).toEqual([])
+    for (const name of ['privileges', 'bpf syscall', 'BTF', 'clsact', 'vxlan', 'verifier: from_pod.bpf.o']) expect(r.checks.find((c) => c.name === name)?.ok, name).toBe(true)
+    const nk = r.checks.find((c) => c.name === 'netkit pods')!
+    expect(nk.optional).toBe(true)
+    const want = kernelHasNetkit()
+    if (want !== null) expect(nk.ok, nk.detail).toBe(want)
+    if (!nk.ok) expect(nk.detail).toContain('no netkit devices')
+    // the probes left no device behind
+    expect(sh('ip', ['-n', n1.ns, '-o', 'link', 'show']).stdout).not.toMatch(/pnnk|pnprobe/)
   })
 })
 

@@ -1,8 +1,9 @@
 // Test helpers for real kernels: commands, namespaces and the CLI as an
 // operator runs it (`nsenter --net=/run/netns/NODE podnet-bpf …`).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
+import { release, tmpdir } from 'node:os'
+import { gunzipSync } from 'node:zlib'
 import { join, resolve } from 'node:path'
 
 export const ROOT = resolve(import.meta.dirname, '..', '..')
@@ -68,3 +69,14 @@ export function deleteNetnsWithPrefix(prefix: string): void {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** CONFIG_NETKIT from the running kernel's config, or null when it is not readable. */
+export function kernelHasNetkit(): boolean | null {
+  let cfg: string
+  try {
+    cfg = existsSync('/proc/config.gz') ? gunzipSync(readFileSync('/proc/config.gz')).toString() : readFileSync(`/boot/config-${release()}`, 'utf8')
+  } catch {
+    return null
+  }
+  return /^CONFIG_NETKIT=[ym]$/m.test(cfg)
+}
