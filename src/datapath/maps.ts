@@ -78,7 +78,7 @@ export class EndpointMap {
 }
 
 export class RouteMap {
-  /** set once the kernel refuses batch updates on LPM tries */
+  /** set once the kernel refuses batch operations on LPM tries */
   private static noBatch = false
 
   constructor(readonly map: MapFd) {}
@@ -118,6 +118,28 @@ export class RouteMap {
       }
       for (let j = 0; j < chunk.length; j++) this.map.update(keys.subarray(j * 8, j * 8 + 8), vals.subarray(j * 8, j * 8 + 8))
     }
+  }
+
+  /** Batch deletes where the kernel has them (absent CIDRs are skipped),
+   * one delete per route otherwise; returns how many were there. */
+  deleteMany(cidrs: readonly string[]): number {
+    let deleted = 0
+    for (let i = 0; i < cidrs.length; i += BATCH) {
+      const chunk = cidrs.slice(i, i + BATCH)
+      const keys = Buffer.alloc(chunk.length * 8)
+      chunk.forEach((c, j) => routeCodec.encodeKey(c, keys, j * 8))
+      if (!RouteMap.noBatch) {
+        try {
+          deleted += this.map.deleteBatch(keys, chunk.length)
+          continue
+        } catch (e) {
+          if (!isBpfError(e, 'EINVAL', 'ENOTSUPP', 'EOPNOTSUPP')) throw e
+          RouteMap.noBatch = true
+        }
+      }
+      for (let j = 0; j < chunk.length; j++) if (this.map.delete(keys.subarray(j * 8, j * 8 + 8))) deleted++
+    }
+    return deleted
   }
 
   *entries(): Generator<Route> {

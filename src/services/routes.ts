@@ -168,7 +168,7 @@ export function syncRoutes(specs: readonly RouteSpec[], pinDir?: string): SyncRe
     }
     const stale = [...live.keys()].filter((c) => !seen.has(c))
     maps.routes.setMany(writes)
-    for (const c of stale) maps.routes.delete(c)
+    maps.routes.deleteMany(stale)
     res.removed = stale.length
 
     // A kernel route of ours can outlive its CIDR only if that CIDR is still

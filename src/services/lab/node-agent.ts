@@ -10,9 +10,8 @@ import { type Mode } from '../config.js'
 import { addEndpoint } from '../endpoints.js'
 import { attach, detach } from '../node.js'
 import { listRoutes, syncRoutes, type RouteView } from '../routes.js'
-import { ipBatch } from './netns.js'
 import { createNetkit, isBpfError } from '../../libbpf/index.js'
-import { netnsPath } from './netns.js'
+import { ipBatch, netnsPath } from './netns.js'
 import { POD_GATEWAY, type PodDevice } from './plan.js'
 
 export type AgentRequest =
@@ -45,12 +44,13 @@ function setup(req: Extract<AgentRequest, { op: 'setup' }>): AgentReply {
   lap('attach')
 
   // pods per the contract: eth0 in the pod (a veth or netkit peer), one /32, gateway on-link
+  const up = req.pods.map((p) => ['link', 'set', p.hostIf, 'up'])
   if (req.podDevice === 'netkit') {
     for (const p of req.pods) createNetkitPod(p.hostIf, p.ns, a.podMtu)
+    ipBatch(null, up)
   } else {
-    ipBatch(null, req.pods.map((p) => ['link', 'add', p.hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', p.ns]))
+    ipBatch(null, [...req.pods.map((p) => ['link', 'add', p.hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', p.ns]), ...up])
   }
-  ipBatch(null, req.pods.map((p) => ['link', 'set', p.hostIf, 'up']))
   for (const p of req.pods) {
     ipBatch(p.ns, [
       ['link', 'set', 'lo', 'up'],
