@@ -2,7 +2,8 @@
 /* Every packet leaving a pod: tc ingress of its host-side veth, or the peer
  * hook of its netkit pair (runs in the pod's transmit, one backlog trip less;
  * skb->ifindex is then the host-side netkit device, as for a veth).
- * ARP → answered here; foreign source → dropped; local pod → redirect_peer;
+ * ARP → answered here; foreign source → dropped; local pod → straight into
+ * it (redirect_peer from tc ingress, a redirect to its host side from netkit);
  * peer pod CIDR → direct (redirect_neigh out the NIC) or VXLAN (encapsulated
  * here, then out the NIC the same way); anything else → host stack. No NAT.
  */

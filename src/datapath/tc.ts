@@ -3,6 +3,7 @@
 // hook of netkit pods (bpf_mprog), where our program is found by its name and
 // replaced in place the same way.
 import {
+  isBpfError,
   ProgFd,
   netkitAttach,
   netkitDetach,
@@ -38,7 +39,13 @@ export function ensureClsact(ifindex: number): boolean {
 /** Ours among the programs on a netkit hook, or null. */
 function netkitOurs(ifindex: number): number | null {
   for (const id of netkitQuery(ifindex, 'peer')) {
-    const p = ProgFd.fromId(id)
+    let p: ProgFd
+    try {
+      p = ProgFd.fromId(id)
+    } catch (e) {
+      if (isBpfError(e, 'ENOENT')) continue // someone else's, detached since the query
+      throw e
+    }
     try {
       if (p.info().name.startsWith(OUR_PREFIX)) return id
     } finally {
@@ -92,4 +99,22 @@ export function removeClsact(ifindex: number): void {
  * peer hook of its netkit pair (the pod's own transmit). */
 export function podHook(e: { ifindex: number; device?: 'veth' | 'netkit' | undefined }): Hook {
   return { ifindex: e.ifindex, point: e.device === 'netkit' ? 'netkit-peer' : 'ingress' }
+}
+
+/** Removes from-pod from a pod device whose kind may be unknown (an endpoint
+ * only the map remembers): both hooks are tried, and "not that kind of
+ * device / no such hook here" is not an error. Returns what was removed. */
+export function detachPodProgram(ifindex: number, device?: 'veth' | 'netkit'): string[] {
+  const removed: string[] = []
+  const points: HookPoint[] = device === 'netkit' ? ['netkit-peer'] : device === 'veth' ? ['ingress'] : ['ingress', 'netkit-peer']
+  for (const point of points) {
+    try {
+      if (detachProgram({ ifindex, point })) removed.push(point === 'ingress' ? 'tc ingress filter' : 'netkit peer program')
+    } catch (e) {
+      // ENXIO: not netkit; EINVAL: no clsact, or a kernel without netkit;
+      // EACCES: the peer end; ENODEV/ENOENT: gone
+      if (!isBpfError(e, 'ENXIO', 'EINVAL', 'EACCES', 'ENODEV', 'ENOENT')) throw e
+    }
+  }
+  return removed
 }

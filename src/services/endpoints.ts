@@ -6,7 +6,7 @@ import { UserError } from '../errors.js'
 import { type Endpoint } from '../datapath/abi.js'
 import { DatapathMaps } from '../datapath/maps.js'
 import { endpointRoute, getLinkByName, routeDelete, routeReplace } from '../datapath/netdev.js'
-import { attachProgram, detachProgram, ensureClsact, podHook } from '../datapath/tc.js'
+import { attachProgram, detachPodProgram, detachProgram, ensureClsact, podHook } from '../datapath/tc.js'
 import { cidrContains, isMac, parseCidr, parseIPv4 } from '../util/ipv4.js'
 import { openFromPod, requireState } from './node.js'
 import { saveState } from './state.js'
@@ -118,9 +118,10 @@ export function deleteEndpoint(ipArg: string, pinDir?: string): Endpoint {
     const stillUsed = Object.values(state.endpoints).some((e) => e.ifindex === ep.ifindex)
     if (!stillUsed) {
       try {
-        detachProgram(podHook({ ifindex: ep.ifindex, device: gone?.device }))
+        // an endpoint state does not know (only the map has it): both hooks
+        detachPodProgram(ep.ifindex, gone ? (gone.device ?? 'veth') : undefined)
       } catch (e) {
-        // the pod (and its veth) may be gone already
+        // the pod (and its device) may be gone already
         if (!(e instanceof BpfError)) throw e
       }
     }

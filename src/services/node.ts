@@ -26,7 +26,7 @@ import {
   type AddrInfo,
   type LinkInfo,
 } from '../datapath/netdev.js'
-import { attachProgram, detachProgram, ensureClsact, podHook, queryProgram, removeClsact, type Hook } from '../datapath/tc.js'
+import { attachProgram, detachPodProgram, detachProgram, ensureClsact, podHook, queryProgram, removeClsact, type Hook } from '../datapath/tc.js'
 import { type Cidr, cidrContains, cidrString, intToIp, ipToInt, maskOf, parseCidr } from '../util/ipv4.js'
 import { parseNodeConfig, readConfigFile, resolvePinDir, type Encap, type Mode, type NodeConfig } from './config.js'
 import { ensurePinDir, requirePrivileges } from './preflight.js'
@@ -143,6 +143,8 @@ export function attach(input: AttachInput): AttachResult {
   }
 
   const prev = loadState(pinDir)
+  // nothing of ours on this node yet (no state, no pinned routes map)
+  const fresh = !prev && !existsSync(join(pinDir, 'podnet_routes'))
   if (prev) {
     const cidr = parseCidr(cfg.podCidr)
     const outside = Object.keys(prev.endpoints).filter((ip) => !cidrContains(cidr, ip))
@@ -284,12 +286,17 @@ export function attach(input: AttachInput): AttachResult {
     }
     // one link dump, not an `ip link show` per endpoint
     const ifindexOf = new Map(listLinks().map((l) => [l.name, l.ifindex]))
-    applyRoutes([
-      ...Object.entries(state.endpoints)
-        .filter(([, e]) => ifindexOf.get(e.ifname) === e.ifindex)
-        .map(([ip, e]) => endpointRoute(ip, e.ifname, cfg.nodeIp)),
-      ...reresolved.map((r) => peerRoute(r.cidr, r.nodeIp, r.vxlan, cfg.device, cfg.nodeIp)),
-    ])
+    applyRoutes(
+      [
+        ...Object.entries(state.endpoints)
+          .filter(([, e]) => ifindexOf.get(e.ifname) === e.ifindex)
+          .map(([ip, e]) => endpointRoute(ip, e.ifname, cfg.nodeIp)),
+        ...reresolved.map((r) => peerRoute(r.cidr, r.nodeIp, r.vxlan, cfg.device, cfg.nodeIp)),
+      ],
+      // a first attach owns no kernel routes yet: any of ours are leftovers of
+      // a detach that could not finish (routes sync relies on this)
+      fresh ? listOurRoutes().map((r) => r.dst) : [],
+    )
 
     // 6. an overlay we no longer need
     if (oldVxlan && !needsVxlan && oldVxlan.created) deleteLink(VXLAN_DEV)
@@ -396,7 +403,8 @@ export function teardown(state: NodeState): string[] {
     }
   }
   // endpoints that exist only in the map (state lost track) still get unhooked
-  const netkit = new Set(Object.values(state.endpoints).filter((e) => e.device === 'netkit').map((e) => e.ifindex))
+  // veth/netkit as state recorded it (older state: veth); map-only: unknown
+  const kinds = new Map(Object.values(state.endpoints).map((e) => [e.ifindex, e.device ?? 'veth'] as const))
   const epIfindexes = new Set(Object.values(state.endpoints).map((e) => e.ifindex))
   try {
     const maps = DatapathMaps.open(state.pinDir)
@@ -409,8 +417,8 @@ export function teardown(state: NodeState): string[] {
     /* maps already gone */
   }
   for (const ifindex of epIfindexes) {
-    if (netkit.has(ifindex)) step(`netkit peer program on ifindex ${ifindex}`, () => detachProgram({ ifindex, point: 'netkit-peer' }))
-    else step(`tc ingress filter on ifindex ${ifindex}`, () => detachProgram({ ifindex, point: 'ingress' }))
+    const device = kinds.get(ifindex)
+    step(`from-pod on ifindex ${ifindex}`, () => detachPodProgram(ifindex, device).length > 0)
   }
   step(`tc ingress filter on ${state.config.device}`, () => detachProgram({ ifindex: state.deviceIfindex, point: 'ingress' }))
   if (state.vxlan) {

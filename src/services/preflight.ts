@@ -136,7 +136,7 @@ export function runChecks(): Check[] {
           if (e instanceof BpfError && e.code === 'EOPNOTSUPP') throw new Error('this kernel has no netkit devices')
           throw e
         }
-        tryRun('ip', ['link', 'del', probe]) // takes its peer along
+        run('ip', ['link', 'del', probe]) // takes its peer along
         return 'netkit pairs supported: pods may use them (from-pod then runs in the pod\'s own transmit)'
       },
       'Linux >= 6.7 built with CONFIG_NETKIT; veth pods work without it',

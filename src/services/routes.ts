@@ -173,8 +173,9 @@ export function syncRoutes(specs: readonly RouteSpec[], pinDir?: string): SyncRe
 
     // A kernel route of ours can outlive its CIDR only if that CIDR is still
     // in the map or in state: every change writes map → kernel → state, so an
-    // interrupted one leaves it in one of them. Dump the kernel's routes (an
-    // `ip` run that costs more than the rest of a 5,000-route sync) only then.
+    // interrupted one leaves it in one of them, and a first attach removes
+    // what an unfinished detach left. Dump the kernel's routes (an `ip` run
+    // that costs more than the rest of a 5,000-route sync) only then.
     const mayBeStale = stale.length > 0 || Object.keys(state.routeEncap).some((c) => !seen.has(c))
     const kernelStale = mayBeStale
       ? listOurRoutes()

@@ -70,6 +70,14 @@ describe('podnet-bpf lab', () => {
     expect((JSON.parse(eps.stdout) as { ip: string }[]).map((e) => e.ip)).toEqual(['10.244.2.10'])
     expect((await b.lab_(['exec', 'underlay', '--', 'ip', 'link', 'show', 'br-a'])).status).toBe(0)
     expect((await a.lab_(['exec', 'node1-pod1', '--', 'false'])).status).toBe(1)
+    // run as installed (the #! line drops NODE_EXTRA_CA_CERTS for the CLI's
+    // own start-up), the user's command still gets the variable
+    const ca = await spawnAsync(CLI, ['lab', 'exec', 'node1-pod1', '--name', a.name, '--', 'sh', '-c', 'echo "[$NODE_EXTRA_CA_CERTS][${PODNET_NODE_EXTRA_CA_CERTS-unset}]"'], {
+      ...a.env,
+      NODE_EXTRA_CA_CERTS: '/etc/ssl/certs/ca-certificates.crt',
+    }).done
+    expect(ca.status, ca.stderr).toBe(0)
+    expect(ca.stdout.trim()).toBe('[/etc/ssl/certs/ca-certificates.crt][unset]')
   })
 
   it('removes one lab without disturbing the other, and says so when run again', async () => {

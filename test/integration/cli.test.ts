@@ -115,7 +115,13 @@ describe('doctor', () => {
 
 describe('on an attached node', () => {
   beforeAll(() => {
+    // leftovers of a detach that could not finish: a first attach removes
+    // them (routes sync only looks for stale kernel routes it could own)
+    sh('ip', ['-n', n1.ns, 'route', 'add', '10.99.0.0/24', 'dev', 'eth0', 'proto', '112'])
+    sh('ip', ['-n', n1.ns, 'route', 'add', '10.99.1.7', 'dev', 'eth0', 'proto', '112'])
+    expect(sh('ip', ['-n', n1.ns, 'route', 'show', 'proto', '112']).stdout).toContain('10.99.0.0/24')
     expect(cliJson<{ action: string }>(n1.ns, [...attachArgs, '--mode', 'auto'], env).action).toBe('attached')
+    expect(sh('ip', ['-n', n1.ns, 'route', 'show', 'proto', '112']).stdout).not.toMatch(/10\.99\./)
     cliJson(n2.ns, ['attach', '--node-ip', n2.ip, '--pod-cidr', n2.podCidr, '--device', 'eth0', '--mode', 'auto', '--pin-dir', n2.pinDir], env)
   })
 

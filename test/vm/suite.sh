@@ -143,6 +143,7 @@ tcp_test() {
 }
 
 for PODDEV in ${VM_POD_DEVICES:-veth}; do
+  case $PODDEV in veth|netkit) ;; *) say "FAIL unknown pod device '$PODDEV' in VM_POD_DEVICES (veth, netkit)"; FAIL=$((FAIL + 1)); FAILED+=("pod device $PODDEV"); continue ;; esac
 for MODE_ in ${VM_MODES:-direct vxlan}; do
   # check names: [direct], [vxlan], [direct/netkit], …
   MODE=$MODE_; [[ $PODDEV == veth ]] || MODE=$MODE_/$PODDEV

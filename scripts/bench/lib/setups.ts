@@ -91,17 +91,19 @@ m.createNetkit({ name, peerName: 'eth0', peerNetnsFd: fd, mtu: Number(mtu) || un
 
 async function netkitPair(node: string, pod: string, name: string, mtu = 0): Promise<void> {
   const r = await exec(nsenter(node, [process.execPath, '--input-type=module', '-e', NETKIT_SCRIPT, pod, name, String(mtu)]), { timeoutMs: 30_000, allowFail: true })
-  if (r.code !== 0) throw new Error(`creating netkit pair ${name} in ${node}: ${r.stderr.trim().split('\n').find((l) => l.includes('Error')) ?? r.stderr.trim()}`)
+  if (r.code !== 0) throw new Error(`creating netkit pair ${name} in ${node}: ${r.stderr.split('\n').find((l) => /failed: E[A-Z]+/.test(l))?.trim() ?? r.stderr.trim()}`)
 }
 
-/** Can this kernel make netkit pairs? Tried in throwaway namespaces. */
+/** Can this kernel make netkit pairs? Tried in throwaway namespaces; only
+ * the kernel's "not supported" means no, any other failure is reported. */
 export async function netkitAvailable(tag: string): Promise<boolean> {
   const [n, p] = [addNs(`${tag}-nk0`), addNs(`${tag}-nk1`)]
   try {
     await netkitPair(n, p, 'probe0')
     return true
-  } catch {
-    return false
+  } catch (e) {
+    if ((e as Error).message.includes('EOPNOTSUPP')) return false
+    throw e
   } finally {
     deleteNs(p)
     deleteNs(n)

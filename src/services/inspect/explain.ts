@@ -243,7 +243,7 @@ function chooseEntry(s: NodeState, maps: DatapathMaps, src: string, dst: string,
     if (!owner) throw new UserError(`${ingress} is not a pod veth, ${s.config.device} or ${VXLAN_DEV} of this node`, 'see `podnet-bpf endpoints list`')
     return podEntry(s, maps, owner.ip, `sent by pod ${owner.ip} on ${ingress} (--ingress)`)
   }
-  if (maps.endpoints.get(src)) return podEntry(s, maps, src, `${src} is a local pod: it enters from_pod on its host veth`)
+  if (maps.endpoints.get(src)) return podEntry(s, maps, src, `${src} is a local pod: it enters from_pod on its host ${s.endpoints[src]?.device === 'netkit' ? 'netkit device (peer hook)' : 'veth'}`)
   if (src === s.config.nodeIp) {
     return { hook: 'host', key: null, tcHook: null, device: s.config.device, ifindex: 0, srcMac: ANY_MAC, dstMac: ANY_MAC, why: `${src} is this node: the host stack routes it` }
   }
@@ -425,16 +425,17 @@ export function explain(input: ExplainInput): Explanation {
 
     const label = reasonLabel(reason)
     const outcome = outcomeOf(reason)
+    const kind = s.endpoints[dst]?.device ?? 'veth' // of the target pod's host-side device
     let summary: string
     switch (reason) {
       case Reason.FWD_LOCAL:
-        summary = `delivered to pod ${dst} on veth ${to.device} (ifindex ${to.ifindex})`
+        summary = `delivered to pod ${dst} on ${kind} ${to.device} (ifindex ${to.ifindex})`
         break
       case Reason.FWD_DIRECT:
         summary = `routed directly to node ${to.nodeIp} via ${to.device}`
         break
       case Reason.FWD_DECAP:
-        summary = `decapsulated (VXLAN from node ${to.nodeIp}, VNI ${to.vni}) and delivered to pod ${dst} on veth ${to.device} (ifindex ${to.ifindex})`
+        summary = `decapsulated (VXLAN from node ${to.nodeIp}, VNI ${to.vni}) and delivered to pod ${dst} on ${kind} ${to.device} (ifindex ${to.ifindex})`
         break
       case Reason.FWD_VXLAN:
         summary = `encapsulated to node ${to.nodeIp} (VNI ${to.vni}) and sent via ${to.device}`
@@ -453,7 +454,7 @@ export function explain(input: ExplainInput): Explanation {
         break
       default:
         if (outcome === 'drop') summary = `dropped: ${label}`
-        else if (entry.hook === 'host' && to.device) summary = to.pod ? `sent by the host stack to pod ${dst} on veth ${to.device}` : `routed by the host stack to node ${to.nodeIp} via ${to.device}`
+        else if (entry.hook === 'host' && to.device) summary = to.pod ? `sent by the host stack to pod ${dst} on ${kind} ${to.device}` : `routed by the host stack to node ${to.nodeIp} via ${to.device}`
         else summary = 'passed to the host stack'
     }
     return {

@@ -404,6 +404,10 @@ export function resolveTarget(s: LabState, what: string): Target {
 export function execContext(s: LabState, target: string): { target: Target; argsPrefix: string[]; env: NodeJS.ProcessEnv } {
   const t = resolveTarget(s, target)
   const env: NodeJS.ProcessEnv = { ...process.env }
+  // bin/run.js's #! line set NODE_EXTRA_CA_CERTS aside; the user's command gets it back
+  const ca = env.PODNET_NODE_EXTRA_CA_CERTS
+  delete env.PODNET_NODE_EXTRA_CA_CERTS
+  if (ca) env.NODE_EXTRA_CA_CERTS = ca
   if (t.kind === 'node') env.PODNET_PIN_DIR = t.node.pinDir
   return { target: t, argsPrefix: nsenterArgs(t.ns, []), env }
 }
