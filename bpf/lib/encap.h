@@ -165,7 +165,6 @@ static __always_inline __u8 ecn_decap(__u8 outer, __u8 inner)
 	return 0;
 }
 
-
 static __always_inline int encap_set_key(struct __sk_buff *skb, __u32 node_ip, struct pn_trace *t)
 {
 	struct bpf_tunnel_key key = {};

@@ -103,13 +103,13 @@ export function podHook(e: { ifindex: number; device?: 'veth' | 'netkit' | undef
 
 /** Removes from-pod from a pod device whose kind may be unknown (an endpoint
  * only the map remembers): both hooks are tried, and "not that kind of
- * device / no such hook here" is not an error. Returns what was removed. */
-export function detachPodProgram(ifindex: number, device?: 'veth' | 'netkit'): string[] {
-  const removed: string[] = []
-  const points: HookPoint[] = device === 'netkit' ? ['netkit-peer'] : device === 'veth' ? ['ingress'] : ['ingress', 'netkit-peer']
+ * device / no such hook here" is not an error. Returns whether one was there. */
+export function detachPodProgram(ifindex: number, device?: 'veth' | 'netkit'): boolean {
+  let removed = false
+  const points: HookPoint[] = device ? [podHook({ ifindex, device }).point] : ['ingress', 'netkit-peer']
   for (const point of points) {
     try {
-      if (detachProgram({ ifindex, point })) removed.push(point === 'ingress' ? 'tc ingress filter' : 'netkit peer program')
+      if (detachProgram({ ifindex, point })) removed = true
     } catch (e) {
       // ENXIO: not netkit; EINVAL: no clsact, or a kernel without netkit;
       // EACCES: the peer end; ENODEV/ENOENT: gone

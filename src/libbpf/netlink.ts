@@ -49,7 +49,6 @@ function align4(n: number): number {
 
 /** RTM_GETLINK for `ifindex` in this netns, or in the netns with id `netnsid` (as seen from this one). */
 export function getLink(ifindex: number, netnsid?: number): LinkInfo {
-  const lc = libc();
   const op = `RTM_GETLINK(ifindex ${ifindex}${netnsid !== undefined ? `, netnsid ${netnsid}` : ''})`;
   const len = NLMSGHDR_LEN + IFINFOMSG_LEN + (netnsid !== undefined ? 8 : 0);
   const req = Buffer.alloc(len);
@@ -66,27 +65,36 @@ export function getLink(ifindex: number, netnsid?: number): LinkInfo {
     req.writeInt32LE(netnsid, a + 4);
   }
 
+  return transact(req, mySeq, op, (buf, off, mlen, type) => {
+    if (type === NLMSG_DONE) throw new BpfError(op, 19 /* ENODEV */);
+    return type === RTM_NEWLINK ? parseLink(buf, off, mlen) : undefined;
+  });
+}
+
+/**
+ * Sends one request and reads the replies to it (the kernel answers within
+ * send(), so recv never blocks): an error reply throws BpfError; every other
+ * reply goes to `onReply` until it returns a value.
+ */
+function transact<T>(req: Buffer, mySeq: number, op: string, onReply: (buf: Buffer, off: number, mlen: number, type: number) => T | undefined): T {
+  const lc = libc();
+  const buf = (recvBuf ??= Buffer.alloc(64 * 1024));
   const fd = checkLibc(lc.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE), 'socket(AF_NETLINK)');
   try {
     checkLibc(lc.send(fd, req, req.length, 0), `${op} send`);
-    const buf = (recvBuf ??= Buffer.alloc(64 * 1024));
-    // The kernel answers within send(): the reply is already queued, so never block.
     for (;;) {
       const n = checkLibc(lc.recv(fd, buf, buf.length, MSG_DONTWAIT), `${op} recv`);
       for (let off = 0; off + NLMSGHDR_LEN <= n; ) {
         const mlen = buf.readUInt32LE(off);
         const type = buf.readUInt16LE(off + 4);
-        const mseq = buf.readUInt32LE(off + 8);
         if (mlen < NLMSGHDR_LEN || off + mlen > n) throw new Error(`${op}: truncated netlink message`);
-        if (mseq === mySeq) {
+        if (buf.readUInt32LE(off + 8) === mySeq) {
           if (type === NLMSG_ERROR) {
             const err = buf.readInt32LE(off + NLMSGHDR_LEN);
             if (err !== 0) throw new BpfError(op, -err);
-          } else if (type === NLMSG_DONE) {
-            throw new BpfError(op, 19 /* ENODEV */);
-          } else if (type === RTM_NEWLINK) {
-            return parseLink(buf, off, mlen);
           }
+          const r = onReply(buf, off, mlen, type);
+          if (r !== undefined) return r;
         }
         off += align4(mlen);
       }
@@ -314,30 +322,6 @@ export function createNetkit(s: NetkitSpec): void {
   b.writeUInt16LE(RTM_NEWLINK, 4);
   b.writeUInt16LE(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, 6);
   b.writeUInt32LE(mySeq, 8);
-  ack(b.subarray(0, p), mySeq, `RTM_NEWLINK netkit ${s.name} (peer ${s.peerName})`);
-}
-
-/** Sends one request and waits for its ack; throws BpfError on a negative one. */
-function ack(req: Buffer, mySeq: number, op: string): void {
-  const lc = libc();
-  const buf = (recvBuf ??= Buffer.alloc(64 * 1024));
-  const fd = checkLibc(lc.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE), 'socket(AF_NETLINK)');
-  try {
-    checkLibc(lc.send(fd, req, req.length, 0), `${op} send`);
-    for (;;) {
-      const n = checkLibc(lc.recv(fd, buf, buf.length, MSG_DONTWAIT), `${op} recv`);
-      for (let off = 0; off + NLMSGHDR_LEN <= n; ) {
-        const mlen = buf.readUInt32LE(off);
-        if (mlen < NLMSGHDR_LEN || off + mlen > n) throw new Error(`${op}: truncated netlink message`);
-        if (buf.readUInt16LE(off + 4) === NLMSG_ERROR && buf.readUInt32LE(off + 8) === mySeq) {
-          const err = -buf.readInt32LE(off + NLMSGHDR_LEN);
-          if (err !== 0) throw new BpfError(op, err);
-          return;
-        }
-        off += align4(mlen);
-      }
-    }
-  } finally {
-    lc.close(fd);
-  }
+  // NLM_F_ACK: success is an error reply with errno 0
+  transact(b.subarray(0, p), mySeq, `RTM_NEWLINK netkit ${s.name} (peer ${s.peerName})`, (_b, _o, _l, type) => (type === NLMSG_ERROR ? true : undefined));
 }

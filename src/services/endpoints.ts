@@ -119,7 +119,7 @@ export function deleteEndpoint(ipArg: string, pinDir?: string): Endpoint {
     if (!stillUsed) {
       try {
         // an endpoint state does not know (only the map has it): both hooks
-        detachPodProgram(ep.ifindex, gone ? (gone.device ?? 'veth') : undefined)
+        detachPodProgram(ep.ifindex, gone?.device)
       } catch (e) {
         // the pod (and its device) may be gone already
         if (!(e instanceof BpfError)) throw e

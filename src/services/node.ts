@@ -403,8 +403,8 @@ export function teardown(state: NodeState): string[] {
     }
   }
   // endpoints that exist only in the map (state lost track) still get unhooked
-  // veth/netkit as state recorded it (older state: veth); map-only: unknown
-  const kinds = new Map(Object.values(state.endpoints).map((e) => [e.ifindex, e.device ?? 'veth'] as const))
+  // veth/netkit as state recorded it; map-only: unknown
+  const kinds = new Map(Object.values(state.endpoints).map((e) => [e.ifindex, e.device] as const))
   const epIfindexes = new Set(Object.values(state.endpoints).map((e) => e.ifindex))
   try {
     const maps = DatapathMaps.open(state.pinDir)
@@ -418,7 +418,7 @@ export function teardown(state: NodeState): string[] {
   }
   for (const ifindex of epIfindexes) {
     const device = kinds.get(ifindex)
-    step(`from-pod on ifindex ${ifindex}`, () => detachPodProgram(ifindex, device).length > 0)
+    step(`from-pod on ifindex ${ifindex}`, () => detachPodProgram(ifindex, device))
   }
   step(`tc ingress filter on ${state.config.device}`, () => detachProgram({ ifindex: state.deviceIfindex, point: 'ingress' }))
   if (state.vxlan) {

@@ -22,8 +22,9 @@ export const NodeStateSchema = z.object({
   sysctls: z.array(z.object({ path: z.string(), old: z.string() })),
   /** encapsulation as requested per route ('default' follows the node mode) */
   routeEncap: z.record(z.string(), z.union([EncapSchema, z.literal('default')])),
-  /** endpoint IP → host-side device (veth, or the primary of a netkit pair) */
-  endpoints: z.record(z.string(), z.object({ ifname: z.string(), ifindex: z.number(), device: z.enum(['veth', 'netkit']).optional() })),
+  /** endpoint IP → host-side device (veth, or the primary of a netkit pair;
+   * state written before netkit pods has no `device`: veth) */
+  endpoints: z.record(z.string(), z.object({ ifname: z.string(), ifindex: z.number(), device: z.enum(['veth', 'netkit']).default('veth') })),
   attachedAt: z.string(),
 })
 export type NodeState = z.infer<typeof NodeStateSchema>

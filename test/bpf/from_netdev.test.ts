@@ -7,7 +7,6 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { Dir, MONITOR_F_TRACE, Reason, type DatapathConfig } from '../../src/datapath/abi.js'
 import {
   BpfHarness,
-  DIRECT_ONLY_CONFIG,
   OTHER_VXLAN_CONFIG,
   TC_ACT_OK,
   TC_ACT_REDIRECT,
@@ -49,6 +48,7 @@ import {
   expectTtlDecremented,
   expectUntouched,
   setupNode,
+  useNodeHarnesses,
   summary,
   withTtlDecremented,
 } from './net.js'
@@ -75,21 +75,7 @@ const INNER_IP = ETH_HLEN + VXLAN_ENCAP_LEN
 let h: BpfHarness
 let direct: BpfHarness
 let other: BpfHarness
-beforeAll(() => {
-  h = BpfHarness.open(TEST_CONFIG, { programs: ['fromNetdev'], tag: 'from-netdev' })
-  direct = BpfHarness.open(DIRECT_ONLY_CONFIG, { programs: ['fromNetdev'], tag: 'from-netdev-direct' })
-  other = BpfHarness.open(OTHER_VXLAN_CONFIG, { programs: ['fromNetdev'], tag: 'from-netdev-other' })
-})
-afterAll(() => {
-  h?.close()
-  direct?.close()
-  other?.close()
-})
-beforeEach(() => {
-  setupNode(h)
-  setupNode(direct)
-  setupNode(other)
-})
+useNodeHarnesses('fromNetdev', 'from-netdev', (hs) => ({ h, direct, other } = hs))
 
 const PASS = { verdict: TC_ACT_OK, reason: 'FWD_PASS', target: 0, nodeIp: '0.0.0.0', vni: 0 }
 

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // pn_from_pod (tc ingress of a pod's host veth), packet by packet.
 
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { Dir, MONITOR_F_TRACE, Reason } from '../../src/datapath/abi.js'
 import {
-  BpfHarness,
+  type BpfHarness,
   DIRECT_ONLY_CONFIG,
   OTHER_VXLAN_CONFIG,
   TC_ACT_OK,
@@ -53,7 +53,7 @@ import {
   expectMacs,
   expectTtlDecremented,
   expectUntouched,
-  setupNode,
+  useNodeHarnesses,
   summary,
   withTtlDecremented,
 } from './net.js'
@@ -61,22 +61,7 @@ import {
 let h: BpfHarness
 let direct: BpfHarness
 let other: BpfHarness
-
-beforeAll(() => {
-  h = BpfHarness.open(TEST_CONFIG, { programs: ['fromPod'], tag: 'from-pod' })
-  direct = BpfHarness.open(DIRECT_ONLY_CONFIG, { programs: ['fromPod'], tag: 'from-pod-direct' })
-  other = BpfHarness.open(OTHER_VXLAN_CONFIG, { programs: ['fromPod'], tag: 'from-pod-other' })
-})
-afterAll(() => {
-  h?.close()
-  direct?.close()
-  other?.close()
-})
-beforeEach(() => {
-  setupNode(h)
-  setupNode(direct)
-  setupNode(other)
-})
+useNodeHarnesses('fromPod', 'from-pod', (hs) => ({ h, direct, other } = hs))
 
 const fromA = (o: Partial<Parameters<typeof ipv4Frame>[0]> & { dst: string }) =>
   ipv4Frame({ ...FROM_A, src: POD_A.ip, ...o })

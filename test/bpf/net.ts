@@ -2,9 +2,9 @@
 // The node every packet-level test runs on: two local pods, a direct peer
 // and a VXLAN peer, and assertions shared by the per-program tests.
 
-import { expect } from 'vitest'
-import { DEFAULT_VXLAN_PORT, type DatapathConfig } from '../../src/datapath/abi.js'
-import { TEST_CONFIG, type BpfHarness, type Decision } from '../support/bpf-harness.js'
+import { afterAll, beforeAll, beforeEach, expect } from 'vitest'
+import { DEFAULT_VXLAN_PORT, type DatapathConfig, type ProgramKey } from '../../src/datapath/abi.js'
+import { BpfHarness, DIRECT_ONLY_CONFIG, OTHER_VXLAN_CONFIG, TEST_CONFIG, type Decision } from '../support/bpf-harness.js'
 import {
   ETH_HLEN,
   ETH_P_IP,
@@ -37,6 +37,38 @@ export function setupNode(h: BpfHarness): void {
   h.addEndpoint(POD_B.ip, POD_B.ifindex, POD_B.mac, POD_B.hostMac)
   h.addRoute(DIRECT_PEER.cidr, DIRECT_PEER.nodeIp, false)
   h.addRoute(VXLAN_PEER.cidr, VXLAN_PEER.nodeIp, true)
+}
+
+export interface NodeHarnesses {
+  /** TEST_CONFIG: VXLAN and direct peers */
+  h: BpfHarness
+  /** DIRECT_ONLY_CONFIG: no VXLAN device */
+  direct: BpfHarness
+  /** OTHER_VXLAN_CONFIG: another node IP, port and VNI */
+  other: BpfHarness
+}
+
+/** One program loaded under the three node configurations the per-program
+ * tests compare, opened for the file and set up fresh (setupNode) before
+ * each test; `use` receives them once they are open. */
+export function useNodeHarnesses(program: ProgramKey, tag: string, use: (hs: NodeHarnesses) => void): void {
+  let hs: NodeHarnesses | undefined
+  beforeAll(() => {
+    hs = {
+      h: BpfHarness.open(TEST_CONFIG, { programs: [program], tag }),
+      direct: BpfHarness.open(DIRECT_ONLY_CONFIG, { programs: [program], tag: `${tag}-direct` }),
+      other: BpfHarness.open(OTHER_VXLAN_CONFIG, { programs: [program], tag: `${tag}-other` }),
+    }
+    use(hs)
+  })
+  afterAll(() => {
+    hs?.h.close()
+    hs?.direct.close()
+    hs?.other.close()
+  })
+  beforeEach(() => {
+    for (const x of [hs!.h, hs!.direct, hs!.other]) setupNode(x)
+  })
 }
 
 /** Packet left exactly as it came in. */

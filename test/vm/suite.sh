@@ -91,11 +91,8 @@ for p in 10 11; do
   ip netns add \$ns
   ip netns exec \$ns sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
   if [ \$PODDEV = netkit ]; then
-    # iproute2 6.1 cannot create netkit pairs: the project's rtnetlink code does
-    node --input-type=module -e "
-      const m = await import('$REPO/dist/libbpf/index.js'); const fs = await import('node:fs')
-      const fd = fs.openSync('/run/netns/' + process.argv[1], 'r')
-      m.createNetkit({ name: process.argv[2], peerName: 'eth0', peerNetnsFd: fd, mtu: Number(process.argv[3]) })" \$ns \$h \$mtu
+    # iproute2 6.1 cannot create netkit pairs: the lab's code does
+    node $REPO/scripts/netkit-pair.mjs \$ns \$h \$mtu
   else
     ip link add \$h type veth peer name eth0 netns \$ns
   fi

@@ -236,7 +236,7 @@ function chooseEntry(s: NodeState, maps: DatapathMaps, src: string, dst: string,
       return e
     }
     if (s.vxlan && ifindex === s.vxlan.ifindex) {
-      const r = routeFor(maps, src) ?? vxlanPeerOf(maps, src)
+      const r = routeFor(maps, src) ?? vxlanPeerOf(maps, src, null)
       return overlayEntry(s, `arrives through the overlay (--ingress ${ingress})${r ? ` from node ${r.nodeIp}` : ''}`, r?.nodeIp ?? '0.0.0.0')
     }
     const owner = [...maps.endpoints.entries()].find((e) => e.ifindex === ifindex)
@@ -260,16 +260,16 @@ function chooseEntry(s: NodeState, maps: DatapathMaps, src: string, dst: string,
     return netdevEntry(s, `${src} is a pod of node ${r.nodeIp} (VXLAN route ${r.cidr}), but ${dst} is outside this node's pod CIDR: node ${r.nodeIp} routes it unencapsulated, so it arrives on ${dev} as it is`)
   }
   if (r) return netdevEntry(s, `${src} is a pod of node ${r.nodeIp} (direct route ${r.cidr}): it arrives on ${dev}`)
-  const peer = vxlanPeerOf(maps, src)
+  const peer = vxlanPeerOf(maps, src, r)
   if (peer && cidrContains(ownCidr, dst)) {
     return vxlanEntry(s, `${src} is the node of VXLAN route ${peer.cidr}: its packets to this node's pods arrive on ${dev} as VXLAN frames`, src)
   }
   return netdevEntry(s, `${src} is not a pod here: it arrives on ${dev}`)
 }
 
-/** The VXLAN peer node that sends `src`'s packets: the node of a VXLAN route covering `src`, or `src` itself if it is the node IP of a VXLAN route. */
-function vxlanPeerOf(maps: DatapathMaps, src: string): { cidr: string; nodeIp: string } | null {
-  const r = routeFor(maps, src)
+/** The VXLAN peer node that sends `src`'s packets: the node of a VXLAN route covering `src`, or `src` itself if it is the node IP of a VXLAN route.
+ * `r`: routeFor(maps, src), when the caller has it already. */
+function vxlanPeerOf(maps: DatapathMaps, src: string, r = routeFor(maps, src)): { cidr: string; nodeIp: string } | null {
   if (r) return r.vxlan ? r : null
   const own = maps.routes.list().find((x) => x.nodeIp === src && x.vxlan)
   return own ? { cidr: own.cidr, nodeIp: src } : null
@@ -425,7 +425,7 @@ export function explain(input: ExplainInput): Explanation {
 
     const label = reasonLabel(reason)
     const outcome = outcomeOf(reason)
-    const kind = s.endpoints[dst]?.device ?? 'veth' // of the target pod's host-side device
+    const kind = s.endpoints[dst]?.device ?? 'veth' // of the target pod's host-side device (unknown to state: say veth)
     let summary: string
     switch (reason) {
       case Reason.FWD_LOCAL:

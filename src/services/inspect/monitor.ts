@@ -126,10 +126,7 @@ export class Monitor {
         case Reason.FWD_ARP_REPLY:
           to = { device: ifLabel(ev.target), ifindex: ev.target, nodeIp: null }
           break
-        case Reason.FWD_DECAP:
-          // into the pod; nodeIp is the peer that sent it through the tunnel
-          to = { device: ifLabel(ev.target), ifindex: ev.target, nodeIp: ev.nodeIp }
-          break
+        case Reason.FWD_DECAP: // into the pod; nodeIp is the peer that sent it through the tunnel
         case Reason.FWD_DIRECT:
         case Reason.FWD_VXLAN:
           to = { device: ifLabel(ev.target), ifindex: ev.target, nodeIp: ev.nodeIp }

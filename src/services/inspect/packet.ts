@@ -32,21 +32,28 @@ export function l4HeaderLen(p: Proto): number {
   return p === 'tcp' ? 20 : 8
 }
 
-export function buildPacket(s: PacketSpec): Buffer {
-  const l4len = s.ipLen - 20
-  const pkt = Buffer.alloc(14 + s.ipLen)
-  macToBytes(s.dstMac, pkt, 0)
-  macToBytes(s.srcMac, pkt, 6)
+/** A frame of Ethernet + option-less IPv4 (DF, header checksum set) with
+ * room for ipLen - 20 bytes after the IP header, left zero. */
+function ethIpv4(h: { srcMac: string; dstMac: string; src: string; dst: string; ttl: number; protocol: number; ipLen: number }): Buffer {
+  const pkt = Buffer.alloc(14 + h.ipLen)
+  macToBytes(h.dstMac, pkt, 0)
+  macToBytes(h.srcMac, pkt, 6)
   pkt.writeUInt16BE(0x0800, 12)
   const ip = pkt.subarray(14, 34)
   ip[0] = 0x45
-  ip.writeUInt16BE(s.ipLen, 2)
+  ip.writeUInt16BE(h.ipLen, 2)
   ip.writeUInt16BE(0x4000, 6) // DF
-  ip[8] = s.ttl
-  ip[9] = PROTO_NUMBER[s.proto]
-  ipToBuf(s.src, ip, 12)
-  ipToBuf(s.dst, ip, 16)
+  ip[8] = h.ttl
+  ip[9] = h.protocol
+  ipToBuf(h.src, ip, 12)
+  ipToBuf(h.dst, ip, 16)
   ip.writeUInt16BE(csum(ip), 10)
+  return pkt
+}
+
+export function buildPacket(s: PacketSpec): Buffer {
+  const l4len = s.ipLen - 20
+  const pkt = ethIpv4({ ...s, protocol: PROTO_NUMBER[s.proto] })
   const l4 = pkt.subarray(34)
   if (s.proto === 'icmp') {
     l4[0] = 8 // echo request
@@ -95,19 +102,7 @@ export interface VxlanSpec {
  * frame itself. */
 export function buildVxlanFrame(o: VxlanSpec, inner: Buffer): Buffer {
   const ipLen = VXLAN_OVERHEAD - 14 + inner.length
-  const pkt = Buffer.alloc(14 + ipLen)
-  macToBytes(o.dstMac, pkt, 0)
-  macToBytes(o.srcMac, pkt, 6)
-  pkt.writeUInt16BE(0x0800, 12)
-  const ip = pkt.subarray(14, 34)
-  ip[0] = 0x45
-  ip.writeUInt16BE(ipLen, 2)
-  ip.writeUInt16BE(0x4000, 6) // DF
-  ip[8] = 64
-  ip[9] = PROTO_NUMBER.udp
-  ipToBuf(o.src, ip, 12)
-  ipToBuf(o.dst, ip, 16)
-  ip.writeUInt16BE(csum(ip), 10)
+  const pkt = ethIpv4({ ...o, ttl: 64, protocol: PROTO_NUMBER.udp, ipLen })
   const udp = pkt.subarray(34, 42)
   udp.writeUInt16BE(o.sport, 0)
   udp.writeUInt16BE(o.dport, 2)

@@ -2,7 +2,9 @@
 // process per namespace) and nsenter (which keeps the host mount namespace,
 // so bpffs pins stay visible; `ip netns exec` would remount /sys).
 import { spawn } from 'node:child_process'
-import { existsSync, readdirSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readdirSync } from 'node:fs'
+import { UserError } from '../../errors.js'
+import { createNetkit, isBpfError } from '../../libbpf/index.js'
 import { run } from '../../util/exec.js'
 
 export const NETNS_DIR = '/run/netns'
@@ -90,4 +92,22 @@ export function nsenterArgs(ns: string, cmd: string[]): string[] {
 export async function nsSysctl(ns: string, settings: string[]): Promise<void> {
   const r = await spawnAsync('nsenter', nsenterArgs(ns, ['sysctl', '-q', '-w', ...settings]))
   if (r.status !== 0) throw new Error(`sysctl in ${ns} failed: ${r.stderr.trim()}`)
+}
+
+/** A pod's netkit pair: `hostIf` in the caller's namespace, its peer born as
+ * eth0 in `podNs` (L3 mode: no MACs, no ARP). iproute2 before 6.7 cannot
+ * create netkit pairs, so this is rtnetlink directly; the lab, the VM suite
+ * and the bench (scripts/netkit-pair.mjs) all make netkit pods here. */
+export function createNetkitPod(hostIf: string, podNs: string, mtu?: number): void {
+  const fd = openSync(netnsPath(podNs), 'r')
+  try {
+    createNetkit({ name: hostIf, peerName: 'eth0', peerNetnsFd: fd, mtu })
+  } catch (e) {
+    if (isBpfError(e) && e.code === 'EOPNOTSUPP') {
+      throw new UserError('this kernel has no netkit devices (Linux >= 6.7 built with CONFIG_NETKIT)', 'use --pod-device veth')
+    }
+    throw e
+  } finally {
+    closeSync(fd)
+  }
 }

@@ -4,14 +4,12 @@
 // JSON request on stdin, writes one JSON reply on stdout. Batching a node's
 // attach + pods + endpoints + routes here costs one Node.js start per node
 // instead of one per CLI command.
-import { closeSync, openSync } from 'node:fs'
 import { UserError } from '../../errors.js'
 import { type Mode } from '../config.js'
 import { addEndpoint } from '../endpoints.js'
 import { attach, detach } from '../node.js'
 import { listRoutes, syncRoutes, type RouteView } from '../routes.js'
-import { createNetkit, isBpfError } from '../../libbpf/index.js'
-import { ipBatch, netnsPath } from './netns.js'
+import { createNetkitPod, ipBatch } from './netns.js'
 import { POD_GATEWAY, type PodDevice } from './plan.js'
 
 export type AgentRequest =
@@ -67,22 +65,6 @@ function setup(req: Extract<AgentRequest, { op: 'setup' }>): AgentReply {
   const routes = listRoutes(req.pinDir)
   lap('routes')
   return { ok: true, podMtu: a.podMtu, routes, timings }
-}
-
-/** iproute2 before 6.7 cannot create netkit pairs: rtnetlink directly, the
- * peer born in the pod's namespace (L3 mode: no MACs, no ARP). */
-function createNetkitPod(hostIf: string, podNs: string, mtu: number): void {
-  const fd = openSync(netnsPath(podNs), 'r')
-  try {
-    createNetkit({ name: hostIf, peerName: 'eth0', peerNetnsFd: fd, mtu })
-  } catch (e) {
-    if (isBpfError(e) && e.code === 'EOPNOTSUPP') {
-      throw new UserError('this kernel has no netkit devices (Linux >= 6.7 built with CONFIG_NETKIT)', 'use --pod-device veth')
-    }
-    throw e
-  } finally {
-    closeSync(fd)
-  }
 }
 
 function handle(req: AgentRequest): AgentReply {
