@@ -32,13 +32,12 @@ fi
 
 if [ ! -d node_modules/@2060.io/ffi-napi ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci"
-  # npm 11 may write lock files without the optional per-platform packages
-  # of rollup (vitest's bundler) and then refuse them in `npm ci`: fall back
-  # to `npm install`, which keeps the locked versions
-  npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || {
-    echo "setup: npm ci refused the lock file; using npm install"
-    npm install --no-audit --no-fund --loglevel=error
-  }
+  # the committed lock is complete (every optional per-platform package):
+  # npm ci must take it as is; never rewrite a tracked file on a user's machine
+  if ! npm ci --no-audit --no-fund --loglevel=error; then
+    echo "setup: npm ci refused package-lock.json. Fix: regenerate it with 'npm install' on a development machine and commit it" >&2
+    exit 1
+  fi
 fi
 # the FFI addon is native: make sure it really loads on this machine
 node -e "require('@2060.io/ffi-napi'); require('@2060.io/ref-napi')" || {
