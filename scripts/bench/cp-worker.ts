@@ -171,7 +171,7 @@ async function main(): Promise<void> {
 // only when executed, not when a test imports the generators
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   main().catch((e: unknown) => {
-    process.stderr.write(`cp-worker: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`)
+    process.stderr.write(`cp-worker: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`)
     process.exit(1)
   })
 }

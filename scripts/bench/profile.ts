@@ -76,7 +76,9 @@ async function main(): Promise<void> {
           const b = before[i]!
           const n = a.runCnt - b.runCnt
           const t = a.runTimeNs - b.runTimeNs
-          console.log(`  ${a.where.padEnd(24)}  ${a.name.padEnd(15)} ${String(n).padStart(9)}  ${(n ? t / n : 0).toFixed(0).padStart(9)}  ${(t / 1e6).toFixed(1).padStart(8)}`)
+          console.log(
+            `  ${a.where.padEnd(24)}  ${a.name.padEnd(15)} ${String(n).padStart(9)}  ${(n ? t / n : 0).toFixed(0).padStart(9)}  ${(t / 1e6).toFixed(1).padStart(8)}`,
+          )
         }
       }
     }

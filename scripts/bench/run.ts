@@ -13,7 +13,17 @@ import { execSync } from './lib/exec.js'
 import { installCleanupHandlers, runCleanup } from './lib/cleanup.js'
 import { deleteNs, runTag, staleNamespaces } from './lib/netns.js'
 import { cleanupPodnetNode, podnetAvailable } from './lib/podnet.js'
-import { buildSetup, netkitAvailable, setPodnetPodDevice, SETUP_IDS, SETUP_LABEL, type PodDevice, type PodnetTimings, type Setup, type SetupId } from './lib/setups.js'
+import {
+  buildSetup,
+  netkitAvailable,
+  setPodnetPodDevice,
+  SETUP_IDS,
+  SETUP_LABEL,
+  type PodDevice,
+  type PodnetTimings,
+  type Setup,
+  type SetupId,
+} from './lib/setups.js'
 import { defaultPlacement, measure, METRICS, setPlacement, startServers, type MetricId, type Sample, type Servers } from './lib/measure.js'
 import { verifyForwarding, type ForwardCheck } from './lib/verify.js'
 import { datapathTable, ratios, ratioTable, summarize } from './lib/report.js'
@@ -51,7 +61,11 @@ function fmtDuration(ms: number): string {
 
 function version(argv: string[]): string {
   const r = execSync(argv, { allowFail: true })
-  const line = (r.stdout + r.stderr).replace(/\x1b\[[0-9;]*m/g, '').split('\n').find((l) => /\d+\.\d+/.test(l)) ?? ''
+  const line =
+    (r.stdout + r.stderr)
+      .replace(/\x1b\[[0-9;]*m/g, '')
+      .split('\n')
+      .find((l) => /\d+\.\d+/.test(l)) ?? ''
   return `${argv[0]} ${/(\d+\.\d+(?:\.\d+)?)/.exec(line)?.[1] ?? 'unknown'}`
 }
 
@@ -111,9 +125,11 @@ async function main(): Promise<number> {
   let podDevice: PodDevice = 'veth'
   if (havePodnet && podDeviceReq !== 'veth' && setupIds.some((s) => s.startsWith('podnet'))) {
     const nk = await netkitAvailable(runTag('probe'))
-    if (podDeviceReq === 'netkit' && !nk) usage('--pod-device netkit: this kernel cannot create netkit pairs (Linux >= 6.7 with CONFIG_NETKIT); use --pod-device veth')
+    if (podDeviceReq === 'netkit' && !nk)
+      usage('--pod-device netkit: this kernel cannot create netkit pairs (Linux >= 6.7 with CONFIG_NETKIT); use --pod-device veth')
     podDevice = nk ? 'netkit' : 'veth'
-    if (!nk) log('podnet pods are veth pairs: this kernel has no netkit (CONFIG_NETKIT), which would run from-pod in the pod\'s own transmit')
+    if (!nk)
+      log("podnet pods are veth pairs: this kernel has no netkit (CONFIG_NETKIT), which would run from-pod in the pod's own transmit")
   }
   setPodnetPodDevice(podDevice)
 
@@ -138,7 +154,9 @@ async function main(): Promise<number> {
     placement,
     podDevice,
   }
-  log(`podnet-bpf bench: ${env.cpus} CPUs, kernel ${env.kernel}, load ${env.loadavgStart.map((x) => x.toFixed(2)).join(' ')}; ${reps} reps × ${duration}s, ${quick ? 'quick' : 'full'}`)
+  log(
+    `podnet-bpf bench: ${env.cpus} CPUs, kernel ${env.kernel}, load ${env.loadavgStart.map((x) => x.toFixed(2)).join(' ')}; ${reps} reps × ${duration}s, ${quick ? 'quick' : 'full'}`,
+  )
 
   const samples: Sample[] = []
   const checks: Partial<Record<SetupId, ForwardCheck>> = {}
@@ -159,7 +177,9 @@ async function main(): Promise<number> {
           if (check.problems.length) throw new Error(check.problems.join('; '))
           servers.push(await startServers(s))
           built.push(s)
-          log(`✓ ${SETUP_LABEL[id]}: built and verified in ${Date.now() - t0} ms (MTU ${s.mtu}, underlay +${check.underlayTx} pkts, kernel-forwarded ${check.kernelForwarded.join('/')})`)
+          log(
+            `✓ ${SETUP_LABEL[id]}: built and verified in ${Date.now() - t0} ms (MTU ${s.mtu}, underlay +${check.underlayTx} pkts, kernel-forwarded ${check.kernelForwarded.join('/')})`,
+          )
         } catch (e) {
           failed[id] = (e as Error).message
           log(`✗ ${SETUP_LABEL[id]}: ${(e as Error).message}`)
@@ -180,7 +200,9 @@ async function main(): Promise<number> {
             const shown = sample.error
               ? `ERROR ${sample.error}`
               : `${sample.value.toFixed(metric === 'udp' ? 0 : 2)} ${UNITS[metric]}${sample.p99 !== undefined ? ` (p99 ${sample.p99.toFixed(1)})` : ''}`
-            log(`[${String(done).padStart(String(total).length)}/${total}] rep ${rep}/${reps} ${metric.padEnd(4)} ${s.id.padEnd(14)} ${shown}   eta ${fmtDuration(eta)}`)
+            log(
+              `[${String(done).padStart(String(total).length)}/${total}] rep ${rep}/${reps} ${metric.padEnd(4)} ${s.id.padEnd(14)} ${shown}   eta ${fmtDuration(eta)}`,
+            )
           }
         }
       }
@@ -205,7 +227,8 @@ async function main(): Promise<number> {
   let md = ''
   if (rows.length) md += `${datapathTable(rows)}\n\n${ratioRows.length ? `${ratioTable(ratioRows)}\n\n` : ''}`
   if (cp) md += `${controlPlaneTable(cp)}\n\n`
-  md += `_${env.cpus} × ${env.cpuModel}, kernel ${env.kernel}, Node ${env.node}, ${env.iperf3}, ${env.sockperf}; ` +
+  md +=
+    `_${env.cpus} × ${env.cpuModel}, kernel ${env.kernel}, Node ${env.node}, ${env.iperf3}, ${env.sockperf}; ` +
     `podnet pods: ${podDevice} pairs; ${reps} reps × ${duration}s per figure (medians); load average ${env.loadavgStart[0]!.toFixed(2)} at start, ${env.loadavgEnd[0]!.toFixed(2)} at end; ` +
     `run took ${fmtDuration(Date.now() - started)}._\n`
 
@@ -227,7 +250,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (e: unknown) => {
-    process.stderr.write(`bench failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`)
+    process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`)
     for (const f of runCleanup()) process.stderr.write(`cleanup: ${f}\n`)
     process.exit(1)
   },

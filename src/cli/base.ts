@@ -9,7 +9,7 @@ import { UserError } from '../errors.js'
 import { BpfError } from '../libbpf/index.js'
 
 export const pinDirFlag = Flags.string({
-  description: 'bpffs directory holding this node\'s pins (one per node)',
+  description: "bpffs directory holding this node's pins (one per node)",
   env: 'PODNET_PIN_DIR',
   helpValue: 'DIR',
 })

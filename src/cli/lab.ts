@@ -8,4 +8,9 @@ export abstract class LabCommand extends BaseCommand {
   static override baseFlags = {} as typeof BaseCommand.baseFlags
 }
 
-export const labNameFlag = Flags.string({ description: 'lab name (lowercase letters and digits)', env: 'PODNET_LAB', default: DEFAULT_LAB, helpValue: 'LAB' })
+export const labNameFlag = Flags.string({
+  description: 'lab name (lowercase letters and digits)',
+  env: 'PODNET_LAB',
+  default: DEFAULT_LAB,
+  helpValue: 'LAB',
+})

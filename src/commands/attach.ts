@@ -5,7 +5,7 @@ import { attach, type AttachResult } from '../services/node.js'
 export default class Attach extends BaseCommand {
   static override summary = 'Attach the podnet-bpf datapath on this node'
   static override description =
-    'Mounts bpffs if needed, checks the kernel, creates the VXLAN device when the mode needs it, loads the prebuilt programs with this node\'s configuration and attaches them. Running it again with the same arguments changes nothing; new arguments or a new build replace the programs atomically and keep the maps.'
+    "Mounts bpffs if needed, checks the kernel, creates the VXLAN device when the mode needs it, loads the prebuilt programs with this node's configuration and attaches them. Running it again with the same arguments changes nothing; new arguments or a new build replace the programs atomically and keep the maps."
   static override examples = [
     '<%= config.bin %> attach --node-ip 192.168.77.1 --pod-cidr 10.244.1.0/24 --device eth0',
     '<%= config.bin %> attach --node-ip 192.168.77.1 --pod-cidr 10.244.1.0/24 --device eth0 --mode vxlan --vni 1',
@@ -16,11 +16,17 @@ export default class Attach extends BaseCommand {
     'node-ip': Flags.string({ description: "this node's underlay IPv4 address (an address of --device)", helpValue: 'IP' }),
     'pod-cidr': Flags.string({ description: "this node's pod CIDR", helpValue: 'CIDR' }),
     device: Flags.string({ description: 'node NIC (underlay)', helpValue: 'IFNAME' }),
-    mode: Flags.string({ description: 'cross-node forwarding: direct routing, VXLAN, or per peer (direct when on the device subnet) [default: auto]', options: ['direct', 'vxlan', 'auto'] }),
+    mode: Flags.string({
+      description: 'cross-node forwarding: direct routing, VXLAN, or per peer (direct when on the device subnet) [default: auto]',
+      options: ['direct', 'vxlan', 'auto'],
+    }),
     vni: Flags.integer({ description: 'VXLAN network identifier [default: 1]' }),
     'vxlan-port': Flags.integer({ description: 'VXLAN UDP port [default: 8472]' }),
     mtu: Flags.integer({ description: 'pod-facing MTU [default: device MTU, minus 50 with VXLAN]' }),
-    config: Flags.string({ description: 'JSON file with nodeIp, podCidr, device, mode, vni, vxlanPort, mtu (flags win)', helpValue: 'FILE' }),
+    config: Flags.string({
+      description: 'JSON file with nodeIp, podCidr, device, mode, vni, vxlanPort, mtu (flags win)',
+      helpValue: 'FILE',
+    }),
   }
 
   async run(): Promise<AttachResult> {
@@ -38,9 +44,16 @@ export default class Attach extends BaseCommand {
       configFile: flags.config,
       pinDir: flags['pin-dir'],
     })
-    this.log(`${r.action}: node ${r.config.nodeIp}, pod CIDR ${r.config.podCidr}, mode ${r.config.mode}, device ${r.config.device} (MTU ${r.deviceMtu})${r.vxlanDevice ? `, VXLAN ${r.vxlanDevice} VNI ${r.config.vni} port ${r.config.vxlanPort}` : ''}`)
+    this.log(
+      `${r.action}: node ${r.config.nodeIp}, pod CIDR ${r.config.podCidr}, mode ${r.config.mode}, device ${r.config.device} (MTU ${r.deviceMtu})${r.vxlanDevice ? `, VXLAN ${r.vxlanDevice} VNI ${r.config.vni} port ${r.config.vxlanPort}` : ''}`,
+    )
     this.log(`pod MTU: ${r.podMtu} (set it on each pod's eth0)`)
-    this.log(table(['PROGRAM', 'DEVICE', 'HOOK', 'ID'], r.programs.map((p) => [p.program, p.device, p.hook, p.id])))
+    this.log(
+      table(
+        ['PROGRAM', 'DEVICE', 'HOOK', 'ID'],
+        r.programs.map((p) => [p.program, p.device, p.hook, p.id]),
+      ),
+    )
     return r
   }
 }

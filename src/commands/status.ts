@@ -11,21 +11,41 @@ export default class Status extends BaseCommand {
   async run(): Promise<NodeStatus> {
     const { flags } = await this.parse(Status)
     const s = nodeStatus(flags['pin-dir'])
-    this.log(`node ${s.nodeIp}  pod CIDR ${s.podCidr}  mode ${s.mode}  device ${s.device} (ifindex ${s.deviceIfindex}, MTU ${s.deviceMtu})  pod MTU ${s.podMtu}`)
-    this.log(s.vxlan ? `VXLAN ${s.vxlan.device} (ifindex ${s.vxlan.ifindex}) VNI ${s.vxlan.vni} port ${s.vxlan.port}` : 'VXLAN: none (direct mode)')
+    this.log(
+      `node ${s.nodeIp}  pod CIDR ${s.podCidr}  mode ${s.mode}  device ${s.device} (ifindex ${s.deviceIfindex}, MTU ${s.deviceMtu})  pod MTU ${s.podMtu}`,
+    )
+    this.log(
+      s.vxlan
+        ? `VXLAN ${s.vxlan.device} (ifindex ${s.vxlan.ifindex}) VNI ${s.vxlan.vni} port ${s.vxlan.port}`
+        : 'VXLAN: none (direct mode)',
+    )
     this.log(`pin dir ${s.pinDir}, attached ${s.attachedAt}, ${s.endpoints} endpoints; libbpf ${s.libbpf}, kernel ${s.kernel}`)
     this.log('')
     this.log(
       table(
         ['PROGRAM', 'DEVICE', 'HOOK', 'ID', 'TAG', 'LOADED'],
-        s.programs.map((p) => [p.program, `${p.device} (${p.ifindex})`, p.hook, p.id === null ? 'NOT ATTACHED' : `${p.id}${p.expected ? '' : ' !'}`, p.tag ?? '-', p.loadedAt ?? '-']),
+        s.programs.map((p) => [
+          p.program,
+          `${p.device} (${p.ifindex})`,
+          p.hook,
+          p.id === null ? 'NOT ATTACHED' : `${p.id}${p.expected ? '' : ' !'}`,
+          p.tag ?? '-',
+          p.loadedAt ?? '-',
+        ]),
       ),
     )
     this.log('')
     this.log(
       table(
         ['MAP', 'TYPE', 'KEY', 'VALUE', 'ENTRIES', 'PIN'],
-        s.maps.map((m) => [m.name, m.type, m.keyType ?? '-', m.valueType ?? '-', m.entries === null ? `- / ${m.maxEntries} bytes` : `${m.entries}/${m.maxEntries}`, m.pinPath]),
+        s.maps.map((m) => [
+          m.name,
+          m.type,
+          m.keyType ?? '-',
+          m.valueType ?? '-',
+          m.entries === null ? `- / ${m.maxEntries} bytes` : `${m.entries}/${m.maxEntries}`,
+          m.pinPath,
+        ]),
       ),
     )
     return s

@@ -36,15 +36,16 @@ export type ReasonName = keyof typeof Reason
 export const REASON_MAX = 256
 export const DROP_BASE = 128
 
-const reasonNames = new Map<number, ReasonName>(
-  Object.entries(Reason).map(([k, v]) => [v, k as ReasonName]),
-)
+const reasonNames = new Map<number, ReasonName>(Object.entries(Reason).map(([k, v]) => [v, k as ReasonName]))
 
 /** 'FWD_LOCAL' → 'local', 'DROP_SPOOFED_SRC' → 'spoofed-src' (labels for humans and Prometheus). */
 export function reasonLabel(code: number): string {
   const name = reasonNames.get(code)
   if (!name) return `unknown-${code}`
-  return name.replace(/^(FWD|DROP)_/, '').toLowerCase().replace(/_/g, '-')
+  return name
+    .replace(/^(FWD|DROP)_/, '')
+    .toLowerCase()
+    .replace(/_/g, '-')
 }
 export function isDrop(code: number): boolean {
   return code >= DROP_BASE

@@ -76,13 +76,7 @@ export interface AddrInfo {
   prefixlen: number
 }
 export function ipv4Addresses(dev: string): AddrInfo[] {
-  const j = ipJson<{ addr_info?: { family: string; local: string; prefixlen: number }[] }[]>([
-    '-4',
-    'addr',
-    'show',
-    'dev',
-    dev,
-  ])
+  const j = ipJson<{ addr_info?: { family: string; local: string; prefixlen: number }[] }[]>(['-4', 'addr', 'show', 'dev', dev])
   return (j[0]?.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => ({ local: a.local, prefixlen: a.prefixlen }))
 }
 
@@ -151,7 +145,15 @@ export function applyRoutes(replace: readonly KernelRouteSpec[], remove: readonl
     return i
   }
   const ops: RouteOp[] = [
-    ...replace.map((r): RouteOp => ({ op: 'replace', ...splitDst(r.dst), protocol: ROUTE_PROTO, oif: oif(r.dev), gateway: r.via, prefsrc: r.src, scope: r.scope })),
+    ...replace.map((r): RouteOp => ({
+      op: 'replace',
+      ...splitDst(r.dst),
+      protocol: ROUTE_PROTO,
+      oif: oif(r.dev),
+      gateway: r.via,
+      prefsrc: r.src,
+      scope: r.scope,
+    })),
     ...remove.map((d): RouteOp => ({ op: 'delete', ...splitDst(d), protocol: ROUTE_PROTO })),
   ]
   const errors = routeOps(ops)

@@ -19,17 +19,17 @@ export function objectDir(): string {
 export function objectPath(key: ProgramKey): string {
   const p = join(objectDir(), Programs[key].object)
   if (!existsSync(p)) {
-    throw new UserError(
-      `BPF object ${p} is missing`,
-      'reinstall podnet-bpf, or run `npm run build` in a source checkout',
-    )
+    throw new UserError(`BPF object ${p} is missing`, 'reinstall podnet-bpf, or run `npm run build` in a source checkout')
   }
   return p
 }
 
 /** Identifies a build: re-attach replaces programs only when this changes. */
 export function objectHash(key: ProgramKey): string {
-  return createHash('sha256').update(readFileSync(objectPath(key))).digest('hex').slice(0, 16)
+  return createHash('sha256')
+    .update(readFileSync(objectPath(key)))
+    .digest('hex')
+    .slice(0, 16)
 }
 
 export interface LoadedProgram {

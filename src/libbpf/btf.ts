@@ -4,7 +4,7 @@
 // struct btf_type records with kind-specific trailers, string section.
 // Values are decoded little-endian (x86_64/arm64 hosts).
 
-export const BTF_MAGIC = 0xeb9f;
+export const BTF_MAGIC = 0xeb9f
 
 /** BTF_KIND_* numbers. */
 export const BTF_KIND = {
@@ -28,33 +28,33 @@ export const BTF_KIND = {
   DECL_TAG: 17,
   TYPE_TAG: 18,
   ENUM64: 19,
-} as const;
-export type BtfKind = keyof typeof BTF_KIND;
-const KIND_NAMES = Object.keys(BTF_KIND) as BtfKind[];
+} as const
+export type BtfKind = keyof typeof BTF_KIND
+const KIND_NAMES = Object.keys(BTF_KIND) as BtfKind[]
 
 export interface BtfMember {
-  name: string;
-  type: number;
+  name: string
+  type: number
   /** Offset from the start of the struct, in bits. */
-  bitOffset: number;
+  bitOffset: number
   /** Bitfield width in bits (0 = not a bitfield). */
-  bitfieldSize: number;
+  bitfieldSize: number
 }
 
 export interface BtfEnumValue<V> {
-  name: string;
-  value: V;
+  name: string
+  value: V
 }
 
 interface Common {
-  id: number;
-  name: string;
+  id: number
+  name: string
 }
 
 /** struct / union */
-export type BtfComposite<K extends 'STRUCT' | 'UNION'> = Common & { kind: K; size: number; members: BtfMember[] };
+export type BtfComposite<K extends 'STRUCT' | 'UNION'> = Common & { kind: K; size: number; members: BtfMember[] }
 /** typedef and modifiers: a name (typedef) and the type they refer to */
-export type BtfRef<K extends 'TYPEDEF' | 'VOLATILE' | 'CONST' | 'RESTRICT' | 'TYPE_TAG'> = Common & { kind: K; type: number };
+export type BtfRef<K extends 'TYPEDEF' | 'VOLATILE' | 'CONST' | 'RESTRICT' | 'TYPE_TAG'> = Common & { kind: K; type: number }
 
 export type BtfType =
   | (Common & { kind: 'VOID' })
@@ -76,79 +76,79 @@ export type BtfType =
   | (Common & { kind: 'VAR'; type: number; linkage: number })
   | (Common & { kind: 'DATASEC'; size: number; vars: { type: number; offset: number; size: number }[] })
   | (Common & { kind: 'FLOAT'; size: number })
-  | (Common & { kind: 'DECL_TAG'; type: number; componentIdx: number });
+  | (Common & { kind: 'DECL_TAG'; type: number; componentIdx: number })
 
-export type BtfTypeOf<K extends BtfKind> = Extract<BtfType, { kind: K }>;
+export type BtfTypeOf<K extends BtfKind> = Extract<BtfType, { kind: K }>
 
 /** One field of a struct/union layout, offsets in bytes (bit-level for bitfields). */
 export interface BtfField {
-  name: string;
-  type: number;
+  name: string
+  type: number
   /** Byte offset (floor for bitfields). */
-  offset: number;
+  offset: number
   /** Byte size of the field's type (for bitfields: of the underlying int). */
-  size: number;
-  bitOffset: number;
-  bitfieldSize: number;
+  size: number
+  bitOffset: number
+  bitfieldSize: number
 }
 
-export type BtfValue = number | bigint | BtfValue[] | { [name: string]: BtfValue };
+export type BtfValue = number | bigint | BtfValue[] | { [name: string]: BtfValue }
 
-const MODIFIERS = new Set<BtfKind>(['TYPEDEF', 'VOLATILE', 'CONST', 'RESTRICT', 'TYPE_TAG']);
+const MODIFIERS = new Set<BtfKind>(['TYPEDEF', 'VOLATILE', 'CONST', 'RESTRICT', 'TYPE_TAG'])
 
 export class Btf {
   /** Index = type id; 0 is void. For split BTF, includes the base's types. */
-  readonly types: BtfType[];
-  readonly pointerSize: number;
-  private byName: Map<string, number[]> | undefined;
+  readonly types: BtfType[]
+  readonly pointerSize: number
+  private byName: Map<string, number[]> | undefined
 
   constructor(types: BtfType[], pointerSize = 8) {
-    this.types = types;
-    this.pointerSize = pointerSize;
+    this.types = types
+    this.pointerSize = pointerSize
   }
 
   /** Type by id; throws on an invalid id. */
   get(id: number): BtfType {
-    const t = this.types[id];
-    if (t === undefined) throw new RangeError(`BTF type id ${id} out of range (0..${this.types.length - 1})`);
-    return t;
+    const t = this.types[id]
+    if (t === undefined) throw new RangeError(`BTF type id ${id} out of range (0..${this.types.length - 1})`)
+    return t
   }
 
   /** All types with that name (optionally of that kind). */
   findAllByName<K extends BtfKind>(name: string, kind?: K): (K extends BtfKind ? BtfTypeOf<K> : BtfType)[] {
     if (this.byName === undefined) {
-      this.byName = new Map();
+      this.byName = new Map()
       for (const t of this.types) {
-        if (t.name === '') continue;
-        const l = this.byName.get(t.name);
-        if (l) l.push(t.id);
-        else this.byName.set(t.name, [t.id]);
+        if (t.name === '') continue
+        const l = this.byName.get(t.name)
+        if (l) l.push(t.id)
+        else this.byName.set(t.name, [t.id])
       }
     }
-    const ids = this.byName.get(name) ?? [];
+    const ids = this.byName.get(name) ?? []
     return ids.map((i) => this.get(i)).filter((t) => kind === undefined || t.kind === kind) as (K extends BtfKind
       ? BtfTypeOf<K>
-      : BtfType)[];
+      : BtfType)[]
   }
 
   /** First type with that name (optionally of that kind). */
   findByName<K extends BtfKind>(name: string, kind?: K): BtfTypeOf<K> | undefined {
-    return this.findAllByName(name, kind)[0] as BtfTypeOf<K> | undefined;
+    return this.findAllByName(name, kind)[0] as BtfTypeOf<K> | undefined
   }
 
   /** Skips typedefs, modifiers (const, volatile, restrict, type tags) and VAR. */
   resolve(id: number): BtfType {
-    let t = this.get(id);
+    let t = this.get(id)
     for (let guard = 0; MODIFIERS.has(t.kind) || t.kind === 'VAR'; guard++) {
-      if (guard > 64) throw new Error(`BTF type ${id}: modifier loop`);
-      t = this.get((t as { type: number }).type);
+      if (guard > 64) throw new Error(`BTF type ${id}: modifier loop`)
+      t = this.get((t as { type: number }).type)
     }
-    return t;
+    return t
   }
 
   /** Size in bytes of a type (btf.rst "resolve size"). */
   resolveSize(id: number): number {
-    const t = this.resolve(id);
+    const t = this.resolve(id)
     switch (t.kind) {
       case 'INT':
       case 'ENUM':
@@ -157,20 +157,20 @@ export class Btf {
       case 'UNION':
       case 'DATASEC':
       case 'FLOAT':
-        return t.size;
+        return t.size
       case 'PTR':
-        return this.pointerSize;
+        return this.pointerSize
       case 'ARRAY':
-        return t.nelems * this.resolveSize(t.type);
+        return t.nelems * this.resolveSize(t.type)
       default:
-        throw new Error(`BTF type ${id} (${t.kind}) has no size`);
+        throw new Error(`BTF type ${id} (${t.kind}) has no size`)
     }
   }
 
   /** Struct/union members with byte offsets and sizes (anonymous members are kept as-is, name ''). */
   fields(id: number): BtfField[] {
-    const t = this.resolve(id);
-    if (t.kind !== 'STRUCT' && t.kind !== 'UNION') throw new Error(`BTF type ${id} is ${t.kind}, not a struct/union`);
+    const t = this.resolve(id)
+    if (t.kind !== 'STRUCT' && t.kind !== 'UNION') throw new Error(`BTF type ${id} is ${t.kind}, not a struct/union`)
     return t.members.map((m) => ({
       name: m.name,
       type: m.type,
@@ -178,223 +178,231 @@ export class Btf {
       size: this.resolveSize(m.type),
       bitOffset: m.bitOffset,
       bitfieldSize: m.bitfieldSize,
-    }));
+    }))
   }
 
   /** C-like spelling of a type: "struct foo", "__u32", "char[6]", "int *". */
   typeName(id: number): string {
-    const t = this.get(id);
+    const t = this.get(id)
     switch (t.kind) {
       case 'VOID':
-        return 'void';
+        return 'void'
       case 'STRUCT':
       case 'UNION':
-        return `${t.kind.toLowerCase()} ${t.name || '(anon)'}`;
+        return `${t.kind.toLowerCase()} ${t.name || '(anon)'}`
       case 'ENUM':
       case 'ENUM64':
-        return `enum ${t.name || '(anon)'}`;
+        return `enum ${t.name || '(anon)'}`
       case 'FWD':
-        return `${t.union ? 'union' : 'struct'} ${t.name}`;
+        return `${t.union ? 'union' : 'struct'} ${t.name}`
       case 'PTR':
-        return `${this.typeName(t.type)} *`;
+        return `${this.typeName(t.type)} *`
       case 'ARRAY':
-        return `${this.typeName(t.type)}[${t.nelems}]`;
+        return `${this.typeName(t.type)}[${t.nelems}]`
       case 'CONST':
       case 'VOLATILE':
       case 'RESTRICT':
-        return `${t.kind.toLowerCase()} ${this.typeName(t.type)}`;
+        return `${t.kind.toLowerCase()} ${this.typeName(t.type)}`
       case 'TYPE_TAG':
-        return this.typeName(t.type);
+        return this.typeName(t.type)
       default:
-        return t.name;
+        return t.name
     }
   }
 }
 
 /** Parse raw BTF (.BTF section or /sys/kernel/btf/*). Pass `base` for split BTF (kernel modules). */
 export function parseBtf(raw: Buffer, base?: Btf): Btf {
-  if (raw.length < 24) throw new Error('BTF: blob too short for a header');
-  let le: boolean;
-  if (raw.readUInt16LE(0) === BTF_MAGIC) le = true;
-  else if (raw.readUInt16BE(0) === BTF_MAGIC) le = false;
-  else throw new Error(`BTF: bad magic 0x${raw.readUInt16LE(0).toString(16)}`);
-  const u32 = (o: number): number => (le ? raw.readUInt32LE(o) : raw.readUInt32BE(o));
-  const s32 = (o: number): number => (le ? raw.readInt32LE(o) : raw.readInt32BE(o));
-  const version = raw.readUInt8(2);
-  if (version !== 1) throw new Error(`BTF: unsupported version ${version}`);
-  const hdrLen = u32(4);
-  const typeOff = hdrLen + u32(8);
-  const typeEnd = typeOff + u32(12);
-  const strOff = hdrLen + u32(16);
-  const strLen = u32(20);
-  if (typeEnd > raw.length || strOff + strLen > raw.length) throw new Error('BTF: sections exceed blob');
+  if (raw.length < 24) throw new Error('BTF: blob too short for a header')
+  let le: boolean
+  if (raw.readUInt16LE(0) === BTF_MAGIC) le = true
+  else if (raw.readUInt16BE(0) === BTF_MAGIC) le = false
+  else throw new Error(`BTF: bad magic 0x${raw.readUInt16LE(0).toString(16)}`)
+  const u32 = (o: number): number => (le ? raw.readUInt32LE(o) : raw.readUInt32BE(o))
+  const s32 = (o: number): number => (le ? raw.readInt32LE(o) : raw.readInt32BE(o))
+  const version = raw.readUInt8(2)
+  if (version !== 1) throw new Error(`BTF: unsupported version ${version}`)
+  const hdrLen = u32(4)
+  const typeOff = hdrLen + u32(8)
+  const typeEnd = typeOff + u32(12)
+  const strOff = hdrLen + u32(16)
+  const strLen = u32(20)
+  if (typeEnd > raw.length || strOff + strLen > raw.length) throw new Error('BTF: sections exceed blob')
 
-  const baseTypes = base?.types ?? [{ kind: 'VOID', id: 0, name: '' } as BtfType];
-  const baseStrLen = base ? baseStringLength(base) : 0;
-  const types: BtfType[] = [...baseTypes];
-  const baseStr = base ? (base as BtfWithStrings)[STRINGS] : undefined;
+  const baseTypes = base?.types ?? [{ kind: 'VOID', id: 0, name: '' } as BtfType]
+  const baseStrLen = base ? baseStringLength(base) : 0
+  const types: BtfType[] = [...baseTypes]
+  const baseStr = base ? (base as BtfWithStrings)[STRINGS] : undefined
 
   const str = (off: number): string => {
-    if (off < baseStrLen && baseStr !== undefined) return readStr(baseStr, off);
-    const o = off - baseStrLen;
-    if (o < 0 || o >= strLen) throw new Error(`BTF: string offset ${off} out of range`);
-    return readStr(raw, strOff + o, strOff + strLen);
-  };
+    if (off < baseStrLen && baseStr !== undefined) return readStr(baseStr, off)
+    const o = off - baseStrLen
+    if (o < 0 || o >= strLen) throw new Error(`BTF: string offset ${off} out of range`)
+    return readStr(raw, strOff + o, strOff + strLen)
+  }
 
-  let p = typeOff;
+  let p = typeOff
   while (p < typeEnd) {
-    const id = types.length;
-    const name = str(u32(p));
-    const info = u32(p + 4);
-    const sizeOrType = u32(p + 8);
-    const vlen = info & 0xffff;
-    const kindNo = (info >>> 24) & 0x1f;
-    const kflag = (info >>> 31) === 1;
-    p += 12;
-    const kind = KIND_NAMES[kindNo];
-    if (kind === undefined || kind === 'VOID') throw new Error(`BTF: type ${id} has unknown kind ${kindNo}`);
+    const id = types.length
+    const name = str(u32(p))
+    const info = u32(p + 4)
+    const sizeOrType = u32(p + 8)
+    const vlen = info & 0xffff
+    const kindNo = (info >>> 24) & 0x1f
+    const kflag = info >>> 31 === 1
+    p += 12
+    const kind = KIND_NAMES[kindNo]
+    if (kind === undefined || kind === 'VOID') throw new Error(`BTF: type ${id} has unknown kind ${kindNo}`)
     switch (kind) {
       case 'INT': {
-        const v = u32(p);
-        p += 4;
-        const enc = (v >>> 24) & 0x0f;
+        const v = u32(p)
+        p += 4
+        const enc = (v >>> 24) & 0x0f
         types.push({
-          kind, id, name, size: sizeOrType,
-          signed: (enc & 1) !== 0, char: (enc & 2) !== 0, bool: (enc & 4) !== 0,
-          bitOffset: (v >>> 16) & 0xff, bits: v & 0xff,
-        });
-        break;
+          kind,
+          id,
+          name,
+          size: sizeOrType,
+          signed: (enc & 1) !== 0,
+          char: (enc & 2) !== 0,
+          bool: (enc & 4) !== 0,
+          bitOffset: (v >>> 16) & 0xff,
+          bits: v & 0xff,
+        })
+        break
       }
       case 'PTR':
-        types.push({ kind, id, name, type: sizeOrType });
-        break;
+        types.push({ kind, id, name, type: sizeOrType })
+        break
       case 'ARRAY':
-        types.push({ kind, id, name, type: u32(p), indexType: u32(p + 4), nelems: u32(p + 8) });
-        p += 12;
-        break;
+        types.push({ kind, id, name, type: u32(p), indexType: u32(p + 4), nelems: u32(p + 8) })
+        p += 12
+        break
       case 'STRUCT':
       case 'UNION': {
-        const members: BtfMember[] = [];
+        const members: BtfMember[] = []
         for (let i = 0; i < vlen; i++, p += 12) {
-          const off = u32(p + 8);
+          const off = u32(p + 8)
           members.push({
             name: str(u32(p)),
             type: u32(p + 4),
             bitOffset: kflag ? off & 0xffffff : off,
             bitfieldSize: kflag ? off >>> 24 : 0,
-          });
+          })
         }
-        types.push({ kind, id, name, size: sizeOrType, members });
-        break;
+        types.push({ kind, id, name, size: sizeOrType, members })
+        break
       }
       case 'ENUM': {
-        const values: BtfEnumValue<number>[] = [];
+        const values: BtfEnumValue<number>[] = []
         for (let i = 0; i < vlen; i++, p += 8) {
-          values.push({ name: str(u32(p)), value: kflag ? s32(p + 4) : u32(p + 4) });
+          values.push({ name: str(u32(p)), value: kflag ? s32(p + 4) : u32(p + 4) })
         }
-        types.push({ kind, id, name, size: sizeOrType, signed: kflag, values });
-        break;
+        types.push({ kind, id, name, size: sizeOrType, signed: kflag, values })
+        break
       }
       case 'ENUM64': {
-        const values: BtfEnumValue<bigint>[] = [];
+        const values: BtfEnumValue<bigint>[] = []
         for (let i = 0; i < vlen; i++, p += 12) {
-          const v = (BigInt(u32(p + 8)) << 32n) | BigInt(u32(p + 4));
-          values.push({ name: str(u32(p)), value: kflag ? BigInt.asIntN(64, v) : v });
+          const v = (BigInt(u32(p + 8)) << 32n) | BigInt(u32(p + 4))
+          values.push({ name: str(u32(p)), value: kflag ? BigInt.asIntN(64, v) : v })
         }
-        types.push({ kind, id, name, size: sizeOrType, signed: kflag, values });
-        break;
+        types.push({ kind, id, name, size: sizeOrType, signed: kflag, values })
+        break
       }
       case 'FWD':
-        types.push({ kind, id, name, union: kflag });
-        break;
+        types.push({ kind, id, name, union: kflag })
+        break
       case 'TYPEDEF':
       case 'VOLATILE':
       case 'CONST':
       case 'RESTRICT':
       case 'TYPE_TAG':
-        types.push({ kind, id, name, type: sizeOrType });
-        break;
+        types.push({ kind, id, name, type: sizeOrType })
+        break
       case 'FUNC':
-        types.push({ kind, id, name, type: sizeOrType, linkage: vlen });
-        break;
+        types.push({ kind, id, name, type: sizeOrType, linkage: vlen })
+        break
       case 'FUNC_PROTO': {
-        const params: { name: string; type: number }[] = [];
-        for (let i = 0; i < vlen; i++, p += 8) params.push({ name: str(u32(p)), type: u32(p + 4) });
-        types.push({ kind, id, name, type: sizeOrType, params });
-        break;
+        const params: { name: string; type: number }[] = []
+        for (let i = 0; i < vlen; i++, p += 8) params.push({ name: str(u32(p)), type: u32(p + 4) })
+        types.push({ kind, id, name, type: sizeOrType, params })
+        break
       }
       case 'VAR':
-        types.push({ kind, id, name, type: sizeOrType, linkage: u32(p) });
-        p += 4;
-        break;
+        types.push({ kind, id, name, type: sizeOrType, linkage: u32(p) })
+        p += 4
+        break
       case 'DATASEC': {
-        const vars: { type: number; offset: number; size: number }[] = [];
-        for (let i = 0; i < vlen; i++, p += 12) vars.push({ type: u32(p), offset: u32(p + 4), size: u32(p + 8) });
-        types.push({ kind, id, name, size: sizeOrType, vars });
-        break;
+        const vars: { type: number; offset: number; size: number }[] = []
+        for (let i = 0; i < vlen; i++, p += 12) vars.push({ type: u32(p), offset: u32(p + 4), size: u32(p + 8) })
+        types.push({ kind, id, name, size: sizeOrType, vars })
+        break
       }
       case 'FLOAT':
-        types.push({ kind, id, name, size: sizeOrType });
-        break;
+        types.push({ kind, id, name, size: sizeOrType })
+        break
       case 'DECL_TAG':
-        types.push({ kind, id, name, type: sizeOrType, componentIdx: s32(p) });
-        p += 4;
-        break;
+        types.push({ kind, id, name, type: sizeOrType, componentIdx: s32(p) })
+        p += 4
+        break
     }
   }
-  if (p !== typeEnd) throw new Error('BTF: type section does not end on a record boundary');
-  const btf = new Btf(types) as BtfWithStrings;
-  btf[STRINGS] = base ? Buffer.concat([baseStr ?? Buffer.alloc(0), raw.subarray(strOff, strOff + strLen)]) : raw.subarray(strOff, strOff + strLen);
-  return btf;
+  if (p !== typeEnd) throw new Error('BTF: type section does not end on a record boundary')
+  const btf = new Btf(types) as BtfWithStrings
+  btf[STRINGS] = base
+    ? Buffer.concat([baseStr ?? Buffer.alloc(0), raw.subarray(strOff, strOff + strLen)])
+    : raw.subarray(strOff, strOff + strLen)
+  return btf
 }
 
 // The string section is kept (hidden) so split BTF can resolve base strings.
-const STRINGS = Symbol('btf.strings');
-type BtfWithStrings = Btf & { [STRINGS]?: Buffer };
+const STRINGS = Symbol('btf.strings')
+type BtfWithStrings = Btf & { [STRINGS]?: Buffer }
 
 function baseStringLength(b: Btf): number {
-  return (b as BtfWithStrings)[STRINGS]?.length ?? 0;
+  return (b as BtfWithStrings)[STRINGS]?.length ?? 0
 }
 
 function readStr(buf: Buffer, off: number, end = buf.length): string {
-  const z = buf.indexOf(0, off);
-  return buf.toString('utf8', off, z < 0 || z > end ? end : z);
+  const z = buf.indexOf(0, off)
+  return buf.toString('utf8', off, z < 0 || z > end ? end : z)
 }
 
 // ---------------------------------------------------------------------------
 // Value decoding.
 
 function readUnsigned(buf: Buffer, off: number, size: number): bigint {
-  let v = 0n;
-  for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(buf[off + i] ?? 0);
-  return v;
+  let v = 0n
+  for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(buf[off + i] ?? 0)
+  return v
 }
 
 function intValue(v: bigint, bits: number, signed: boolean): number | bigint {
-  const x = signed ? BigInt.asIntN(bits, v) : BigInt.asUintN(bits, v);
-  return bits <= 32 ? Number(x) : x;
+  const x = signed ? BigInt.asIntN(bits, v) : BigInt.asUintN(bits, v)
+  return bits <= 32 ? Number(x) : x
 }
 
 function decodeInt(buf: Buffer, byteOff: number, size: number, bitOff: number, bits: number, signed: boolean): number | bigint {
   if (bitOff === 0 && bits === size * 8) {
     switch (size) {
       case 1:
-        return signed ? buf.readInt8(byteOff) : buf.readUInt8(byteOff);
+        return signed ? buf.readInt8(byteOff) : buf.readUInt8(byteOff)
       case 2:
-        return signed ? buf.readInt16LE(byteOff) : buf.readUInt16LE(byteOff);
+        return signed ? buf.readInt16LE(byteOff) : buf.readUInt16LE(byteOff)
       case 4:
-        return signed ? buf.readInt32LE(byteOff) : buf.readUInt32LE(byteOff);
+        return signed ? buf.readInt32LE(byteOff) : buf.readUInt32LE(byteOff)
       case 8:
-        return signed ? buf.readBigInt64LE(byteOff) : buf.readBigUInt64LE(byteOff);
+        return signed ? buf.readBigInt64LE(byteOff) : buf.readBigUInt64LE(byteOff)
     }
   }
   // Bitfields and odd sizes (__int128): gather the covering bytes.
-  const first = byteOff + Math.floor(bitOff / 8);
-  const shift = bitOff % 8;
-  const nbytes = Math.ceil((shift + bits) / 8);
-  if (first + nbytes > buf.length) throw new RangeError('BTF decode: value exceeds buffer');
-  const raw = readUnsigned(buf, first, nbytes) >> BigInt(shift);
-  return intValue(raw, bits, signed);
+  const first = byteOff + Math.floor(bitOff / 8)
+  const shift = bitOff % 8
+  const nbytes = Math.ceil((shift + bits) / 8)
+  if (first + nbytes > buf.length) throw new RangeError('BTF decode: value exceeds buffer')
+  const raw = readUnsigned(buf, first, nbytes) >> BigInt(shift)
+  return intValue(raw, bits, signed)
 }
 
 /**
@@ -405,64 +413,64 @@ function decodeInt(buf: Buffer, byteOff: number, size: number, bitOff: number, b
  * parent, like C), DATASEC as { varName: value }.
  */
 export function decodeValue(btf: Btf, typeId: number, buf: Buffer, offset = 0): BtfValue {
-  const t = btf.resolve(typeId);
-  const need = t.kind === 'FWD' || t.kind === 'FUNC' || t.kind === 'FUNC_PROTO' || t.kind === 'VOID' ? 0 : btf.resolveSize(t.id);
+  const t = btf.resolve(typeId)
+  const need = t.kind === 'FWD' || t.kind === 'FUNC' || t.kind === 'FUNC_PROTO' || t.kind === 'VOID' ? 0 : btf.resolveSize(t.id)
   if (offset + need > buf.length) {
-    throw new RangeError(`BTF decode: ${btf.typeName(typeId)} needs ${need} bytes at ${offset}, buffer has ${buf.length}`);
+    throw new RangeError(`BTF decode: ${btf.typeName(typeId)} needs ${need} bytes at ${offset}, buffer has ${buf.length}`)
   }
   switch (t.kind) {
     case 'INT':
-      return decodeInt(buf, offset, t.size, t.bitOffset, t.bits, t.signed);
+      return decodeInt(buf, offset, t.size, t.bitOffset, t.bits, t.signed)
     case 'ENUM':
-      return decodeInt(buf, offset, t.size, 0, t.size * 8, t.signed);
+      return decodeInt(buf, offset, t.size, 0, t.size * 8, t.signed)
     case 'ENUM64': {
-      const v = decodeInt(buf, offset, t.size, 0, t.size * 8, t.signed);
-      return typeof v === 'bigint' ? v : BigInt(v);
+      const v = decodeInt(buf, offset, t.size, 0, t.size * 8, t.signed)
+      return typeof v === 'bigint' ? v : BigInt(v)
     }
     case 'FLOAT':
-      if (t.size === 4) return buf.readFloatLE(offset);
-      if (t.size === 8) return buf.readDoubleLE(offset);
-      return readUnsigned(buf, offset, t.size);
+      if (t.size === 4) return buf.readFloatLE(offset)
+      if (t.size === 8) return buf.readDoubleLE(offset)
+      return readUnsigned(buf, offset, t.size)
     case 'PTR':
-      return readUnsigned(buf, offset, btf.pointerSize);
+      return readUnsigned(buf, offset, btf.pointerSize)
     case 'ARRAY': {
-      const esz = btf.resolveSize(t.type);
-      const out: BtfValue[] = new Array<BtfValue>(t.nelems);
-      for (let i = 0; i < t.nelems; i++) out[i] = decodeValue(btf, t.type, buf, offset + i * esz);
-      return out;
+      const esz = btf.resolveSize(t.type)
+      const out: BtfValue[] = new Array<BtfValue>(t.nelems)
+      for (let i = 0; i < t.nelems; i++) out[i] = decodeValue(btf, t.type, buf, offset + i * esz)
+      return out
     }
     case 'STRUCT':
     case 'UNION': {
-      const obj: { [name: string]: BtfValue } = {};
+      const obj: { [name: string]: BtfValue } = {}
       for (const m of t.members) {
-        const mt = btf.resolve(m.type);
-        let v: BtfValue;
+        const mt = btf.resolve(m.type)
+        let v: BtfValue
         if (m.bitfieldSize > 0 || (mt.kind === 'INT' && m.bitOffset % 8 !== 0)) {
-          const size = btf.resolveSize(m.type);
-          const signed = mt.kind === 'INT' ? mt.signed : mt.kind === 'ENUM' ? mt.signed : false;
-          const bits = m.bitfieldSize > 0 ? m.bitfieldSize : mt.kind === 'INT' ? mt.bits : size * 8;
-          v = decodeInt(buf, offset, size, m.bitOffset, bits, signed);
+          const size = btf.resolveSize(m.type)
+          const signed = mt.kind === 'INT' ? mt.signed : mt.kind === 'ENUM' ? mt.signed : false
+          const bits = m.bitfieldSize > 0 ? m.bitfieldSize : mt.kind === 'INT' ? mt.bits : size * 8
+          v = decodeInt(buf, offset, size, m.bitOffset, bits, signed)
         } else {
-          v = decodeValue(btf, m.type, buf, offset + m.bitOffset / 8);
+          v = decodeValue(btf, m.type, buf, offset + m.bitOffset / 8)
         }
         if (m.name === '' && (mt.kind === 'STRUCT' || mt.kind === 'UNION') && typeof v === 'object' && !Array.isArray(v)) {
-          Object.assign(obj, v);
+          Object.assign(obj, v)
         } else {
-          obj[m.name] = v;
+          obj[m.name] = v
         }
       }
-      return obj;
+      return obj
     }
     case 'DATASEC': {
-      const obj: { [name: string]: BtfValue } = {};
+      const obj: { [name: string]: BtfValue } = {}
       for (const vs of t.vars) {
-        const vt = btf.get(vs.type);
-        const vname = vt.name;
-        obj[vname] = decodeValue(btf, vs.type, buf, offset + vs.offset);
+        const vt = btf.get(vs.type)
+        const vname = vt.name
+        obj[vname] = decodeValue(btf, vs.type, buf, offset + vs.offset)
       }
-      return obj;
+      return obj
     }
     default:
-      throw new Error(`BTF decode: cannot decode ${t.kind} (type ${typeId})`);
+      throw new Error(`BTF decode: cannot decode ${t.kind} (type ${typeId})`)
   }
 }

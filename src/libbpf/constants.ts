@@ -35,7 +35,7 @@ export const BPF_MAP_TYPE = {
   TASK_STORAGE: 29,
   BLOOM_FILTER: 30,
   USER_RINGBUF: 31,
-} as const;
+} as const
 
 /** enum bpf_prog_type (the ones this project meets) */
 export const BPF_PROG_TYPE = {
@@ -45,23 +45,23 @@ export const BPF_PROG_TYPE = {
   SCHED_ACT: 4,
   TRACEPOINT: 5,
   XDP: 6,
-} as const;
+} as const
 
 /** Map update flags. */
-export const BPF_ANY = 0;
-export const BPF_NOEXIST = 1;
-export const BPF_EXIST = 2;
-export const BPF_F_LOCK = 4;
+export const BPF_ANY = 0
+export const BPF_NOEXIST = 1
+export const BPF_EXIST = 2
+export const BPF_F_LOCK = 4
 
 /** Map creation flags. */
-export const BPF_F_NO_PREALLOC = 1;
-export const BPF_F_RDONLY_PROG = 1 << 7;
+export const BPF_F_NO_PREALLOC = 1
+export const BPF_F_RDONLY_PROG = 1 << 7
 
 /** statfs f_type of bpffs. */
-export const BPF_FS_MAGIC = 0xcafe4a11;
+export const BPF_FS_MAGIC = 0xcafe4a11
 
 /** enum bpf_stats_type */
-export const BPF_STATS_RUN_TIME = 0;
+export const BPF_STATS_RUN_TIME = 0
 
 /** tc verdicts (linux/pkt_cls.h). */
 export const TC_ACT = {
@@ -74,4 +74,4 @@ export const TC_ACT = {
   QUEUED: 5,
   REPEAT: 6,
   REDIRECT: 7,
-} as const;
+} as const

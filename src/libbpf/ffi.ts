@@ -7,44 +7,44 @@
 // zero-length Buffers (ref-napi convention); use isNull()/readMem() below.
 // Pointers *passed* to C are Buffers (their data address is passed) or null.
 
-import { createRequire } from 'node:module';
+import { createRequire } from 'node:module'
 
-const require = createRequire(import.meta.url);
+const require = createRequire(import.meta.url)
 
 /** A native pointer as returned from C (zero-length Buffer). */
-export type Ptr = Buffer;
+export type Ptr = Buffer
 /** A pointer argument: a Buffer whose memory C reads/writes, or NULL. */
-type InPtr = Buffer | null;
+type InPtr = Buffer | null
 
 // ---------------------------------------------------------------------------
 // Minimal typings of ffi-napi / ref-napi: only what this file uses.
 
 interface RefApi {
-  NULL: Buffer;
-  isNull(b: Buffer): boolean;
-  address(b: Buffer): number;
-  reinterpret(b: Buffer, size: number, offset?: number): Buffer;
+  NULL: Buffer
+  isNull(b: Buffer): boolean
+  address(b: Buffer): number
+  reinterpret(b: Buffer, size: number, offset?: number): Buffer
 }
-type NativeFn = (...args: unknown[]) => unknown;
+type NativeFn = (...args: unknown[]) => unknown
 interface FfiApi {
-  Library(name: string, defs: Record<string, readonly [string, readonly string[]]>): Record<string, NativeFn>;
-  Callback: new (ret: string, args: readonly string[], fn: (...args: never[]) => unknown) => Buffer;
-  errno(): number;
+  Library(name: string, defs: Record<string, readonly [string, readonly string[]]>): Record<string, NativeFn>
+  Callback: new (ret: string, args: readonly string[], fn: (...args: never[]) => unknown) => Buffer
+  errno(): number
 }
 
-let refApi: RefApi | undefined;
-let ffiApi: FfiApi | undefined;
+let refApi: RefApi | undefined
+let ffiApi: FfiApi | undefined
 
 function ffi(): FfiApi {
   if (ffiApi === undefined) {
-    ffiApi = require('@2060.io/ffi-napi') as FfiApi;
-    refApi = require('@2060.io/ref-napi') as RefApi;
+    ffiApi = require('@2060.io/ffi-napi') as FfiApi
+    refApi = require('@2060.io/ref-napi') as RefApi
   }
-  return ffiApi;
+  return ffiApi
 }
 function ref(): RefApi {
-  if (refApi === undefined) ffi();
-  return refApi as RefApi;
+  if (refApi === undefined) ffi()
+  return refApi as RefApi
 }
 
 // ---------------------------------------------------------------------------
@@ -52,87 +52,87 @@ function ref(): RefApi {
 // int APIs return -errno (libbpf 1.0 mode); pointer APIs return NULL + errno.
 
 export interface Libbpf {
-  libbpf_major_version(): number;
-  libbpf_minor_version(): number;
-  libbpf_num_possible_cpus(): number;
-  libbpf_set_print(fn: InPtr): Ptr;
+  libbpf_major_version(): number
+  libbpf_minor_version(): number
+  libbpf_num_possible_cpus(): number
+  libbpf_set_print(fn: InPtr): Ptr
 
-  bpf_object__open_file(path: string, opts: InPtr /* bpf_object_open_opts */): Ptr;
-  bpf_object__load(obj: Ptr): number;
-  bpf_object__close(obj: Ptr): void;
-  bpf_object__name(obj: Ptr): string | null;
-  bpf_object__btf(obj: Ptr): Ptr;
-  bpf_object__find_map_by_name(obj: Ptr, name: string): Ptr;
-  bpf_object__next_map(obj: Ptr, prev: InPtr): Ptr;
-  bpf_object__find_program_by_name(obj: Ptr, name: string): Ptr;
-  bpf_object__next_program(obj: Ptr, prev: InPtr): Ptr;
+  bpf_object__open_file(path: string, opts: InPtr /* bpf_object_open_opts */): Ptr
+  bpf_object__load(obj: Ptr): number
+  bpf_object__close(obj: Ptr): void
+  bpf_object__name(obj: Ptr): string | null
+  bpf_object__btf(obj: Ptr): Ptr
+  bpf_object__find_map_by_name(obj: Ptr, name: string): Ptr
+  bpf_object__next_map(obj: Ptr, prev: InPtr): Ptr
+  bpf_object__find_program_by_name(obj: Ptr, name: string): Ptr
+  bpf_object__next_program(obj: Ptr, prev: InPtr): Ptr
 
-  bpf_map__name(map: Ptr): string | null;
-  bpf_map__type(map: Ptr): number;
-  bpf_map__key_size(map: Ptr): number;
-  bpf_map__value_size(map: Ptr): number;
-  bpf_map__max_entries(map: Ptr): number;
-  bpf_map__set_max_entries(map: Ptr, n: number): number;
-  bpf_map__map_flags(map: Ptr): number;
-  bpf_map__is_internal(map: Ptr): boolean;
-  bpf_map__initial_value(map: Ptr, psize: Buffer /* size_t* */): Ptr;
-  bpf_map__set_initial_value(map: Ptr, data: Buffer, size: number): number;
-  bpf_map__fd(map: Ptr): number;
-  bpf_map__pin_path(map: Ptr): string | null;
-  bpf_map__set_pin_path(map: Ptr, path: string | null): number;
-  bpf_map__pin(map: Ptr, path: string | null): number;
-  bpf_map__unpin(map: Ptr, path: string | null): number;
-  bpf_map__reuse_fd(map: Ptr, fd: number): number;
+  bpf_map__name(map: Ptr): string | null
+  bpf_map__type(map: Ptr): number
+  bpf_map__key_size(map: Ptr): number
+  bpf_map__value_size(map: Ptr): number
+  bpf_map__max_entries(map: Ptr): number
+  bpf_map__set_max_entries(map: Ptr, n: number): number
+  bpf_map__map_flags(map: Ptr): number
+  bpf_map__is_internal(map: Ptr): boolean
+  bpf_map__initial_value(map: Ptr, psize: Buffer /* size_t* */): Ptr
+  bpf_map__set_initial_value(map: Ptr, data: Buffer, size: number): number
+  bpf_map__fd(map: Ptr): number
+  bpf_map__pin_path(map: Ptr): string | null
+  bpf_map__set_pin_path(map: Ptr, path: string | null): number
+  bpf_map__pin(map: Ptr, path: string | null): number
+  bpf_map__unpin(map: Ptr, path: string | null): number
+  bpf_map__reuse_fd(map: Ptr, fd: number): number
 
-  bpf_program__name(prog: Ptr): string | null;
-  bpf_program__section_name(prog: Ptr): string | null;
-  bpf_program__fd(prog: Ptr): number;
-  bpf_program__pin(prog: Ptr, path: string): number;
-  bpf_program__unpin(prog: Ptr, path: string): number;
-  bpf_program__set_autoload(prog: Ptr, autoload: boolean): number;
+  bpf_program__name(prog: Ptr): string | null
+  bpf_program__section_name(prog: Ptr): string | null
+  bpf_program__fd(prog: Ptr): number
+  bpf_program__pin(prog: Ptr, path: string): number
+  bpf_program__unpin(prog: Ptr, path: string): number
+  bpf_program__set_autoload(prog: Ptr, autoload: boolean): number
 
-  bpf_obj_get(path: string): number;
-  bpf_obj_pin(fd: number, path: string): number;
-  bpf_obj_get_info_by_fd(fd: number, info: Buffer, infoLen: Buffer /* __u32* */): number;
-  bpf_map_create(type: number, name: string | null, keySize: number, valueSize: number, maxEntries: number, opts: InPtr): number;
-  bpf_map_get_fd_by_id(id: number): number;
-  bpf_prog_get_fd_by_id(id: number): number;
-  bpf_map_lookup_elem(fd: number, key: InPtr, value: Buffer): number;
-  bpf_map_update_elem(fd: number, key: InPtr, value: Buffer, flags: number): number;
-  bpf_map_delete_elem(fd: number, key: InPtr): number;
-  bpf_map_get_next_key(fd: number, key: InPtr, nextKey: Buffer): number;
-  bpf_map_freeze(fd: number): number;
-  bpf_map_lookup_batch(fd: number, inBatch: InPtr, outBatch: Buffer, keys: Buffer, values: Buffer, count: Buffer, opts: InPtr): number;
-  bpf_map_update_batch(fd: number, keys: Buffer, values: Buffer, count: Buffer, opts: InPtr): number;
-  bpf_map_delete_batch(fd: number, keys: Buffer, count: Buffer, opts: InPtr): number;
-  bpf_prog_test_run_opts(fd: number, opts: Buffer): number;
-  bpf_enable_stats(type: number): number;
+  bpf_obj_get(path: string): number
+  bpf_obj_pin(fd: number, path: string): number
+  bpf_obj_get_info_by_fd(fd: number, info: Buffer, infoLen: Buffer /* __u32* */): number
+  bpf_map_create(type: number, name: string | null, keySize: number, valueSize: number, maxEntries: number, opts: InPtr): number
+  bpf_map_get_fd_by_id(id: number): number
+  bpf_prog_get_fd_by_id(id: number): number
+  bpf_map_lookup_elem(fd: number, key: InPtr, value: Buffer): number
+  bpf_map_update_elem(fd: number, key: InPtr, value: Buffer, flags: number): number
+  bpf_map_delete_elem(fd: number, key: InPtr): number
+  bpf_map_get_next_key(fd: number, key: InPtr, nextKey: Buffer): number
+  bpf_map_freeze(fd: number): number
+  bpf_map_lookup_batch(fd: number, inBatch: InPtr, outBatch: Buffer, keys: Buffer, values: Buffer, count: Buffer, opts: InPtr): number
+  bpf_map_update_batch(fd: number, keys: Buffer, values: Buffer, count: Buffer, opts: InPtr): number
+  bpf_map_delete_batch(fd: number, keys: Buffer, count: Buffer, opts: InPtr): number
+  bpf_prog_test_run_opts(fd: number, opts: Buffer): number
+  bpf_enable_stats(type: number): number
 
-  bpf_tc_hook_create(hook: Buffer): number;
-  bpf_tc_hook_destroy(hook: Buffer): number;
-  bpf_tc_attach(hook: Buffer, opts: Buffer): number;
-  bpf_tc_detach(hook: Buffer, opts: Buffer): number;
-  bpf_tc_query(hook: Buffer, opts: Buffer): number;
+  bpf_tc_hook_create(hook: Buffer): number
+  bpf_tc_hook_destroy(hook: Buffer): number
+  bpf_tc_attach(hook: Buffer, opts: Buffer): number
+  bpf_tc_detach(hook: Buffer, opts: Buffer): number
+  bpf_tc_query(hook: Buffer, opts: Buffer): number
 
   // netkit peer/primary hooks (bpf_mprog): target_fd carries the ifindex
-  bpf_prog_attach_opts(progFd: number, target: number, type: number, opts: Buffer /* bpf_prog_attach_opts */): number;
-  bpf_prog_detach2(progFd: number, target: number, type: number): number;
-  bpf_prog_query(target: number, type: number, queryFlags: number, attachFlags: InPtr, progIds: Buffer, progCnt: Buffer): number;
+  bpf_prog_attach_opts(progFd: number, target: number, type: number, opts: Buffer /* bpf_prog_attach_opts */): number
+  bpf_prog_detach2(progFd: number, target: number, type: number): number
+  bpf_prog_query(target: number, type: number, queryFlags: number, attachFlags: InPtr, progIds: Buffer, progCnt: Buffer): number
 
-  btf__load_from_kernel_by_id(id: number): Ptr;
-  btf__load_vmlinux_btf(): Ptr;
-  btf__parse(path: string, btfExt: InPtr): Ptr;
-  btf__raw_data(btf: Ptr, size: Buffer /* __u32* */): Ptr;
-  btf__free(btf: Ptr): void;
+  btf__load_from_kernel_by_id(id: number): Ptr
+  btf__load_vmlinux_btf(): Ptr
+  btf__parse(path: string, btfExt: InPtr): Ptr
+  btf__raw_data(btf: Ptr, size: Buffer /* __u32* */): Ptr
+  btf__free(btf: Ptr): void
 
-  ring_buffer__new(mapFd: number, sampleCb: Buffer, ctx: InPtr, opts: InPtr): Ptr;
-  ring_buffer__poll(rb: Ptr, timeoutMs: number): number;
-  ring_buffer__consume(rb: Ptr): number;
-  ring_buffer__epoll_fd(rb: Ptr): number;
-  ring_buffer__free(rb: Ptr): void;
+  ring_buffer__new(mapFd: number, sampleCb: Buffer, ctx: InPtr, opts: InPtr): Ptr
+  ring_buffer__poll(rb: Ptr, timeoutMs: number): number
+  ring_buffer__consume(rb: Ptr): number
+  ring_buffer__epoll_fd(rb: Ptr): number
+  ring_buffer__free(rb: Ptr): void
 }
 
-const P = 'pointer';
+const P = 'pointer'
 const LIBBPF_DEFS = {
   libbpf_major_version: ['uint32', []],
   libbpf_minor_version: ['uint32', []],
@@ -211,23 +211,23 @@ const LIBBPF_DEFS = {
   ring_buffer__consume: ['int', [P]],
   ring_buffer__epoll_fd: ['int', [P]],
   ring_buffer__free: ['void', [P]],
-} as const satisfies Record<keyof Libbpf, readonly [string, readonly string[]]>;
+} as const satisfies Record<keyof Libbpf, readonly [string, readonly string[]]>
 
 // ---------------------------------------------------------------------------
 // libc.so.6. Functions return -1 and set errno on failure.
 
 export interface Libc {
-  close(fd: number): number;
-  statfs(path: string, buf: Buffer /* struct statfs, 120 bytes on x86_64/arm64 */): number;
-  mount(source: string, target: string, fstype: string, flags: number, data: InPtr): number;
-  umount2(target: string, flags: number): number;
-  if_nametoindex(name: string): number;
-  if_indextoname(index: number, buf: Buffer /* char[IF_NAMESIZE] */): Ptr;
-  strerror(errnum: number): string | null;
-  vsnprintf(buf: Buffer, size: number, fmt: Ptr, ap: Ptr /* va_list decays to a pointer */): number;
-  socket(domain: number, type: number, protocol: number): number;
-  send(fd: number, buf: Buffer, len: number, flags: number): number;
-  recv(fd: number, buf: Buffer, len: number, flags: number): number;
+  close(fd: number): number
+  statfs(path: string, buf: Buffer /* struct statfs, 120 bytes on x86_64/arm64 */): number
+  mount(source: string, target: string, fstype: string, flags: number, data: InPtr): number
+  umount2(target: string, flags: number): number
+  if_nametoindex(name: string): number
+  if_indextoname(index: number, buf: Buffer /* char[IF_NAMESIZE] */): Ptr
+  strerror(errnum: number): string | null
+  vsnprintf(buf: Buffer, size: number, fmt: Ptr, ap: Ptr /* va_list decays to a pointer */): number
+  socket(domain: number, type: number, protocol: number): number
+  send(fd: number, buf: Buffer, len: number, flags: number): number
+  recv(fd: number, buf: Buffer, len: number, flags: number): number
 }
 
 const LIBC_DEFS = {
@@ -242,55 +242,55 @@ const LIBC_DEFS = {
   socket: ['int', ['int', 'int', 'int']],
   send: ['long', ['int', P, 'size_t', 'int']],
   recv: ['long', ['int', P, 'size_t', 'int']],
-} as const satisfies Record<keyof Libc, readonly [string, readonly string[]]>;
+} as const satisfies Record<keyof Libc, readonly [string, readonly string[]]>
 
-let libbpfLib: Libbpf | undefined;
-let libcLib: Libc | undefined;
+let libbpfLib: Libbpf | undefined
+let libcLib: Libc | undefined
 
 /** libbpf.so.1, loaded on first use. */
 export function libbpf(): Libbpf {
   if (libbpfLib === undefined) {
-    libbpfLib = ffi().Library('libbpf.so.1', LIBBPF_DEFS) as unknown as Libbpf;
-    installPrint(libbpfLib);
+    libbpfLib = ffi().Library('libbpf.so.1', LIBBPF_DEFS) as unknown as Libbpf
+    installPrint(libbpfLib)
   }
-  return libbpfLib;
+  return libbpfLib
 }
 
 /** libc.so.6, loaded on first use. */
 export function libc(): Libc {
   if (libcLib === undefined) {
-    libcLib = ffi().Library('libc.so.6', LIBC_DEFS) as unknown as Libc;
+    libcLib = ffi().Library('libc.so.6', LIBC_DEFS) as unknown as Libc
   }
-  return libcLib;
+  return libcLib
 }
 
 /** errno as left by the last C call. Call it right after the failing call. */
 export function errno(): number {
-  return ffi().errno();
+  return ffi().errno()
 }
 
 // ---------------------------------------------------------------------------
 // Memory helpers.
 
 export function isNull(p: Ptr): boolean {
-  return ref().isNull(p);
+  return ref().isNull(p)
 }
 
 /** Address of a Buffer's data, for __u64 pointer fields of bpf() attr structs. */
 export function addressOf(b: Buffer): bigint {
-  return b.length === 0 ? 0n : BigInt(ref().address(b));
+  return b.length === 0 ? 0n : BigInt(ref().address(b))
 }
 
 /** Copy `size` bytes of native memory at `p` into a fresh Buffer. */
 export function readMem(p: Ptr, size: number): Buffer {
-  if (size === 0) return Buffer.alloc(0);
-  return Buffer.from(ref().reinterpret(p, size, 0));
+  if (size === 0) return Buffer.alloc(0)
+  return Buffer.from(ref().reinterpret(p, size, 0))
 }
 
 /** NUL-terminated string at `buf` (a Buffer we own). */
 export function cString(buf: Buffer, offset = 0, max = buf.length - offset): string {
-  const end = buf.indexOf(0, offset);
-  return buf.toString('utf8', offset, end < 0 || end > offset + max ? offset + max : end);
+  const end = buf.indexOf(0, offset)
+  return buf.toString('utf8', offset, end < 0 || end > offset + max ? offset + max : end)
 }
 
 // ---------------------------------------------------------------------------
@@ -299,46 +299,44 @@ export function cString(buf: Buffer, offset = 0, max = buf.length - offset): str
 
 /** `int (*ring_buffer_sample_fn)(void *ctx, void *data, size_t size)`; data is copied before `fn` sees it. */
 export function ringBufferCallback(fn: (data: Buffer) => number): Buffer {
-  return new (ffi().Callback)('int', [P, P, 'size_t'], (_ctx: Ptr, data: Ptr, size: number | string) =>
-    fn(readMem(data, Number(size))),
-  );
+  return new (ffi().Callback)('int', [P, P, 'size_t'], (_ctx: Ptr, data: Ptr, size: number | string) => fn(readMem(data, Number(size))))
 }
 
 /** libbpf_print_level: 0 = warn, 1 = info, 2 = debug. */
-export type LibbpfPrintFn = (level: number, message: string) => void;
+export type LibbpfPrintFn = (level: number, message: string) => void
 
-let printHandler: LibbpfPrintFn | null = null;
-let printCallback: Buffer | undefined; // kept referenced for the process lifetime
-const printBuf = Buffer.alloc(4096);
+let printHandler: LibbpfPrintFn | null = null
+let printCallback: Buffer | undefined // kept referenced for the process lifetime
+const printBuf = Buffer.alloc(4096)
 
 function installPrint(lb: Libbpf): void {
-  const lc = libc();
+  const lc = libc()
   // libbpf_print_fn_t: int (*)(enum libbpf_print_level, const char *fmt, va_list ap)
   printCallback = new (ffi().Callback)('int', ['int', P, P], (level: number, fmt: Ptr, ap: Ptr) => {
-    const h = printHandler;
-    if (h === null) return 0;
-    const n = lc.vsnprintf(printBuf, printBuf.length, fmt, ap);
-    h(level, printBuf.toString('utf8', 0, Math.max(0, Math.min(n, printBuf.length - 1))));
-    return 0;
-  });
-  lb.libbpf_set_print(printCallback);
+    const h = printHandler
+    if (h === null) return 0
+    const n = lc.vsnprintf(printBuf, printBuf.length, fmt, ap)
+    h(level, printBuf.toString('utf8', 0, Math.max(0, Math.min(n, printBuf.length - 1))))
+    return 0
+  })
+  lb.libbpf_set_print(printCallback)
 }
 
 /** Route libbpf's log output to `fn` (null silences it). */
 export function setLibbpfPrint(fn: LibbpfPrintFn | null): void {
-  printHandler = fn;
+  printHandler = fn
 }
 
 // Buffers whose addresses were written into attr/opts structs are not
 // arguments of the C call, so nothing else keeps them alive during it.
-const liveRefs: Buffer[][] = [];
+const liveRefs: Buffer[][] = []
 
 /** Run `fn` (a C call) while keeping `bufs` referenced. */
 export function withLive<T>(bufs: Buffer[], fn: () => T): T {
-  liveRefs.push(bufs);
+  liveRefs.push(bufs)
   try {
-    return fn();
+    return fn()
   } finally {
-    liveRefs.pop();
+    liveRefs.pop()
   }
 }

@@ -3,72 +3,72 @@
 // for a device in another netns via IFLA_TARGET_NETNSID (how we read the MAC
 // of a veth's pod-side peer without entering the pod's namespace).
 
-import { checkLibc } from './check.js';
-import { BpfError } from './errors.js';
-import { libc } from './ffi.js';
+import { checkLibc } from './check.js'
+import { BpfError } from './errors.js'
+import { libc } from './ffi.js'
 
-const AF_NETLINK = 16;
-const SOCK_RAW = 3;
-const SOCK_CLOEXEC = 0o2000000;
-const NETLINK_ROUTE = 0;
+const AF_NETLINK = 16
+const SOCK_RAW = 3
+const SOCK_CLOEXEC = 0o2000000
+const NETLINK_ROUTE = 0
 
-const MSG_DONTWAIT = 0x40;
-const NLMSG_ERROR = 2;
-const NLMSG_DONE = 3;
-const NLM_F_REQUEST = 1;
-const RTM_NEWLINK = 16;
-const RTM_GETLINK = 18;
+const MSG_DONTWAIT = 0x40
+const NLMSG_ERROR = 2
+const NLMSG_DONE = 3
+const NLM_F_REQUEST = 1
+const RTM_NEWLINK = 16
+const RTM_GETLINK = 18
 
-const IFLA_ADDRESS = 1;
-const IFLA_IFNAME = 3;
-const IFLA_MTU = 4;
-const IFLA_TARGET_NETNSID = 46;
+const IFLA_ADDRESS = 1
+const IFLA_IFNAME = 3
+const IFLA_MTU = 4
+const IFLA_TARGET_NETNSID = 46
 
 /*
  * Request: struct nlmsghdr (16: len u32, type u16, flags u16, seq u32, pid u32)
  *        + struct ifinfomsg (16: family u8, pad u8, type u16, index s32, flags u32, change u32)
  *        + optional rtattr IFLA_TARGET_NETNSID (4 + s32).
  */
-const NLMSGHDR_LEN = 16;
-const IFINFOMSG_LEN = 16;
+const NLMSGHDR_LEN = 16
+const IFINFOMSG_LEN = 16
 
 export interface LinkInfo {
-  ifindex: number;
-  name: string;
+  ifindex: number
+  name: string
   /** "aa:bb:cc:dd:ee:ff" (lower case), "" if the device has no L2 address. */
-  mac: string;
-  mtu: number;
+  mac: string
+  mtu: number
 }
 
-let seq = Math.floor(Math.random() * 0x7fffffff);
-let recvBuf: Buffer | undefined;
+let seq = Math.floor(Math.random() * 0x7fffffff)
+let recvBuf: Buffer | undefined
 
 function align4(n: number): number {
-  return (n + 3) & ~3;
+  return (n + 3) & ~3
 }
 
 /** RTM_GETLINK for `ifindex` in this netns, or in the netns with id `netnsid` (as seen from this one). */
 export function getLink(ifindex: number, netnsid?: number): LinkInfo {
-  const op = `RTM_GETLINK(ifindex ${ifindex}${netnsid !== undefined ? `, netnsid ${netnsid}` : ''})`;
-  const len = NLMSGHDR_LEN + IFINFOMSG_LEN + (netnsid !== undefined ? 8 : 0);
-  const req = Buffer.alloc(len);
-  const mySeq = (seq = (seq + 1) & 0x7fffffff);
-  req.writeUInt32LE(len, 0);
-  req.writeUInt16LE(RTM_GETLINK, 4);
-  req.writeUInt16LE(NLM_F_REQUEST, 6);
-  req.writeUInt32LE(mySeq, 8);
-  req.writeInt32LE(ifindex, NLMSGHDR_LEN + 4);
+  const op = `RTM_GETLINK(ifindex ${ifindex}${netnsid !== undefined ? `, netnsid ${netnsid}` : ''})`
+  const len = NLMSGHDR_LEN + IFINFOMSG_LEN + (netnsid !== undefined ? 8 : 0)
+  const req = Buffer.alloc(len)
+  const mySeq = (seq = (seq + 1) & 0x7fffffff)
+  req.writeUInt32LE(len, 0)
+  req.writeUInt16LE(RTM_GETLINK, 4)
+  req.writeUInt16LE(NLM_F_REQUEST, 6)
+  req.writeUInt32LE(mySeq, 8)
+  req.writeInt32LE(ifindex, NLMSGHDR_LEN + 4)
   if (netnsid !== undefined) {
-    const a = NLMSGHDR_LEN + IFINFOMSG_LEN;
-    req.writeUInt16LE(8, a);
-    req.writeUInt16LE(IFLA_TARGET_NETNSID, a + 2);
-    req.writeInt32LE(netnsid, a + 4);
+    const a = NLMSGHDR_LEN + IFINFOMSG_LEN
+    req.writeUInt16LE(8, a)
+    req.writeUInt16LE(IFLA_TARGET_NETNSID, a + 2)
+    req.writeInt32LE(netnsid, a + 4)
   }
 
   return transact(req, mySeq, op, (buf, off, mlen, type) => {
-    if (type === NLMSG_DONE) throw new BpfError(op, 19 /* ENODEV */);
-    return type === RTM_NEWLINK ? parseLink(buf, off, mlen) : undefined;
-  });
+    if (type === NLMSG_DONE) throw new BpfError(op, 19 /* ENODEV */)
+    return type === RTM_NEWLINK ? parseLink(buf, off, mlen) : undefined
+  })
 }
 
 /**
@@ -76,136 +76,141 @@ export function getLink(ifindex: number, netnsid?: number): LinkInfo {
  * send(), so recv never blocks): an error reply throws BpfError; every other
  * reply goes to `onReply` until it returns a value.
  */
-function transact<T>(req: Buffer, mySeq: number, op: string, onReply: (buf: Buffer, off: number, mlen: number, type: number) => T | undefined): T {
-  const lc = libc();
-  const buf = (recvBuf ??= Buffer.alloc(64 * 1024));
-  const fd = checkLibc(lc.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE), 'socket(AF_NETLINK)');
+function transact<T>(
+  req: Buffer,
+  mySeq: number,
+  op: string,
+  onReply: (buf: Buffer, off: number, mlen: number, type: number) => T | undefined,
+): T {
+  const lc = libc()
+  const buf = (recvBuf ??= Buffer.alloc(64 * 1024))
+  const fd = checkLibc(lc.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE), 'socket(AF_NETLINK)')
   try {
-    checkLibc(lc.send(fd, req, req.length, 0), `${op} send`);
+    checkLibc(lc.send(fd, req, req.length, 0), `${op} send`)
     for (;;) {
-      const n = checkLibc(lc.recv(fd, buf, buf.length, MSG_DONTWAIT), `${op} recv`);
-      for (let off = 0; off + NLMSGHDR_LEN <= n; ) {
-        const mlen = buf.readUInt32LE(off);
-        const type = buf.readUInt16LE(off + 4);
-        if (mlen < NLMSGHDR_LEN || off + mlen > n) throw new Error(`${op}: truncated netlink message`);
+      const n = checkLibc(lc.recv(fd, buf, buf.length, MSG_DONTWAIT), `${op} recv`)
+      for (let off = 0; off + NLMSGHDR_LEN <= n;) {
+        const mlen = buf.readUInt32LE(off)
+        const type = buf.readUInt16LE(off + 4)
+        if (mlen < NLMSGHDR_LEN || off + mlen > n) throw new Error(`${op}: truncated netlink message`)
         if (buf.readUInt32LE(off + 8) === mySeq) {
           if (type === NLMSG_ERROR) {
-            const err = buf.readInt32LE(off + NLMSGHDR_LEN);
-            if (err !== 0) throw new BpfError(op, -err);
+            const err = buf.readInt32LE(off + NLMSGHDR_LEN)
+            if (err !== 0) throw new BpfError(op, -err)
           }
-          const r = onReply(buf, off, mlen, type);
-          if (r !== undefined) return r;
+          const r = onReply(buf, off, mlen, type)
+          if (r !== undefined) return r
         }
-        off += align4(mlen);
+        off += align4(mlen)
       }
     }
   } finally {
-    lc.close(fd);
+    lc.close(fd)
   }
 }
 
 function parseLink(buf: Buffer, off: number, mlen: number): LinkInfo {
-  const info: LinkInfo = { ifindex: buf.readInt32LE(off + NLMSGHDR_LEN + 4), name: '', mac: '', mtu: 0 };
-  const end = off + mlen;
-  for (let a = off + NLMSGHDR_LEN + IFINFOMSG_LEN; a + 4 <= end; ) {
-    const alen = buf.readUInt16LE(a);
-    const atype = buf.readUInt16LE(a + 2) & 0x3fff; // strip NLA_F_NESTED / NLA_F_NET_BYTEORDER
-    if (alen < 4) break;
-    const p = a + 4;
-    const plen = alen - 4;
+  const info: LinkInfo = { ifindex: buf.readInt32LE(off + NLMSGHDR_LEN + 4), name: '', mac: '', mtu: 0 }
+  const end = off + mlen
+  for (let a = off + NLMSGHDR_LEN + IFINFOMSG_LEN; a + 4 <= end;) {
+    const alen = buf.readUInt16LE(a)
+    const atype = buf.readUInt16LE(a + 2) & 0x3fff // strip NLA_F_NESTED / NLA_F_NET_BYTEORDER
+    if (alen < 4) break
+    const p = a + 4
+    const plen = alen - 4
     if (atype === IFLA_IFNAME) {
-      const z = buf.indexOf(0, p);
-      info.name = buf.toString('utf8', p, z >= p && z < p + plen ? z : p + plen);
+      const z = buf.indexOf(0, p)
+      info.name = buf.toString('utf8', p, z >= p && z < p + plen ? z : p + plen)
     } else if (atype === IFLA_ADDRESS) {
-      info.mac = Array.from(buf.subarray(p, p + plen), (b) => b.toString(16).padStart(2, '0')).join(':');
+      info.mac = Array.from(buf.subarray(p, p + plen), (b) => b.toString(16).padStart(2, '0')).join(':')
     } else if (atype === IFLA_MTU && plen >= 4) {
-      info.mtu = buf.readUInt32LE(p);
+      info.mtu = buf.readUInt32LE(p)
     }
-    a += align4(alen);
+    a += align4(alen)
   }
-  return info;
+  return info
 }
 
 // ---- routes: RTM_NEWROUTE / RTM_DELROUTE, many per send() ----
 
-const RTM_NEWROUTE = 24;
-const RTM_DELROUTE = 25;
-const NLM_F_ACK = 4;
-const NLM_F_REPLACE = 0x100;
-const NLM_F_CREATE = 0x400;
-const RTMSG_LEN = 12;
-const RTA_DST = 1;
-const RTA_OIF = 4;
-const RTA_GATEWAY = 5;
-const RTA_PREFSRC = 7;
-const RT_TABLE_MAIN = 254;
-const RTN_UNICAST = 1;
-const RT_SCOPE_UNIVERSE = 0;
-const RT_SCOPE_LINK = 253;
-const RT_SCOPE_NOWHERE = 255;
-const ESRCH = 3;
-const ENOENT = 2;
+const RTM_NEWROUTE = 24
+const RTM_DELROUTE = 25
+const NLM_F_ACK = 4
+const NLM_F_REPLACE = 0x100
+const NLM_F_CREATE = 0x400
+const RTMSG_LEN = 12
+const RTA_DST = 1
+const RTA_OIF = 4
+const RTA_GATEWAY = 5
+const RTA_PREFSRC = 7
+const RT_TABLE_MAIN = 254
+const RTN_UNICAST = 1
+const RT_SCOPE_UNIVERSE = 0
+const RT_SCOPE_LINK = 253
+const RT_SCOPE_NOWHERE = 255
+const ESRCH = 3
+const ENOENT = 2
 
 export interface RouteOp {
-  op: 'replace' | 'delete';
+  op: 'replace' | 'delete'
   /** IPv4 destination network */
-  dst: string;
-  prefixlen: number;
-  protocol: number;
+  dst: string
+  prefixlen: number
+  protocol: number
   /** replace only: output device, gateway, preferred source, scope */
-  oif?: number;
-  gateway?: string;
-  prefsrc?: string;
-  scope?: 'link' | 'universe';
+  oif?: number
+  gateway?: string
+  prefsrc?: string
+  scope?: 'link' | 'universe'
 }
 
 export interface RouteOpError {
-  index: number;
-  error: BpfError;
+  index: number
+  error: BpfError
 }
 
 function putAddr(b: Buffer, off: number, type: number, ip: string): number {
-  b.writeUInt16LE(8, off);
-  b.writeUInt16LE(type, off + 2);
-  const p = ip.split('.');
-  for (let i = 0; i < 4; i++) b[off + 4 + i] = Number(p[i]);
-  return off + 8;
+  b.writeUInt16LE(8, off)
+  b.writeUInt16LE(type, off + 2)
+  const p = ip.split('.')
+  for (let i = 0; i < 4; i++) b[off + 4 + i] = Number(p[i])
+  return off + 8
 }
 
 function putU32(b: Buffer, off: number, type: number, v: number): number {
-  b.writeUInt16LE(8, off);
-  b.writeUInt16LE(type, off + 2);
-  b.writeUInt32LE(v, off + 4);
-  return off + 8;
+  b.writeUInt16LE(8, off)
+  b.writeUInt16LE(type, off + 2)
+  b.writeUInt32LE(v, off + 4)
+  return off + 8
 }
 
 /** Encodes one route request at `off` in `b`; returns the message length. */
 function encodeRoute(b: Buffer, off: number, r: RouteOp, mySeq: number, ack: boolean): number {
-  const del = r.op === 'delete';
-  let p = off + NLMSGHDR_LEN;
-  b.fill(0, off, off + NLMSGHDR_LEN + RTMSG_LEN);
-  b[p] = 2; // AF_INET
-  b[p + 1] = r.prefixlen;
-  b[p + 4] = RT_TABLE_MAIN;
-  b[p + 5] = r.protocol;
-  b[p + 6] = del ? RT_SCOPE_NOWHERE : r.scope === 'link' ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
-  b[p + 7] = del ? 0 : RTN_UNICAST;
-  p += RTMSG_LEN;
-  p = putAddr(b, p, RTA_DST, r.dst);
+  const del = r.op === 'delete'
+  let p = off + NLMSGHDR_LEN
+  b.fill(0, off, off + NLMSGHDR_LEN + RTMSG_LEN)
+  b[p] = 2 // AF_INET
+  b[p + 1] = r.prefixlen
+  b[p + 4] = RT_TABLE_MAIN
+  b[p + 5] = r.protocol
+  b[p + 6] = del ? RT_SCOPE_NOWHERE : r.scope === 'link' ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE
+  b[p + 7] = del ? 0 : RTN_UNICAST
+  p += RTMSG_LEN
+  p = putAddr(b, p, RTA_DST, r.dst)
   if (!del) {
-    if (r.oif !== undefined) p = putU32(b, p, RTA_OIF, r.oif);
-    if (r.gateway) p = putAddr(b, p, RTA_GATEWAY, r.gateway);
-    if (r.prefsrc) p = putAddr(b, p, RTA_PREFSRC, r.prefsrc);
+    if (r.oif !== undefined) p = putU32(b, p, RTA_OIF, r.oif)
+    if (r.gateway) p = putAddr(b, p, RTA_GATEWAY, r.gateway)
+    if (r.prefsrc) p = putAddr(b, p, RTA_PREFSRC, r.prefsrc)
   }
-  const len = p - off;
-  b.writeUInt32LE(len, off);
-  b.writeUInt16LE(del ? RTM_DELROUTE : RTM_NEWROUTE, off + 4);
-  b.writeUInt16LE(NLM_F_REQUEST | (ack ? NLM_F_ACK : 0) | (del ? 0 : NLM_F_CREATE | NLM_F_REPLACE), off + 6);
-  b.writeUInt32LE(mySeq, off + 8);
-  return len;
+  const len = p - off
+  b.writeUInt32LE(len, off)
+  b.writeUInt16LE(del ? RTM_DELROUTE : RTM_NEWROUTE, off + 4)
+  b.writeUInt16LE(NLM_F_REQUEST | (ack ? NLM_F_ACK : 0) | (del ? 0 : NLM_F_CREATE | NLM_F_REPLACE), off + 6)
+  b.writeUInt32LE(mySeq, off + 8)
+  return len
 }
 
-const ROUTE_CHUNK = 1024;
+const ROUTE_CHUNK = 1024
 
 /**
  * Applies route operations in the caller's netns, ROUTE_CHUNK requests per
@@ -216,112 +221,117 @@ const ROUTE_CHUNK = 1024;
  * a failure); the others have been applied.
  */
 export function routeOps(ops: readonly RouteOp[]): RouteOpError[] {
-  if (ops.length === 0) return [];
-  const lc = libc();
-  const errors: RouteOpError[] = [];
-  const req = Buffer.alloc(ROUTE_CHUNK * 64); // a request is at most 56 bytes
-  const buf = (recvBuf ??= Buffer.alloc(64 * 1024));
-  const fd = checkLibc(lc.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE), 'socket(AF_NETLINK)');
+  if (ops.length === 0) return []
+  const lc = libc()
+  const errors: RouteOpError[] = []
+  const req = Buffer.alloc(ROUTE_CHUNK * 64) // a request is at most 56 bytes
+  const buf = (recvBuf ??= Buffer.alloc(64 * 1024))
+  const fd = checkLibc(lc.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE), 'socket(AF_NETLINK)')
   try {
     for (let start = 0; start < ops.length; start += ROUTE_CHUNK) {
-      const end = Math.min(ops.length, start + ROUTE_CHUNK);
-      const base = (seq = (seq + ROUTE_CHUNK + 1) & 0x3fffffff);
-      let len = 0;
-      for (let i = start; i < end; i++) len += align4(encodeRoute(req, len, ops[i]!, base + (i - start), i === end - 1));
-      checkLibc(lc.send(fd, req, len, 0), 'rtnetlink route send');
+      const end = Math.min(ops.length, start + ROUTE_CHUNK)
+      const base = (seq = (seq + ROUTE_CHUNK + 1) & 0x3fffffff)
+      let len = 0
+      for (let i = start; i < end; i++) len += align4(encodeRoute(req, len, ops[i]!, base + (i - start), i === end - 1))
+      checkLibc(lc.send(fd, req, len, 0), 'rtnetlink route send')
       // rtnetlink handles the requests within send(): every answer is queued
-      let done = false;
+      let done = false
       while (!done) {
-        const n = checkLibc(lc.recv(fd, buf, buf.length, MSG_DONTWAIT), 'rtnetlink route recv');
-        for (let off = 0; off + NLMSGHDR_LEN <= n; ) {
-          const mlen = buf.readUInt32LE(off);
-          if (mlen < NLMSGHDR_LEN || off + mlen > n) throw new Error('rtnetlink: truncated message');
-          const i = start + (buf.readUInt32LE(off + 8) - base);
+        const n = checkLibc(lc.recv(fd, buf, buf.length, MSG_DONTWAIT), 'rtnetlink route recv')
+        for (let off = 0; off + NLMSGHDR_LEN <= n;) {
+          const mlen = buf.readUInt32LE(off)
+          if (mlen < NLMSGHDR_LEN || off + mlen > n) throw new Error('rtnetlink: truncated message')
+          const i = start + (buf.readUInt32LE(off + 8) - base)
           if (buf.readUInt16LE(off + 4) === NLMSG_ERROR && i >= start && i < end) {
-            if (i === end - 1) done = true;
-            const err = -buf.readInt32LE(off + NLMSGHDR_LEN);
-            const o = ops[i]!;
+            if (i === end - 1) done = true
+            const err = -buf.readInt32LE(off + NLMSGHDR_LEN)
+            const o = ops[i]!
             if (err !== 0 && !(o.op === 'delete' && (err === ESRCH || err === ENOENT))) {
-              errors.push({ index: i, error: new BpfError(`${o.op === 'delete' ? 'RTM_DELROUTE' : 'RTM_NEWROUTE'} ${o.dst}/${o.prefixlen}`, err) });
+              errors.push({
+                index: i,
+                error: new BpfError(`${o.op === 'delete' ? 'RTM_DELROUTE' : 'RTM_NEWROUTE'} ${o.dst}/${o.prefixlen}`, err),
+              })
             }
           }
-          off += align4(mlen);
+          off += align4(mlen)
         }
       }
     }
-    return errors;
+    return errors
   } finally {
-    lc.close(fd);
+    lc.close(fd)
   }
 }
 
 // ---- netkit pairs: RTM_NEWLINK (iproute2 before 6.7 cannot create them) ----
 
-const NLM_F_EXCL = 0x200;
-const NLA_F_NESTED = 0x8000;
-const IFLA_LINKINFO = 18;
-const IFLA_NET_NS_FD = 28;
-const IFLA_INFO_KIND = 1;
-const IFLA_INFO_DATA = 2;
-const IFLA_NETKIT_PEER_INFO = 1;
-const IFLA_NETKIT_MODE = 5;
-const NETKIT_L2 = 0;
-const NETKIT_L3 = 1;
+const NLM_F_EXCL = 0x200
+const NLA_F_NESTED = 0x8000
+const IFLA_LINKINFO = 18
+const IFLA_NET_NS_FD = 28
+const IFLA_INFO_KIND = 1
+const IFLA_INFO_DATA = 2
+const IFLA_NETKIT_PEER_INFO = 1
+const IFLA_NETKIT_MODE = 5
+const NETKIT_L2 = 0
+const NETKIT_L3 = 1
 
 export interface NetkitSpec {
   /** primary (host-side) device, created in the caller's netns */
-  name: string;
+  name: string
   /** the other end */
-  peerName: string;
+  peerName: string
   /** fd of the netns the peer is created in (an open /run/netns/NAME); caller's netns if absent */
-  peerNetnsFd?: number;
-  mtu?: number;
+  peerNetnsFd?: number
+  mtu?: number
   /** l3 (default): no L2 addresses, no ARP; l2: random MACs, ARP as on a veth */
-  mode?: 'l2' | 'l3';
+  mode?: 'l2' | 'l3'
 }
 
 /** Creates a netkit pair; fails (EEXIST) rather than touching an existing device. */
 export function createNetkit(s: NetkitSpec): void {
-  const b = Buffer.alloc(512);
-  let p = NLMSGHDR_LEN + IFINFOMSG_LEN;
+  const b = Buffer.alloc(512)
+  let p = NLMSGHDR_LEN + IFINFOMSG_LEN
   const str = (type: number, v: string) => {
-    const n = Buffer.byteLength(v) + 1;
-    b.writeUInt16LE(4 + n, p);
-    b.writeUInt16LE(type, p + 2);
-    b.write(v, p + 4);
-    b[p + 4 + n - 1] = 0;
-    p += align4(4 + n);
-  };
+    const n = Buffer.byteLength(v) + 1
+    b.writeUInt16LE(4 + n, p)
+    b.writeUInt16LE(type, p + 2)
+    b.write(v, p + 4)
+    b[p + 4 + n - 1] = 0
+    p += align4(4 + n)
+  }
   const u32 = (type: number, v: number) => {
-    p = putU32(b, p, type, v);
-  };
+    p = putU32(b, p, type, v)
+  }
   const nest = (type: number, body: () => void) => {
-    const start = p;
-    p += 4;
-    body();
-    b.writeUInt16LE(p - start, start);
-    b.writeUInt16LE(type | NLA_F_NESTED, start + 2);
-  };
-  str(IFLA_IFNAME, s.name);
-  if (s.mtu !== undefined) u32(IFLA_MTU, s.mtu);
+    const start = p
+    p += 4
+    body()
+    b.writeUInt16LE(p - start, start)
+    b.writeUInt16LE(type | NLA_F_NESTED, start + 2)
+  }
+  str(IFLA_IFNAME, s.name)
+  if (s.mtu !== undefined) u32(IFLA_MTU, s.mtu)
   nest(IFLA_LINKINFO, () => {
-    str(IFLA_INFO_KIND, 'netkit');
+    str(IFLA_INFO_KIND, 'netkit')
     nest(IFLA_INFO_DATA, () => {
-      u32(IFLA_NETKIT_MODE, s.mode === 'l2' ? NETKIT_L2 : NETKIT_L3);
+      u32(IFLA_NETKIT_MODE, s.mode === 'l2' ? NETKIT_L2 : NETKIT_L3)
       // the peer's own ifinfomsg, then its attributes
       nest(IFLA_NETKIT_PEER_INFO, () => {
-        p += IFINFOMSG_LEN;
-        str(IFLA_IFNAME, s.peerName);
-        if (s.mtu !== undefined) u32(IFLA_MTU, s.mtu);
-        if (s.peerNetnsFd !== undefined) u32(IFLA_NET_NS_FD, s.peerNetnsFd);
-      });
-    });
-  });
-  const mySeq = (seq = (seq + 1) & 0x7fffffff);
-  b.writeUInt32LE(p, 0);
-  b.writeUInt16LE(RTM_NEWLINK, 4);
-  b.writeUInt16LE(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, 6);
-  b.writeUInt32LE(mySeq, 8);
+        p += IFINFOMSG_LEN
+        str(IFLA_IFNAME, s.peerName)
+        if (s.mtu !== undefined) u32(IFLA_MTU, s.mtu)
+        if (s.peerNetnsFd !== undefined) u32(IFLA_NET_NS_FD, s.peerNetnsFd)
+      })
+    })
+  })
+  const mySeq = (seq = (seq + 1) & 0x7fffffff)
+  b.writeUInt32LE(p, 0)
+  b.writeUInt16LE(RTM_NEWLINK, 4)
+  b.writeUInt16LE(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, 6)
+  b.writeUInt32LE(mySeq, 8)
   // NLM_F_ACK: success is an error reply with errno 0
-  transact(b.subarray(0, p), mySeq, `RTM_NEWLINK netkit ${s.name} (peer ${s.peerName})`, (_b, _o, _l, type) => (type === NLMSG_ERROR ? true : undefined));
+  transact(b.subarray(0, p), mySeq, `RTM_NEWLINK netkit ${s.name} (peer ${s.peerName})`, (_b, _o, _l, type) =>
+    type === NLMSG_ERROR ? true : undefined,
+  )
 }

@@ -61,7 +61,10 @@ export function readConfigFile(path: string): Record<string, unknown> {
     if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not a JSON object')
     return v as Record<string, unknown>
   } catch (e) {
-    throw new UserError(`config file ${path} is not valid JSON: ${(e as Error).message}`, 'write a JSON object such as {"nodeIp": "192.168.77.1", …}')
+    throw new UserError(
+      `config file ${path} is not valid JSON: ${(e as Error).message}`,
+      'write a JSON object such as {"nodeIp": "192.168.77.1", …}',
+    )
   }
 }
 

@@ -27,7 +27,10 @@ export function addEndpoint(input: AddEndpointInput): EndpointView {
   const ip = parseIPv4(input.ip, 'endpoint IP')
   const cidr = parseCidr(state.config.podCidr)
   if (!cidrContains(cidr, ip)) {
-    throw new UserError(`endpoint IP ${ip} is outside this node's pod CIDR ${state.config.podCidr}`, 'use an address from the pod CIDR passed to attach')
+    throw new UserError(
+      `endpoint IP ${ip} is outside this node's pod CIDR ${state.config.podCidr}`,
+      'use an address from the pod CIDR passed to attach',
+    )
   }
   if (input.mac !== undefined && !isMac(input.mac)) {
     throw new UserError(`invalid MAC address "${input.mac}"`, 'use six hex pairs, e.g. 02:00:0a:f4:01:0a')
@@ -35,7 +38,10 @@ export function addEndpoint(input: AddEndpointInput): EndpointView {
   const link = getLinkByName(input.ifname)
   if (!link) throw new UserError(`interface "${input.ifname}" not found`, "pass the pod's host-side veth (or netkit) device with --ifname")
   if (link.kind !== 'veth' && link.kind !== 'netkit') {
-    throw new UserError(`${input.ifname} is ${link.kind ? `a ${link.kind}` : 'not a veth or netkit'} device`, "pass the host side of the pod's veth or netkit pair")
+    throw new UserError(
+      `${input.ifname} is ${link.kind ? `a ${link.kind}` : 'not a veth or netkit'} device`,
+      "pass the host side of the pod's veth or netkit pair",
+    )
   }
   const device = link.kind
   const hook = podHook({ ifindex: link.ifindex, device })
@@ -53,7 +59,10 @@ export function addEndpoint(input: AddEndpointInput): EndpointView {
   try {
     const existing = maps.endpoints.get(ip)
     if (existing && existing.ifindex !== link.ifindex && getLinkIndexExists(existing.ifindex)) {
-      throw new UserError(`${ip} is already an endpoint on ifindex ${existing.ifindex}`, `delete it first: podnet-bpf endpoints del --ip ${ip}`)
+      throw new UserError(
+        `${ip} is already an endpoint on ifindex ${existing.ifindex}`,
+        `delete it first: podnet-bpf endpoints del --ip ${ip}`,
+      )
     }
     const ep: Endpoint = { ip, ifindex: link.ifindex, flags: 0, podMac, hostMac: link.mac }
     const prog = openFromPod(state)
@@ -149,7 +158,8 @@ export function syncEndpointMap(eps: readonly Endpoint[], pinDir?: string): { wr
   const cidr = parseCidr(state.config.podCidr)
   for (const e of eps) {
     parseIPv4(e.ip, 'endpoint IP')
-    if (!cidrContains(cidr, e.ip)) throw new UserError(`endpoint IP ${e.ip} is outside this node's pod CIDR ${state.config.podCidr}`, 'fix the input')
+    if (!cidrContains(cidr, e.ip))
+      throw new UserError(`endpoint IP ${e.ip} is outside this node's pod CIDR ${state.config.podCidr}`, 'fix the input')
   }
   const maps = DatapathMaps.open(state.pinDir)
   try {

@@ -26,7 +26,16 @@ import {
   type AddrInfo,
   type LinkInfo,
 } from '../datapath/netdev.js'
-import { attachProgram, detachPodProgram, detachProgram, ensureClsact, podHook, queryProgram, removeClsact, type Hook } from '../datapath/tc.js'
+import {
+  attachProgram,
+  detachPodProgram,
+  detachProgram,
+  ensureClsact,
+  podHook,
+  queryProgram,
+  removeClsact,
+  type Hook,
+} from '../datapath/tc.js'
 import { type Cidr, cidrContains, cidrString, intToIp, ipToInt, maskOf, parseCidr } from '../util/ipv4.js'
 import { parseNodeConfig, readConfigFile, resolvePinDir, type Encap, type Mode, type NodeConfig } from './config.js'
 import { ensurePinDir, requirePrivileges } from './preflight.js'
@@ -41,7 +50,9 @@ export function programKeysFor(mode: Mode): ProgramKey[] {
 }
 
 /** The hooks each program belongs on, for this state. */
-export function hooksOf(state: Pick<NodeState, 'config' | 'deviceIfindex' | 'vxlan' | 'endpoints'>): { key: ProgramKey; hook: Hook; device: string }[] {
+export function hooksOf(
+  state: Pick<NodeState, 'config' | 'deviceIfindex' | 'vxlan' | 'endpoints'>,
+): { key: ProgramKey; hook: Hook; device: string }[] {
   const out: { key: ProgramKey; hook: Hook; device: string }[] = []
   out.push({ key: 'fromNetdev', hook: { ifindex: state.deviceIfindex, point: 'ingress' }, device: state.config.device })
   if (state.vxlan) {
@@ -80,19 +91,16 @@ function requireDevice(name: string): LinkInfo {
 }
 
 /** true = VXLAN. Throws when the requested encapsulation cannot work here. */
-export function resolveEncap(
-  req: Encap | 'default',
-  mode: Mode,
-  nodeIp: string,
-  deviceSubnets: readonly Cidr[],
-  cidr: string,
-): boolean {
+export function resolveEncap(req: Encap | 'default', mode: Mode, nodeIp: string, deviceSubnets: readonly Cidr[], cidr: string): boolean {
   const want: Encap = req === 'default' ? (mode === 'direct' ? 'none' : mode) : req
   const onLink = deviceSubnets.some((s) => cidrContains(s, nodeIp))
   if (want === 'auto') return !onLink
   if (want === 'vxlan') {
     if (mode === 'direct') {
-      throw new UserError(`route ${cidr} wants VXLAN but this node is attached in direct mode (no VXLAN device)`, 're-attach with --mode vxlan or --mode auto, or use --encap none')
+      throw new UserError(
+        `route ${cidr} wants VXLAN but this node is attached in direct mode (no VXLAN device)`,
+        're-attach with --mode vxlan or --mode auto, or use --encap none',
+      )
     }
     return true
   }
@@ -149,7 +157,10 @@ export function attach(input: AttachInput): AttachResult {
     const cidr = parseCidr(cfg.podCidr)
     const outside = Object.keys(prev.endpoints).filter((ip) => !cidrContains(cidr, ip))
     if (outside.length) {
-      throw new UserError(`endpoints ${outside.join(', ')} are outside the new pod CIDR ${cfg.podCidr}`, 'delete them first (podnet-bpf endpoints del --ip …)')
+      throw new UserError(
+        `endpoints ${outside.join(', ')} are outside the new pod CIDR ${cfg.podCidr}`,
+        'delete them first (podnet-bpf endpoints del --ip …)',
+      )
     }
   }
   const subnets = subnetsOf(addrs)
@@ -204,7 +215,10 @@ export function attach(input: AttachInput): AttachResult {
       let created = oldVxlan?.created ?? false
       if (vx && (vx.kind !== 'vxlan' || !vx.vxlan?.external || vx.vxlan.port !== cfg.vxlanPort)) {
         if (!created) {
-          throw new UserError(`a device named ${VXLAN_DEV} exists but is not a collect_md VXLAN device on port ${cfg.vxlanPort}`, `delete it (ip link del ${VXLAN_DEV}) and attach again`)
+          throw new UserError(
+            `a device named ${VXLAN_DEV} exists but is not a collect_md VXLAN device on port ${cfg.vxlanPort}`,
+            `delete it (ip link del ${VXLAN_DEV}) and attach again`,
+          )
         }
         deleteLink(VXLAN_DEV)
         vx = null
@@ -213,7 +227,10 @@ export function attach(input: AttachInput): AttachResult {
         try {
           createVxlan(cfg.vxlanPort, podMtu)
         } catch (e) {
-          throw new UserError(`cannot create the VXLAN device: ${(e as Error).message.split('\n')[0]}`, 'load the vxlan module (modprobe vxlan) or use --mode direct')
+          throw new UserError(
+            `cannot create the VXLAN device: ${(e as Error).message.split('\n')[0]}`,
+            'load the vxlan module (modprobe vxlan) or use --mode direct',
+          )
         }
         created = true
         vx = requireDevice(VXLAN_DEV)
@@ -244,12 +261,18 @@ export function attach(input: AttachInput): AttachResult {
     for (const h of hooksOf(state)) {
       const l = byKey.get(h.key)!
       try {
-        if (h.hook.point !== 'netkit-peer' && ensureClsact(h.hook.ifindex) && !state.clsactCreated.includes(h.hook.ifindex)) state.clsactCreated.push(h.hook.ifindex)
+        if (h.hook.point !== 'netkit-peer' && ensureClsact(h.hook.ifindex) && !state.clsactCreated.includes(h.hook.ifindex))
+          state.clsactCreated.push(h.hook.ifindex)
         attachProgram(h.hook, l.prog.fd())
       } catch (e) {
         // a pod device that vanished since (or whose ifindex is now another
         // device): its endpoint is stale, not fatal
-        if (h.key === 'fromPod' && e instanceof BpfError && (e.code === 'ENODEV' || e.code === 'ENXIO' || e.code === 'EINVAL' || e.code === 'EACCES')) continue
+        if (
+          h.key === 'fromPod' &&
+          e instanceof BpfError &&
+          (e.code === 'ENODEV' || e.code === 'ENXIO' || e.code === 'EINVAL' || e.code === 'EACCES')
+        )
+          continue
         throw e
       }
     }
@@ -398,7 +421,11 @@ export function teardown(state: NodeState): string[] {
     try {
       if (fn() !== false) removed.push(what)
     } catch (e) {
-      if (e instanceof BpfError && (e.code === 'ENODEV' || e.code === 'ENOENT' || e.code === 'EINVAL' || e.code === 'ENXIO' || e.code === 'EACCES')) return
+      if (
+        e instanceof BpfError &&
+        (e.code === 'ENODEV' || e.code === 'ENOENT' || e.code === 'EINVAL' || e.code === 'ENXIO' || e.code === 'EACCES')
+      )
+        return
       errors.push(`${what}: ${(e as Error).message}`)
     }
   }
@@ -446,7 +473,11 @@ export function requireState(pinDirFlag?: string): NodeState {
   const pinDir = resolvePinDir(pinDirFlag)
   requirePrivileges()
   const s = loadState(pinDir)
-  if (!s) throw new UserError(`podnet-bpf is not attached for pin dir ${pinDir}`, 'run `podnet-bpf attach …` first (or pass the --pin-dir you attached with)')
+  if (!s)
+    throw new UserError(
+      `podnet-bpf is not attached for pin dir ${pinDir}`,
+      'run `podnet-bpf attach …` first (or pass the --pin-dir you attached with)',
+    )
   return s
 }
 

@@ -68,9 +68,7 @@ function check(name: string, fn: () => string, fix: string, optional = false): C
 /** Everything podnet-bpf needs from this kernel and process. */
 export function runChecks(): Check[] {
   const checks: Check[] = []
-  checks.push(
-    check('privileges', () => (requirePrivileges(), 'CAP_BPF and CAP_NET_ADMIN'), 'run as root'),
-  )
+  checks.push(check('privileges', () => (requirePrivileges(), 'CAP_BPF and CAP_NET_ADMIN'), 'run as root'))
   checks.push(
     check(
       'bpf syscall',
@@ -137,7 +135,7 @@ export function runChecks(): Check[] {
           throw e
         }
         run('ip', ['link', 'del', probe]) // takes its peer along
-        return 'netkit pairs supported: pods may use them (from-pod then runs in the pod\'s own transmit)'
+        return "netkit pairs supported: pods may use them (from-pod then runs in the pod's own transmit)"
       },
       'Linux >= 6.7 built with CONFIG_NETKIT; veth pods work without it',
       true,
@@ -145,7 +143,11 @@ export function runChecks(): Check[] {
   )
   for (const key of Object.keys(Programs) as ProgramKey[]) {
     checks.push(
-      check(`verifier: ${Programs[key].object}`, () => verifyObject(key), 'a kernel ≥ 5.10 with the helpers podnet uses (bpf_redirect_peer, bpf_redirect_neigh)'),
+      check(
+        `verifier: ${Programs[key].object}`,
+        () => verifyObject(key),
+        'a kernel ≥ 5.10 with the helpers podnet uses (bpf_redirect_peer, bpf_redirect_neigh)',
+      ),
     )
   }
   return checks

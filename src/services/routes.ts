@@ -32,7 +32,13 @@ interface Resolved {
 
 /** Validates one route against the node and the other routes; no side effects.
  * `own` is the node's parsed pod CIDR (parsed once per call, not per route). */
-function resolve(state: NodeState, own: Cidr, spec: RouteSpec, others: readonly { cidr: string; nodeIp: string }[], subnets: readonly Cidr[]): Resolved {
+function resolve(
+  state: NodeState,
+  own: Cidr,
+  spec: RouteSpec,
+  others: readonly { cidr: string; nodeIp: string }[],
+  subnets: readonly Cidr[],
+): Resolved {
   const c = parseCidr(spec.cidr, 'route CIDR')
   const cidr = cidrString(c)
   const nodeIp = parseIPv4(spec.nodeIp, 'node IP')
@@ -42,10 +48,14 @@ function resolve(state: NodeState, own: Cidr, spec: RouteSpec, others: readonly 
   if (cidrsOverlap(c, own)) {
     throw new UserError(`route ${cidr} overlaps this node's own pod CIDR ${state.config.podCidr}`, "routes are for peer nodes' pod CIDRs")
   }
-  if (nodeIp === state.config.nodeIp) throw new UserError(`node IP ${nodeIp} for route ${cidr} is this node's own IP`, "pass the peer node's underlay IP")
+  if (nodeIp === state.config.nodeIp)
+    throw new UserError(`node IP ${nodeIp} for route ${cidr} is this node's own IP`, "pass the peer node's underlay IP")
   for (const o of others) {
     if (o.cidr !== cidr && cidrsOverlap(c, parseCidr(o.cidr))) {
-      throw new UserError(`route ${cidr} overlaps route ${o.cidr} (node ${o.nodeIp})`, `delete it first (podnet-bpf routes del ${o.cidr}) or use a CIDR that does not overlap`)
+      throw new UserError(
+        `route ${cidr} overlaps route ${o.cidr} (node ${o.nodeIp})`,
+        `delete it first (podnet-bpf routes del ${o.cidr}) or use a CIDR that does not overlap`,
+      )
     }
   }
   const requested = spec.encap ?? 'default'
@@ -193,4 +203,3 @@ export function syncRoutes(specs: readonly RouteSpec[], pinDir?: string): SyncRe
     maps.close()
   }
 }
-

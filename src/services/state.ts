@@ -24,7 +24,10 @@ export const NodeStateSchema = z.object({
   routeEncap: z.record(z.string(), z.union([EncapSchema, z.literal('default')])),
   /** endpoint IP → host-side device (veth, or the primary of a netkit pair;
    * state written before netkit pods has no `device`: veth) */
-  endpoints: z.record(z.string(), z.object({ ifname: z.string(), ifindex: z.number(), device: z.enum(['veth', 'netkit']).default('veth') })),
+  endpoints: z.record(
+    z.string(),
+    z.object({ ifname: z.string(), ifindex: z.number(), device: z.enum(['veth', 'netkit']).default('veth') }),
+  ),
   attachedAt: z.string(),
 })
 export type NodeState = z.infer<typeof NodeStateSchema>

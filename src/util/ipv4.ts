@@ -56,10 +56,7 @@ export function parseCidr(s: string, what = 'CIDR'): Cidr {
   const ip = ((Number(m[1]) << 24) | (Number(m[2]) << 16) | (Number(m[3]) << 8) | Number(m[4])) >>> 0
   const net = (ip & mask) >>> 0
   if (net !== ip) {
-    throw new UserError(
-      `invalid ${what} "${s}": host bits are set`,
-      `did you mean ${intToIp(net)}/${len}?`,
-    )
+    throw new UserError(`invalid ${what} "${s}": host bits are set`, `did you mean ${intToIp(net)}/${len}?`)
   }
   return { addr: s.slice(0, s.indexOf('/')), len, net, mask }
 }
@@ -69,12 +66,12 @@ export function cidrString(c: Cidr): string {
 }
 
 export function cidrContains(c: Cidr, ip: string): boolean {
-  return ((ipToInt(ip) & c.mask) >>> 0) === c.net
+  return (ipToInt(ip) & c.mask) >>> 0 === c.net
 }
 
 export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
   const mask = a.len < b.len ? a.mask : b.mask
-  return ((a.net & mask) >>> 0) === ((b.net & mask) >>> 0)
+  return (a.net & mask) >>> 0 === (b.net & mask) >>> 0
 }
 
 export function isMac(s: string): boolean {

@@ -25,7 +25,9 @@ describe('tool output parsing', () => {
   })
 
   it('takes TCP throughput from the receiver side of iperf3 -J', () => {
-    const json = JSON.stringify({ end: { sum_received: { bytes: 5e9, seconds: 5, bits_per_second: 8e9 }, sum_sent: { bytes: 5e9, retransmits: 3 } } })
+    const json = JSON.stringify({
+      end: { sum_received: { bytes: 5e9, seconds: 5, bits_per_second: 8e9 }, sum_sent: { bytes: 5e9, retransmits: 3 } },
+    })
     expect(parseIperfTcp(json)).toEqual({ gbps: 8, bytes: 5e9, retransmits: 3 })
   })
 
@@ -65,8 +67,20 @@ describe('statistics', () => {
 
   it('computes the three ratios the issue asks for from the medians', () => {
     const mk = (setup: string, v: number, rtt: number) =>
-      (['tcp1', 'tcp4', 'udp', 'rtt'] as const).map((metric) => ({ setup, metric, rep: 1, value: metric === 'rtt' ? rtt : v, p99: rtt * 2 }))
-    const samples = [...mk('limit', 10, 4), ...mk('kernel-routing', 8, 6), ...mk('kernel-vxlan', 5, 8), ...mk('podnet-direct', 9, 5), ...mk('podnet-vxlan', 6, 6)]
+      (['tcp1', 'tcp4', 'udp', 'rtt'] as const).map((metric) => ({
+        setup,
+        metric,
+        rep: 1,
+        value: metric === 'rtt' ? rtt : v,
+        p99: rtt * 2,
+      }))
+    const samples = [
+      ...mk('limit', 10, 4),
+      ...mk('kernel-routing', 8, 6),
+      ...mk('kernel-vxlan', 5, 8),
+      ...mk('podnet-direct', 9, 5),
+      ...mk('podnet-vxlan', 6, 6),
+    ]
     const rows = summarize(['limit', 'kernel-routing', 'kernel-vxlan', 'podnet-direct', 'podnet-vxlan'], samples)
     const r = ratios(rows)
     expect(r.map((x) => x.name)).toEqual(['podnet-direct / limit', 'podnet-direct / kernel-routing', 'podnet-vxlan / kernel-vxlan'])

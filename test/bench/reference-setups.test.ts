@@ -12,14 +12,18 @@ import { existsSync, readdirSync } from 'node:fs'
 
 const isRoot = process.getuid?.() === 0
 const tag = runTag(`t${Math.random().toString(36).slice(2, 6)}`)
-const pingBurst = (s: Setup) => () => execSync(['ip', 'netns', 'exec', s.client, 'ping', '-n', '-q', '-c', '5', '-i', '0.05', s.serverIp], { allowFail: true })
+const pingBurst = (s: Setup) => () =>
+  execSync(['ip', 'netns', 'exec', s.client, 'ping', '-n', '-q', '-c', '5', '-i', '0.05', s.serverIp], { allowFail: true })
 
 const ourNamespaces = (): string[] => (existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => n.startsWith(tag)) : [])
 
 describe.skipIf(!isRoot)('benchmark reference setups', () => {
   beforeAll(() => {
     for (const tool of ['iperf3', 'sockperf', 'tcpdump']) {
-      expect(execSync(['sh', '-c', `command -v ${tool}`], { allowFail: true }).code, `${tool} is required (apt-get install iperf3 sockperf tcpdump)`).toBe(0)
+      expect(
+        execSync(['sh', '-c', `command -v ${tool}`], { allowFail: true }).code,
+        `${tool} is required (apt-get install iperf3 sockperf tcpdump)`,
+      ).toBe(0)
     }
   })
   afterAll(() => {
@@ -50,14 +54,19 @@ describe.skipIf(!isRoot)('benchmark reference setups', () => {
         expect(check.underlayTx).toBeGreaterThanOrEqual(check.burst)
       })
 
-      it(c.encapsulated ? 'carries UDP 8472 between the node IPs on the underlay' : 'carries the endpoints\u2019 own IPs on the underlay, unencapsulated', async () => {
-        const lines = await captureUnderlay(s, c.underlay, 3, async () => pingBurst(s)())
-        expect(lines.length, lines.join('\n')).toBeGreaterThanOrEqual(3)
-        if (!c.encapsulated) {
-          const vx = await captureUnderlay(s, 'udp port 8472', 1, async () => pingBurst(s)(), 2_500)
-          expect(vx).toEqual([])
-        }
-      })
+      it(
+        c.encapsulated
+          ? 'carries UDP 8472 between the node IPs on the underlay'
+          : 'carries the endpoints\u2019 own IPs on the underlay, unencapsulated',
+        async () => {
+          const lines = await captureUnderlay(s, c.underlay, 3, async () => pingBurst(s)())
+          expect(lines.length, lines.join('\n')).toBeGreaterThanOrEqual(3)
+          if (!c.encapsulated) {
+            const vx = await captureUnderlay(s, 'udp port 8472', 1, async () => pingBurst(s)(), 2_500)
+            expect(vx).toEqual([])
+          }
+        },
+      )
 
       it('uses the kernel router only where the setup is meant to', async () => {
         const check = await verifyForwarding(s)

@@ -5,14 +5,7 @@
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { Dir, MONITOR_F_TRACE, Reason, type DatapathConfig } from '../../src/datapath/abi.js'
-import {
-  BpfHarness,
-  OTHER_VXLAN_CONFIG,
-  TC_ACT_OK,
-  TC_ACT_REDIRECT,
-  TC_ACT_SHOT,
-  TEST_CONFIG,
-} from '../support/bpf-harness.js'
+import { BpfHarness, OTHER_VXLAN_CONFIG, TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT, TEST_CONFIG } from '../support/bpf-harness.js'
 import {
   BROADCAST_MAC,
   ETH_HLEN,
@@ -66,7 +59,16 @@ const innerFrame = (o: Partial<Ipv4FrameOpts> = {}) =>
 /** VXLAN from the peer node to this node's IP and port, our VNI, around an inner frame. */
 const vx = (outer: Partial<VxlanOuterOpts> = {}, inner: Buffer = innerFrame()) =>
   vxlanFrame(
-    { ethSrc: PEER_MAC, ethDst: NODE_MAC, src: VXLAN_PEER.nodeIp, dst: TEST_CONFIG.nodeIp, vni: TEST_CONFIG.vni, dport: VXLAN_DPORT, sport: 45678, ...outer },
+    {
+      ethSrc: PEER_MAC,
+      ethDst: NODE_MAC,
+      src: VXLAN_PEER.nodeIp,
+      dst: TEST_CONFIG.nodeIp,
+      vni: TEST_CONFIG.vni,
+      dport: VXLAN_DPORT,
+      sport: 45678,
+      ...outer,
+    },
     inner,
   )
 /** Offset of the inner IPv4 header in a VXLAN frame. */
@@ -270,7 +272,6 @@ describe('pn_from_netdev: VXLAN for a local pod', () => {
     expectDecapsulated(d, f, POD_B)
   })
 
-
   it('decapsulates an inner packet whose total length exactly fills the frame', () => {
     const f = vx({}, innerFrame({ payloadLen: 0 }))
     expect(f.length).toBe(INNER_IP + 28)
@@ -424,13 +425,22 @@ describe('pn_from_netdev: VXLAN left to the kernel, untouched', () => {
     expectUntouched(d, g)
   })
 
-  it.each([1, 0])('decapsulates a VXLAN frame for a local pod with inner TTL %i and hands it to the stack, which answers time exceeded', (ttl) => {
-    const f = vx({}, innerFrame({ ttl }))
-    const d = h.explain('fromNetdev', f)
-    expect(summary(d)).toEqual({ verdict: TC_ACT_OK, reason: 'FWD_STACK_TTL', target: 0, nodeIp: VXLAN_PEER.nodeIp, vni: TEST_CONFIG.vni })
-    // the outer Ethernet header (addressed to this NIC) fronts the untouched inner packet
-    expect(d.data.toString('hex')).toBe(Buffer.concat([f.subarray(0, ETH_HLEN), f.subarray(ETH_HLEN + VXLAN_ENCAP_LEN)]).toString('hex'))
-  })
+  it.each([1, 0])(
+    'decapsulates a VXLAN frame for a local pod with inner TTL %i and hands it to the stack, which answers time exceeded',
+    (ttl) => {
+      const f = vx({}, innerFrame({ ttl }))
+      const d = h.explain('fromNetdev', f)
+      expect(summary(d)).toEqual({
+        verdict: TC_ACT_OK,
+        reason: 'FWD_STACK_TTL',
+        target: 0,
+        nodeIp: VXLAN_PEER.nodeIp,
+        vni: TEST_CONFIG.vni,
+      })
+      // the outer Ethernet header (addressed to this NIC) fronts the untouched inner packet
+      expect(d.data.toString('hex')).toBe(Buffer.concat([f.subarray(0, ETH_HLEN), f.subarray(ETH_HLEN + VXLAN_ENCAP_LEN)]).toString('hex'))
+    },
+  )
 })
 
 describe('pn_from_netdev: ECN on decapsulation (RFC 6040)', () => {
@@ -542,8 +552,16 @@ describe('pn_from_netdev: VXLAN round trip with from_pod', () => {
 
   it('decapsulates a packet sent with TTL 2 for the peer kernel, which answers time exceeded', () => {
     const { wire, got } = roundTrip(ipv4Frame({ ...FROM_A, ttl: 2 }))
-    expect(summary(got)).toEqual({ verdict: TC_ACT_OK, reason: 'FWD_STACK_TTL', target: 0, nodeIp: TEST_CONFIG.nodeIp, vni: TEST_CONFIG.vni })
-    expect(got.data.toString('hex')).toBe(Buffer.concat([wire.subarray(0, ETH_HLEN), wire.subarray(ETH_HLEN + VXLAN_ENCAP_LEN)]).toString('hex'))
+    expect(summary(got)).toEqual({
+      verdict: TC_ACT_OK,
+      reason: 'FWD_STACK_TTL',
+      target: 0,
+      nodeIp: TEST_CONFIG.nodeIp,
+      vni: TEST_CONFIG.vni,
+    })
+    expect(got.data.toString('hex')).toBe(
+      Buffer.concat([wire.subarray(0, ETH_HLEN), wire.subarray(ETH_HLEN + VXLAN_ENCAP_LEN)]).toString('hex'),
+    )
   })
 
   it('carries CE across: an inner CE stays CE, and CE marked on the outer in transit reaches an ECT packet', () => {

@@ -7,14 +7,7 @@
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { Dir, Reason } from '../../src/datapath/abi.js'
-import {
-  BpfHarness,
-  TC_ACT_OK,
-  TC_ACT_REDIRECT,
-  TC_ACT_SHOT,
-  TEST_CONFIG,
-  type TunnelKey,
-} from '../support/bpf-harness.js'
+import { BpfHarness, TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT, TEST_CONFIG, type TunnelKey } from '../support/bpf-harness.js'
 import {
   ETH_HLEN,
   ETH_P_ARP,
@@ -57,14 +50,26 @@ describe('pn_from_overlay: without a tunnel key', () => {
 
   it('in explain mode takes the received tunnel key from cb[2..4], as `podnet-bpf explain` passes it', () => {
     const d = h.explain('fromOverlay', inner({ dst: POD_B.ip }), { explainTunnel: { remote: VXLAN_PEER.nodeIp, vni: TEST_CONFIG.vni } })
-    expect(summary(d)).toEqual({ verdict: TC_ACT_REDIRECT, reason: 'FWD_LOCAL', target: POD_B.ifindex, nodeIp: VXLAN_PEER.nodeIp, vni: TEST_CONFIG.vni })
-    const wrong = h.explain('fromOverlay', inner({ dst: POD_B.ip }), { explainTunnel: { remote: VXLAN_PEER.nodeIp, vni: TEST_CONFIG.vni + 1 } })
+    expect(summary(d)).toEqual({
+      verdict: TC_ACT_REDIRECT,
+      reason: 'FWD_LOCAL',
+      target: POD_B.ifindex,
+      nodeIp: VXLAN_PEER.nodeIp,
+      vni: TEST_CONFIG.vni,
+    })
+    const wrong = h.explain('fromOverlay', inner({ dst: POD_B.ip }), {
+      explainTunnel: { remote: VXLAN_PEER.nodeIp, vni: TEST_CONFIG.vni + 1 },
+    })
     expect(wrong.reasonName).toBe('DROP_WRONG_VNI')
   })
 
   it('ignores a tunnel key in cb[] outside explain mode', () => {
     const p = inner({ dst: POD_B.ip })
-    const delta = h.countersDuring(() => expect(h.runCounted('fromOverlay', p, { explainTunnel: { remote: VXLAN_PEER.nodeIp, vni: TEST_CONFIG.vni } }).verdict).toBe(TC_ACT_SHOT))
+    const delta = h.countersDuring(() =>
+      expect(h.runCounted('fromOverlay', p, { explainTunnel: { remote: VXLAN_PEER.nodeIp, vni: TEST_CONFIG.vni } }).verdict).toBe(
+        TC_ACT_SHOT,
+      ),
+    )
     expect([...delta.values()].map((c) => c.reason)).toEqual([Reason.DROP_TUNNEL_KEY])
     h.drainEvents()
   })
@@ -112,7 +117,13 @@ describe('pn_from_overlay: with a tunnel key', () => {
   it('drops a decapsulated packet that is not for a local pod', () => {
     for (const dst of [VXLAN_PEER.pod, TEST_CONFIG.nodeIp, '10.1.0.99', '8.8.8.8']) {
       const d = h.explainWithTunnel('fromOverlay', inner({ dst }), KEY)
-      expect(summary(d), dst).toEqual({ verdict: TC_ACT_SHOT, reason: 'DROP_NOT_LOCAL', target: 0, nodeIp: VXLAN_PEER.nodeIp, vni: TEST_CONFIG.vni })
+      expect(summary(d), dst).toEqual({
+        verdict: TC_ACT_SHOT,
+        reason: 'DROP_NOT_LOCAL',
+        target: 0,
+        nodeIp: VXLAN_PEER.nodeIp,
+        vni: TEST_CONFIG.vni,
+      })
     }
   })
 
@@ -148,11 +159,15 @@ describe('pn_from_overlay: with a tunnel key', () => {
     ['LLDP', 0x88cc],
   ])('drops a decapsulated %s frame as unsupported', (_n, type) => {
     const p =
-      type === ETH_P_ARP
-        ? arpFrame({ sha: '02:aa:00:00:30:07', spa: VXLAN_PEER.pod, tpa: POD_B.ip })
-        : eth({ type }, payloadBytes(60))
+      type === ETH_P_ARP ? arpFrame({ sha: '02:aa:00:00:30:07', spa: VXLAN_PEER.pod, tpa: POD_B.ip }) : eth({ type }, payloadBytes(60))
     const d = h.explainWithTunnel('fromOverlay', p, KEY)
-    expect(summary(d)).toEqual({ verdict: TC_ACT_SHOT, reason: 'DROP_UNSUPPORTED_L3', target: 0, nodeIp: VXLAN_PEER.nodeIp, vni: TEST_CONFIG.vni })
+    expect(summary(d)).toEqual({
+      verdict: TC_ACT_SHOT,
+      reason: 'DROP_UNSUPPORTED_L3',
+      target: 0,
+      nodeIp: VXLAN_PEER.nodeIp,
+      vni: TEST_CONFIG.vni,
+    })
   })
 
   const valid = () => inner({ dst: POD_B.ip, l4: 'tcp', options: Buffer.from([1, 1, 1, 1]) })
@@ -191,6 +206,8 @@ describe('pn_from_overlay: with a tunnel key', () => {
       { dir: Dir.FROM_OVERLAY, reason: Reason.FWD_LOCAL, packets: 1n, bytes: BigInt(ok.length) },
       { dir: Dir.FROM_OVERLAY, reason: Reason.DROP_NOT_LOCAL, packets: 1n, bytes: BigInt(notLocal.length) },
     ])
-    expect(h.drainEvents()).toMatchObject([{ type: 'drop', reason: Reason.DROP_NOT_LOCAL, daddr: '10.9.9.9', target: 0, nodeIp: VXLAN_PEER.nodeIp }])
+    expect(h.drainEvents()).toMatchObject([
+      { type: 'drop', reason: Reason.DROP_NOT_LOCAL, daddr: '10.9.9.9', target: 0, nodeIp: VXLAN_PEER.nodeIp },
+    ])
   })
 })

@@ -63,8 +63,7 @@ let direct: BpfHarness
 let other: BpfHarness
 useNodeHarnesses('fromPod', 'from-pod', (hs) => ({ h, direct, other } = hs))
 
-const fromA = (o: Partial<Parameters<typeof ipv4Frame>[0]> & { dst: string }) =>
-  ipv4Frame({ ...FROM_A, src: POD_A.ip, ...o })
+const fromA = (o: Partial<Parameters<typeof ipv4Frame>[0]> & { dst: string }) => ipv4Frame({ ...FROM_A, src: POD_A.ip, ...o })
 
 describe('pn_from_pod: to a pod on this node', () => {
   it.each<L4Kind>(['udp', 'tcp', 'icmp'])(
@@ -158,7 +157,10 @@ describe('pn_from_pod: to a pod on this node', () => {
   })
 
   it('forwards a packet whose L4 header is cut short but whose IP header is consistent', () => {
-    const p = eth({ src: FROM_A.ethSrc, dst: FROM_A.ethDst, type: ETH_P_IP }, ipv4({ src: POD_A.ip, dst: POD_B.ip, proto: IPPROTO_TCP }, Buffer.from([1, 2, 3])))
+    const p = eth(
+      { src: FROM_A.ethSrc, dst: FROM_A.ethDst, type: ETH_P_IP },
+      ipv4({ src: POD_A.ip, dst: POD_B.ip, proto: IPPROTO_TCP }, Buffer.from([1, 2, 3])),
+    )
     const d = h.explain('fromPod', p)
     expect(d.reasonName).toBe('FWD_LOCAL')
   })
@@ -179,7 +181,13 @@ describe('pn_from_pod: to a pod on this node', () => {
 describe('pn_from_pod: anti-spoofing', () => {
   it('drops a packet whose source IP is not a pod on this node', () => {
     const p = ipv4Frame({ ...FROM_A, src: '10.1.0.99', dst: POD_B.ip })
-    expect(summary(h.explain('fromPod', p))).toEqual({ verdict: TC_ACT_SHOT, reason: 'DROP_SPOOFED_SRC', target: 0, nodeIp: '0.0.0.0', vni: 0 })
+    expect(summary(h.explain('fromPod', p))).toEqual({
+      verdict: TC_ACT_SHOT,
+      reason: 'DROP_SPOOFED_SRC',
+      target: 0,
+      nodeIp: '0.0.0.0',
+      vni: 0,
+    })
   })
 
   it("drops a packet whose source IP is another local pod's, arriving on the wrong veth", () => {
@@ -319,7 +327,10 @@ describe('pn_from_pod: to a peer node', () => {
 
   it('falls back to the skb length for a GSO TCP packet whose TCP header is cut short', () => {
     const short = (len: number) =>
-      eth({ src: FROM_A.ethSrc, dst: FROM_A.ethDst, type: ETH_P_IP }, ipv4({ src: POD_A.ip, dst: DIRECT_PEER.pod, proto: IPPROTO_TCP }, Buffer.alloc(len)))
+      eth(
+        { src: FROM_A.ethSrc, dst: FROM_A.ethDst, type: ETH_P_IP },
+        ipv4({ src: POD_A.ip, dst: DIRECT_PEER.pod, proto: IPPROTO_TCP }, Buffer.alloc(len)),
+      )
     expect(h.explain('fromPod', short(10), { gsoSize: 5000 }).reasonName).toBe('FWD_DIRECT')
   })
 
@@ -420,7 +431,11 @@ describe('pn_from_pod: VXLAN encapsulation', () => {
 
     expect(udp.sport).toBeGreaterThanOrEqual(VXLAN_SPORT_MIN)
     expect(udp.sport).toBeLessThanOrEqual(VXLAN_SPORT_MAX)
-    expect({ dport: udp.dport, len: udp.len, checksum: udp.checksum }).toEqual({ dport: VXLAN_DPORT, len: p.length - ETH_HLEN + 50 - 20, checksum: 0 })
+    expect({ dport: udp.dport, len: udp.len, checksum: udp.checksum }).toEqual({
+      dport: VXLAN_DPORT,
+      len: p.length - ETH_HLEN + 50 - 20,
+      checksum: 0,
+    })
 
     // I flag, VNI 4242 = 0x001092, reserved bytes 0
     expect(out.subarray(ETH_HLEN + 28, ETH_HLEN + 36).toString('hex')).toBe('0800000000109200')
@@ -611,7 +626,13 @@ describe('pn_from_pod: malformed and non-IPv4 frames', () => {
     ['ethertype 0', 0],
   ])('drops an %s frame as unsupported', (_n, type) => {
     const p = eth({ src: POD_A.mac, dst: POD_A.hostMac, type }, payloadBytes(46))
-    expect(summary(h.explain('fromPod', p))).toEqual({ verdict: TC_ACT_SHOT, reason: 'DROP_UNSUPPORTED_L3', target: 0, nodeIp: '0.0.0.0', vni: 0 })
+    expect(summary(h.explain('fromPod', p))).toEqual({
+      verdict: TC_ACT_SHOT,
+      reason: 'DROP_UNSUPPORTED_L3',
+      target: 0,
+      nodeIp: '0.0.0.0',
+      vni: 0,
+    })
   })
 
   it('drops an Ethernet header with nothing after it as unsupported when it is not IPv4 or ARP', () => {
@@ -620,8 +641,7 @@ describe('pn_from_pod: malformed and non-IPv4 frames', () => {
 })
 
 describe('pn_from_pod: ARP', () => {
-  const request = (tpa: string, o: Partial<Parameters<typeof arpFrame>[0]> = {}) =>
-    arpFrame({ sha: POD_A.mac, spa: POD_A.ip, tpa, ...o })
+  const request = (tpa: string, o: Partial<Parameters<typeof arpFrame>[0]> = {}) => arpFrame({ sha: POD_A.mac, spa: POD_A.ip, tpa, ...o })
 
   it.each([
     ['its gateway', GATEWAY_IP],
@@ -705,7 +725,10 @@ describe('pn_from_pod: ARP', () => {
   })
 
   it('builds the reply from the ARP body alone: the Ethernet header of the request does not matter', () => {
-    const p = eth({ src: '02:00:00:00:00:99', dst: BROADCAST_MAC, type: ETH_P_ARP }, arp({ op: 1, sha: POD_A.mac, spa: POD_A.ip, tpa: GATEWAY_IP }))
+    const p = eth(
+      { src: '02:00:00:00:00:99', dst: BROADCAST_MAC, type: ETH_P_ARP },
+      arp({ op: 1, sha: POD_A.mac, spa: POD_A.ip, tpa: GATEWAY_IP }),
+    )
     expect(parseEth(h.explain('fromPod', p).data).src).toBe(POD_A.hostMac)
   })
 })
@@ -823,7 +846,13 @@ describe('pn_from_pod: counters and events', () => {
   // bpf_htons(tc[0]) / bpf_htons(tc[1]) (and monitor.ts reads sport/dport).
   it('reports ICMP type and code as the ports of a dropped ICMP packet', () => {
     const unreachable = icmp({ type: 3, code: 3 }, payloadBytes(28))
-    h.runCounted('fromPod', eth({ src: POD_A.mac, dst: POD_A.hostMac, type: ETH_P_IP }, ipv4({ src: '10.1.0.99', dst: POD_B.ip, proto: IPPROTO_ICMP }, unreachable)))
+    h.runCounted(
+      'fromPod',
+      eth(
+        { src: POD_A.mac, dst: POD_A.hostMac, type: ETH_P_IP },
+        ipv4({ src: '10.1.0.99', dst: POD_B.ip, proto: IPPROTO_ICMP }, unreachable),
+      ),
+    )
     const [e] = h.drainEvents()
     expect(e).toMatchObject({ proto: IPPROTO_ICMP, sport: 3, dport: 3 })
   })

@@ -60,7 +60,8 @@ import {
 import type { DatapathConfig } from '../../src/datapath/abi.js'
 
 const COUNT = Number(process.env.PODNET_FUZZ_COUNT ?? 5000)
-const SEED = process.env.PODNET_FUZZ_SEED !== undefined ? Number(process.env.PODNET_FUZZ_SEED) >>> 0 : (Date.now() ^ (process.pid << 16)) >>> 0
+const SEED =
+  process.env.PODNET_FUZZ_SEED !== undefined ? Number(process.env.PODNET_FUZZ_SEED) >>> 0 : (Date.now() ^ (process.pid << 16)) >>> 0
 
 // ---- seeded PRNG (xorshift32, no zero state) ----
 
@@ -141,7 +142,14 @@ const ADDRS = [
   '255.255.255.255',
 ]
 const NODE_MAC = '00:00:00:00:00:00' // lo, the test run's ingress device
-const MACS = [NODE_MAC, 'ff:ff:ff:ff:ff:ff', '01:00:5e:00:00:01', '33:33:00:00:00:01', ...ENDPOINTS.flatMap((e) => [e.mac, e.hostMac]), '02:12:34:56:78:9a']
+const MACS = [
+  NODE_MAC,
+  'ff:ff:ff:ff:ff:ff',
+  '01:00:5e:00:00:01',
+  '33:33:00:00:00:01',
+  ...ENDPOINTS.flatMap((e) => [e.mac, e.hostMac]),
+  '02:12:34:56:78:9a',
+]
 
 const u32ip = (s: string) => ip4(s).readUInt32BE(0)
 function lpm(dst: string): Rt | undefined {
@@ -152,7 +160,7 @@ function lpm(dst: string): Rt | undefined {
     const [net, lenS] = r.cidr.split('/')
     const len = Number(lenS)
     const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0
-    if (((d & mask) >>> 0) === ((u32ip(net!) & mask) >>> 0) && len > bestLen) {
+    if ((d & mask) >>> 0 === (u32ip(net!) & mask) >>> 0 && len > bestLen) {
       best = r
       bestLen = len
     }
@@ -231,7 +239,8 @@ function model(key: ProgramKey, f: Buffer, cfg: DatapathConfig, o: { gso: number
         if (!rt) return fwd(TC_ACT_OK, Reason.FWD_STACK)
         const nodeIp = rt.nodeIp
         if (ip.ttl <= 1) return fwd(TC_ACT_OK, Reason.FWD_STACK_TTL, { nodeIp })
-        if (wireLen(f, ip.hlen, ip.proto, o.gso) > (rt.vxlan ? cfg.overlayMtu : cfg.deviceMtu)) return fwd(TC_ACT_OK, Reason.FWD_STACK_MTU, { nodeIp })
+        if (wireLen(f, ip.hlen, ip.proto, o.gso) > (rt.vxlan ? cfg.overlayMtu : cfg.deviceMtu))
+          return fwd(TC_ACT_OK, Reason.FWD_STACK_MTU, { nodeIp })
         if (rt.vxlan) {
           if (!cfg.vxlanIfindex) return drop(Reason.DROP_NO_TUNNEL, { nodeIp })
           // adjust_room refuses to grow a test run's GSO skb (gso_type 0)
@@ -337,7 +346,9 @@ function decap(f: Buffer, cfg: DatapathConfig, gso: number): Expect {
 
 /** The length the packet comes out with (and is counted with). */
 function outLen(e: Expect, input: Buffer): number {
-  return input.length + (e.rewrite === 'encap' ? VXLAN_ENCAP_LEN : e.rewrite === 'decap' || e.rewrite === 'decap-stack' ? -VXLAN_ENCAP_LEN : 0)
+  return (
+    input.length + (e.rewrite === 'encap' ? VXLAN_ENCAP_LEN : e.rewrite === 'decap' || e.rewrite === 'decap-stack' ? -VXLAN_ENCAP_LEN : 0)
+  )
 }
 
 /**
@@ -408,7 +419,8 @@ function checkRewrite(e: Expect, input: Buffer, out: Buffer, cfg: DatapathConfig
     podMac.copy(exp, a + 18)
     input.copy(exp, a + 24, a + 14, a + 18) // tpa = the pod
   }
-  if (!out.equals(exp)) return `packet differs from the expected rewrite '${e.rewrite}':\n  got ${out.toString('hex')}\n  exp ${exp.toString('hex')}`
+  if (!out.equals(exp))
+    return `packet differs from the expected rewrite '${e.rewrite}':\n  got ${out.toString('hex')}\n  exp ${exp.toString('hex')}`
   return null
 }
 
@@ -428,7 +440,11 @@ function validFrame(r: Rng, key: ProgramKey): Buffer {
       op: r.chance(0.8) ? 1 : r.range(0, 4),
     })
   }
-  if (kind === 1) return eth({ dst: r.pick(MACS), src: r.pick(MACS), type: r.pick([ETH_P_IPV6, 0x8100, 0x88cc, 0x8847, r.int(0x10000)]) }, r.bytes(r.range(40, 120)))
+  if (kind === 1)
+    return eth(
+      { dst: r.pick(MACS), src: r.pick(MACS), type: r.pick([ETH_P_IPV6, 0x8100, 0x88cc, 0x8847, r.int(0x10000)]) },
+      r.bytes(r.range(40, 120)),
+    )
   if (kind === 2 || (kind === 3 && key === 'fromNetdev')) return vxlanToNode(r)
   const src = key === 'fromPod' && r.chance(0.7) ? r.pick(ENDPOINTS.slice(0, 2)).ip : r.pick(ADDRS)
   const sizeKind = r.int(6)
@@ -589,14 +605,31 @@ function frameFor(r: Rng, key: ProgramKey): Buffer {
 
 const ALLOWED: Record<ProgramKey, number[]> = {
   fromPod: [
-    Reason.FWD_LOCAL, Reason.FWD_DIRECT, Reason.FWD_VXLAN, Reason.FWD_STACK, Reason.FWD_ARP_REPLY, Reason.FWD_STACK_TTL,
-    Reason.FWD_STACK_MTU, Reason.FWD_STACK_ENCAP, Reason.DROP_INVALID, Reason.DROP_SPOOFED_SRC, Reason.DROP_UNSUPPORTED_L3, Reason.DROP_NO_TUNNEL,
-    Reason.DROP_ARP_SPOOFED, Reason.DROP_ARP_INVALID, Reason.DROP_TUNNEL_KEY,
+    Reason.FWD_LOCAL,
+    Reason.FWD_DIRECT,
+    Reason.FWD_VXLAN,
+    Reason.FWD_STACK,
+    Reason.FWD_ARP_REPLY,
+    Reason.FWD_STACK_TTL,
+    Reason.FWD_STACK_MTU,
+    Reason.FWD_STACK_ENCAP,
+    Reason.DROP_INVALID,
+    Reason.DROP_SPOOFED_SRC,
+    Reason.DROP_UNSUPPORTED_L3,
+    Reason.DROP_NO_TUNNEL,
+    Reason.DROP_ARP_SPOOFED,
+    Reason.DROP_ARP_INVALID,
+    Reason.DROP_TUNNEL_KEY,
   ],
   fromNetdev: [Reason.FWD_LOCAL, Reason.FWD_DECAP, Reason.FWD_STACK_TTL, Reason.FWD_PASS, Reason.DROP_INVALID],
   fromOverlay: [
-    Reason.FWD_LOCAL, Reason.FWD_STACK_TTL, Reason.DROP_INVALID, Reason.DROP_UNSUPPORTED_L3, Reason.DROP_NOT_LOCAL,
-    Reason.DROP_WRONG_VNI, Reason.DROP_TUNNEL_KEY,
+    Reason.FWD_LOCAL,
+    Reason.FWD_STACK_TTL,
+    Reason.DROP_INVALID,
+    Reason.DROP_UNSUPPORTED_L3,
+    Reason.DROP_NOT_LOCAL,
+    Reason.DROP_WRONG_VNI,
+    Reason.DROP_TUNNEL_KEY,
   ],
   toOverlay: [Reason.FWD_ENCAP_STACK, Reason.DROP_INVALID, Reason.DROP_UNSUPPORTED_L3, Reason.DROP_NO_ROUTE, Reason.DROP_TUNNEL_KEY],
 }
@@ -607,7 +640,14 @@ function wellFormed(f: Buffer): boolean {
   const et = f.readUInt16BE(12)
   if (et === ETH_P_IP) return parseValid(f) !== null
   if (et === ETH_P_ARP) {
-    return f.length >= ETH_HLEN + 28 && f.readUInt16BE(14) === 1 && f.readUInt16BE(16) === ETH_P_IP && f[18] === 6 && f[19] === 4 && f.readUInt16BE(20) === 1
+    return (
+      f.length >= ETH_HLEN + 28 &&
+      f.readUInt16BE(14) === 1 &&
+      f.readUInt16BE(16) === ETH_P_IP &&
+      f[18] === 6 &&
+      f[19] === 4 &&
+      f.readUInt16BE(20) === 1
+    )
   }
   return false
 }
@@ -657,19 +697,37 @@ function roundTrip(peer: BpfHarness, input: Buffer, encapped: Buffer): { reason:
   if (ip[8]! - 1 <= 1) {
     // decapsulated for the peer's stack, which answers time exceeded
     const ok =
-      d.verdict === TC_ACT_OK && d.reason === Reason.FWD_STACK_TTL && d.nodeIp === TEST_CONFIG.nodeIp &&
+      d.verdict === TC_ACT_OK &&
+      d.reason === Reason.FWD_STACK_TTL &&
+      d.nodeIp === TEST_CONFIG.nodeIp &&
       d.data.equals(Buffer.concat([wire.subarray(0, ETH_HLEN), wire.subarray(O_INNER_IP)]))
     return { reason: d.reason, error: ok ? null : `peer from_netdev should decapsulate it for its stack (TTL): ${got}` }
   }
-  const want = { verdict: TC_ACT_REDIRECT, reason: Reason.FWD_DECAP, target: PEER_EP.ifindex, nodeIp: TEST_CONFIG.nodeIp, vni: PEER_CONFIG.vni }
-  if (d.verdict !== want.verdict || d.reason !== want.reason || d.target !== want.target || d.nodeIp !== want.nodeIp || d.vni !== want.vni) {
+  const want = {
+    verdict: TC_ACT_REDIRECT,
+    reason: Reason.FWD_DECAP,
+    target: PEER_EP.ifindex,
+    nodeIp: TEST_CONFIG.nodeIp,
+    vni: PEER_CONFIG.vni,
+  }
+  if (
+    d.verdict !== want.verdict ||
+    d.reason !== want.reason ||
+    d.target !== want.target ||
+    d.nodeIp !== want.nodeIp ||
+    d.vni !== want.vni
+  ) {
     return { reason: d.reason, error: `peer from_netdev should deliver it: ${got}\n  expected ${fmt(want)}` }
   }
   const exp = Buffer.concat([mac(PEER_EP.mac), mac(PEER_EP.hostMac), input.subarray(12, ETH_HLEN), ip])
   exp[ETH_HLEN + 8] = ip[8]! - 2
   const err = takeChecksum(input, ETH_HLEN, d.data, exp, ETH_HLEN)
   if (err) return { reason: d.reason, error: `round trip: ${err}` }
-  if (!d.data.equals(exp)) return { reason: d.reason, error: `round trip: delivered packet differs:\n  got ${d.data.toString('hex')}\n  exp ${exp.toString('hex')}` }
+  if (!d.data.equals(exp))
+    return {
+      reason: d.reason,
+      error: `round trip: delivered packet differs:\n  got ${d.data.toString('hex')}\n  exp ${exp.toString('hex')}`,
+    }
   return { reason: d.reason, error: null }
 }
 
@@ -815,26 +873,32 @@ describe(`fuzz: ${COUNT} frames through every program (seed ${SEED})`, () => {
     peer?.close()
   })
 
-  it('agrees with the reference model, never redirects malformed frames, and counts every run once', async () => {
-    const t0 = Date.now()
-    const n = Math.ceil(COUNT * 0.8)
-    const a = await fuzz(h, peer, SEED, n)
-    const b = await fuzz(direct, peer, (SEED ^ 0x5bd1e995) >>> 0, COUNT - n)
-    const seen = new Map(a.seen)
-    for (const [k, v] of b.seen) seen.set(k, (seen.get(k) ?? 0) + v)
-    // Every reason the model knows for each program was reached at least once
-    // at the default count, so the fuzzer really explores every branch.
-    if (COUNT >= 2000) {
-      for (const key of ALL_PROGRAMS) {
-        const reached = ALLOWED[key].filter((r) => seen.has(`${key}:${reasonName(r)}`))
-        const expected = ALLOWED[key].filter((r) => !(key === 'fromPod' && r === Reason.DROP_TUNNEL_KEY) && !(key === 'toOverlay' && r === Reason.DROP_TUNNEL_KEY))
-        expect(reached.sort(), `seed=${SEED}: reasons ${key} reached`).toEqual(expected.sort())
+  it(
+    'agrees with the reference model, never redirects malformed frames, and counts every run once',
+    async () => {
+      const t0 = Date.now()
+      const n = Math.ceil(COUNT * 0.8)
+      const a = await fuzz(h, peer, SEED, n)
+      const b = await fuzz(direct, peer, (SEED ^ 0x5bd1e995) >>> 0, COUNT - n)
+      const seen = new Map(a.seen)
+      for (const [k, v] of b.seen) seen.set(k, (seen.get(k) ?? 0) + v)
+      // Every reason the model knows for each program was reached at least once
+      // at the default count, so the fuzzer really explores every branch.
+      if (COUNT >= 2000) {
+        for (const key of ALL_PROGRAMS) {
+          const reached = ALLOWED[key].filter((r) => seen.has(`${key}:${reasonName(r)}`))
+          const expected = ALLOWED[key].filter(
+            (r) => !(key === 'fromPod' && r === Reason.DROP_TUNNEL_KEY) && !(key === 'toOverlay' && r === Reason.DROP_TUNNEL_KEY),
+          )
+          expect(reached.sort(), `seed=${SEED}: reasons ${key} reached`).toEqual(expected.sort())
+        }
+        expect(seen.get('roundTrip:FWD_DECAP') ?? 0, `seed=${SEED}: encapsulated frames the peer decapsulated`).toBeGreaterThan(0)
       }
-      expect(seen.get('roundTrip:FWD_DECAP') ?? 0, `seed=${SEED}: encapsulated frames the peer decapsulated`).toBeGreaterThan(0)
-    }
-    console.log(
-      `fuzz seed=${SEED}: ${COUNT} frames, ${a.runs + b.runs} program runs (x2: explain + counted), ` +
-        `${a.refused + b.refused} refused by the kernel (short IPv4/IPv6), ${Date.now() - t0} ms`,
-    )
-  }, 60_000 + COUNT * 10)
+      console.log(
+        `fuzz seed=${SEED}: ${COUNT} frames, ${a.runs + b.runs} program runs (x2: explain + counted), ` +
+          `${a.refused + b.refused} refused by the kernel (short IPv4/IPv6), ${Date.now() - t0} ms`,
+      )
+    },
+    60_000 + COUNT * 10,
+  )
 })

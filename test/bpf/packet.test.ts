@@ -39,7 +39,19 @@ describe('test packet builder', () => {
   })
 
   it('builds an IPv4 header with options, fragment fields and a valid checksum', () => {
-    const p = ipv4({ src: '10.0.0.1', dst: '10.0.0.2', proto: IPPROTO_UDP, ttl: 9, mf: true, fragOffset: 100, df: true, options: Buffer.from([1, 1, 1]) }, Buffer.alloc(8))
+    const p = ipv4(
+      {
+        src: '10.0.0.1',
+        dst: '10.0.0.2',
+        proto: IPPROTO_UDP,
+        ttl: 9,
+        mf: true,
+        fragOffset: 100,
+        df: true,
+        options: Buffer.from([1, 1, 1]),
+      },
+      Buffer.alloc(8),
+    )
     const f = parseIpv4Frame(Buffer.concat([Buffer.alloc(12), Buffer.from([8, 0]), p]))
     expect(f.ip).toMatchObject({ version: 4, ihl: 6, ttl: 9, mf: true, df: true, fragOffset: 100, totLen: 32, checksumValid: true })
   })
@@ -60,7 +72,15 @@ describe('test packet builder', () => {
     const f = arpFrame({ sha: '02:00:00:00:00:01', spa: '10.0.0.1', tpa: '10.0.0.254' })
     expect(parseEth(f)).toMatchObject({ dst: 'ff:ff:ff:ff:ff:ff', src: '02:00:00:00:00:01', type: 0x0806 })
     expect(parseArp(parseEth(f).payload)).toEqual({
-      hrd: 1, pro: 0x0800, hln: 6, pln: 4, op: 1, sha: '02:00:00:00:00:01', spa: '10.0.0.1', tha: '00:00:00:00:00:00', tpa: '10.0.0.254',
+      hrd: 1,
+      pro: 0x0800,
+      hln: 6,
+      pln: 4,
+      op: 1,
+      sha: '02:00:00:00:00:01',
+      spa: '10.0.0.1',
+      tha: '00:00:00:00:00:00',
+      tpa: '10.0.0.254',
     })
   })
 
@@ -78,19 +98,44 @@ describe('test packet builder', () => {
   it('builds a VXLAN frame with outer header, port and flag overrides and parses it back', () => {
     const inner = ipv4Frame({ src: '10.1.0.1', dst: '10.2.0.1' })
     const f = vxlanFrame(
-      { src: '192.168.0.1', dst: '192.168.0.2', vni: 0xabcdef, sport: 1234, dport: 8472, vxlanFlags: 0x0c, tos: 3, ttl: 5, df: false, mf: true, fragOffset: 7 },
+      {
+        src: '192.168.0.1',
+        dst: '192.168.0.2',
+        vni: 0xabcdef,
+        sport: 1234,
+        dport: 8472,
+        vxlanFlags: 0x0c,
+        tos: 3,
+        ttl: 5,
+        df: false,
+        mf: true,
+        fragOffset: 7,
+      },
       inner,
     )
     expect(f.subarray(ETH_HLEN + 28, ETH_HLEN + 36).toString('hex')).toBe('0c000000abcdef00')
     const v = parseVxlanFrame(f)
-    expect(v.ip).toMatchObject({ version: 4, ihl: 5, tos: 3, ttl: 5, df: false, mf: true, fragOffset: 7, proto: IPPROTO_UDP, totLen: f.length - ETH_HLEN, checksumValid: true })
+    expect(v.ip).toMatchObject({
+      version: 4,
+      ihl: 5,
+      tos: 3,
+      ttl: 5,
+      df: false,
+      mf: true,
+      fragOffset: 7,
+      proto: IPPROTO_UDP,
+      totLen: f.length - ETH_HLEN,
+      checksumValid: true,
+    })
     expect(v.udp).toMatchObject({ sport: 1234, dport: 8472, len: f.length - ETH_HLEN - 20, checksum: 0 })
     expect(v.vxlan).toEqual({ flags: 0x0c, reserved1: 0, vni: 0xabcdef, reserved2: 0 })
     expect(v.inner.equals(inner)).toBe(true)
   })
 
   it('keeps the VXLAN defaults without overrides: TTL 64, DF, ID 0x1234, the I flag alone', () => {
-    const v = parseVxlanFrame(vxlanFrame({ src: '192.168.0.1', dst: '192.168.0.2', vni: 1 }, ipv4Frame({ src: '10.1.0.1', dst: '10.2.0.1' })))
+    const v = parseVxlanFrame(
+      vxlanFrame({ src: '192.168.0.1', dst: '192.168.0.2', vni: 1 }, ipv4Frame({ src: '10.1.0.1', dst: '10.2.0.1' })),
+    )
     expect(v.ip).toMatchObject({ tos: 0, ttl: 64, df: true, mf: false, fragOffset: 0, id: 0x1234, ihl: 5 })
     expect(v.vxlan).toEqual({ flags: 0x08, reserved1: 0, vni: 1, reserved2: 0 })
   })

@@ -7,16 +7,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { Dir, EXPLAIN_MAGIC0, EXPLAIN_MAGIC1, MONITOR_F_TRACE, Reason } from '../../src/datapath/abi.js'
 import { BpfHarness, LO_IFINDEX, TC_ACT_OK, TC_ACT_SHOT, TEST_CONFIG } from '../support/bpf-harness.js'
-import {
-  ETH_HLEN,
-  ETH_P_ARP,
-  ETH_P_IPV6,
-  arpFrame,
-  eth,
-  headerBoundaries,
-  ipv4Frame,
-  payloadBytes,
-} from '../support/packet.js'
+import { ETH_HLEN, ETH_P_ARP, ETH_P_IPV6, arpFrame, eth, headerBoundaries, ipv4Frame, payloadBytes } from '../support/packet.js'
 import { DIRECT_PEER, POD_A, VXLAN_PEER, expectUntouched, setupNode, summary } from './net.js'
 
 /** What the host stack sends out podnet_vxlan: node (or forwarded pod) traffic to a remote pod. */
@@ -56,8 +47,14 @@ describe('pn_to_overlay: packets without a tunnel key', () => {
   it('uses the longest matching route', () => {
     h.addRoute('10.3.0.0/16', '192.168.1.40', true)
     h.addRoute('10.3.0.128/25', '192.168.1.50', false)
-    expect(summary(h.explain('toOverlay', fromNode({ dst: '10.3.9.9' })))).toMatchObject({ reason: 'FWD_ENCAP_STACK', nodeIp: '192.168.1.40' })
-    expect(summary(h.explain('toOverlay', fromNode({ dst: VXLAN_PEER.pod })))).toMatchObject({ reason: 'FWD_ENCAP_STACK', nodeIp: VXLAN_PEER.nodeIp })
+    expect(summary(h.explain('toOverlay', fromNode({ dst: '10.3.9.9' })))).toMatchObject({
+      reason: 'FWD_ENCAP_STACK',
+      nodeIp: '192.168.1.40',
+    })
+    expect(summary(h.explain('toOverlay', fromNode({ dst: VXLAN_PEER.pod })))).toMatchObject({
+      reason: 'FWD_ENCAP_STACK',
+      nodeIp: VXLAN_PEER.nodeIp,
+    })
     expect(h.explain('toOverlay', fromNode({ dst: '10.3.0.200' })).reasonName).toBe('DROP_NO_ROUTE')
   })
 
@@ -79,7 +76,13 @@ describe('pn_to_overlay: packets without a tunnel key', () => {
       type === ETH_P_ARP
         ? arpFrame({ sha: '02:00:00:00:0a:0a', spa: TEST_CONFIG.nodeIp, tpa: VXLAN_PEER.pod })
         : eth({ type }, payloadBytes(60))
-    expect(summary(h.explain('toOverlay', p))).toEqual({ verdict: TC_ACT_SHOT, reason: 'DROP_UNSUPPORTED_L3', target: 0, nodeIp: '0.0.0.0', vni: 0 })
+    expect(summary(h.explain('toOverlay', p))).toEqual({
+      verdict: TC_ACT_SHOT,
+      reason: 'DROP_UNSUPPORTED_L3',
+      target: 0,
+      nodeIp: '0.0.0.0',
+      vni: 0,
+    })
   })
 
   it('forwards fragments and packets with IP options', () => {
@@ -102,7 +105,10 @@ describe('pn_to_overlay: packets without a tunnel key', () => {
     ['header length 4 words', { ihl: 4 }],
     ['total length longer than the frame', { totLen: 1000 }],
   ])('drops a packet with %s', (_n, bad) => {
-    expect(summary(h.explain('toOverlay', fromNode({ dst: VXLAN_PEER.pod, ...bad })))).toMatchObject({ verdict: TC_ACT_SHOT, reason: 'DROP_INVALID' })
+    expect(summary(h.explain('toOverlay', fromNode({ dst: VXLAN_PEER.pod, ...bad })))).toMatchObject({
+      verdict: TC_ACT_SHOT,
+      reason: 'DROP_INVALID',
+    })
   })
 
   it('counts keyed packets and drops under to-overlay and reports only the drops', () => {
@@ -125,7 +131,11 @@ describe('pn_to_overlay: packets from_pod already keyed', () => {
 
   it('lets a packet with a tunnel key out untouched, without explaining, counting or reporting it', () => {
     h.maps.settings.monitorFlags = MONITOR_F_TRACE
-    for (const p of [fromNode({ dst: DIRECT_PEER.pod }), eth({ type: ETH_P_IPV6 }, payloadBytes(60)), fromNode({ dst: VXLAN_PEER.pod, totLen: 999 })]) {
+    for (const p of [
+      fromNode({ dst: DIRECT_PEER.pod }),
+      eth({ type: ETH_P_IPV6 }, payloadBytes(60)),
+      fromNode({ dst: VXLAN_PEER.pod, totLen: 999 }),
+    ]) {
       const delta = h.countersDuring(() => {
         const d = h.explainWithTunnel('toOverlay', p, key)
         expect(d.verdict).toBe(TC_ACT_OK)

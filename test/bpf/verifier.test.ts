@@ -13,7 +13,14 @@ const CONFIGS: Record<string, DatapathConfig> = {
   'VXLAN and direct': TEST_CONFIG,
   'direct only (vxlan_ifindex 0)': DIRECT_ONLY_CONFIG,
   'all zero': { nodeIp: '0.0.0.0', deviceIfindex: 0, vxlanIfindex: 0, vni: 0, deviceMtu: 0, overlayMtu: 0 },
-  'jumbo frames, largest VNI': { nodeIp: '10.255.255.254', deviceIfindex: 0x7fffffff, vxlanIfindex: 2, vni: 0xffffff, deviceMtu: 9000, overlayMtu: 8950 },
+  'jumbo frames, largest VNI': {
+    nodeIp: '10.255.255.254',
+    deviceIfindex: 0x7fffffff,
+    vxlanIfindex: 2,
+    vni: 0xffffff,
+    deviceMtu: 9000,
+    overlayMtu: 8950,
+  },
   'VXLAN on port 4789, largest VNI': OTHER_VXLAN_CONFIG,
   'VXLAN on the highest port': { ...TEST_CONFIG, vxlanPort: 65535 },
   'VXLAN peers on the node subnet (own next hop)': { ...TEST_CONFIG, nodePrefixLen: 24 },
@@ -36,8 +43,14 @@ function load(key: ProgramKey, cfg: DatapathConfig, pinDir?: string): LoadedProg
 
 describe('prebuilt BPF objects', () => {
   it('ships exactly one object per program', () => {
-    const shipped = readdirSync(objectDir()).filter((f) => f.endsWith('.bpf.o')).sort()
-    expect(shipped).toEqual(Object.values(Programs).map((p) => p.object).sort())
+    const shipped = readdirSync(objectDir())
+      .filter((f) => f.endsWith('.bpf.o'))
+      .sort()
+    expect(shipped).toEqual(
+      Object.values(Programs)
+        .map((p) => p.object)
+        .sort(),
+    )
   })
 
   it.each(ALL_PROGRAMS)('%s declares its program and every shared map, pinned by name', (key) => {

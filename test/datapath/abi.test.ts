@@ -45,7 +45,11 @@ function enumValues(btf: Btf, name: string): Record<string, number> {
 
 describe('ABI mirror (src/datapath/abi.ts) vs. BTF of the built objects', () => {
   it('has objects to check', () => {
-    expect(objects).toEqual(Object.values(Programs).map((p) => p.object).sort())
+    expect(objects).toEqual(
+      Object.values(Programs)
+        .map((p) => p.object)
+        .sort(),
+    )
   })
 
   describe.each(objects)('%s', (file) => {

@@ -72,7 +72,8 @@ export class TestLab {
   async forceCleanup(): Promise<void> {
     await this.down()
     deleteNetnsWithPrefix(this.prefix)
-    for (const d of existsSync(BPFFS) ? readdirSync(BPFFS) : []) if (d.startsWith(this.prefix)) rmSync(join(BPFFS, d), { recursive: true, force: true })
+    for (const d of existsSync(BPFFS) ? readdirSync(BPFFS) : [])
+      if (d.startsWith(this.prefix)) rmSync(join(BPFFS, d), { recursive: true, force: true })
   }
 
   node(name: string): LabNode {
@@ -102,7 +103,6 @@ export class TestLab {
     return JSON.parse(r.stdout) as T
   }
 
-
   counter(node: LabNode, dir: number, reason: number): bigint {
     const m = DatapathMaps.open(node.pinDir)
     try {
@@ -129,7 +129,11 @@ export class TestLab {
 // ---------------------------------------------------------------- traffic
 
 /** support/traffic.ts's ping, without blocking the event loop. */
-export async function pingA(ns: string, dst: string, opts: { count?: number; size?: number; df?: boolean; src?: string; timeoutS?: number } = {}): Promise<Result> {
+export async function pingA(
+  ns: string,
+  dst: string,
+  opts: { count?: number; size?: number; df?: boolean; src?: string; timeoutS?: number } = {},
+): Promise<Result> {
   const args = ['-n', '-q', '-c', String(opts.count ?? 2), '-i', '0.2', '-W', String(opts.timeoutS ?? 2)]
   if (opts.size !== undefined) args.push('-s', String(opts.size))
   if (opts.df) args.push('-M', 'do')
@@ -195,7 +199,18 @@ async function waitFor(child: ChildProcess, text: string, what: string): Promise
 export async function tcpStream(serverNs: string, serverIp: string, clientNs: string, port = 7100, chunk = 16_384, everyMs = 5) {
   const srv = spawnAsync('ip', ['netns', 'exec', serverNs, 'node', '-e', STREAM_SERVER, serverIp, String(port)])
   await waitFor(srv.child, 'ready', 'stream server')
-  const cl = spawnAsync('ip', ['netns', 'exec', clientNs, 'node', '-e', STREAM_CLIENT, serverIp, String(port), String(chunk), String(everyMs)])
+  const cl = spawnAsync('ip', [
+    'netns',
+    'exec',
+    clientNs,
+    'node',
+    '-e',
+    STREAM_CLIENT,
+    serverIp,
+    String(port),
+    String(chunk),
+    String(everyMs),
+  ])
   await waitFor(cl.child, 'connected', 'stream client')
   return {
     async stop(): Promise<{ sent: number; received: number; peer: string; error: string | null }> {

@@ -27,7 +27,9 @@ describe('podnet-bpf lab', () => {
     for (const t of [a, b]) {
       const r = await t.lab_(['ping', 'node1-pod1', 'node2-pod1', '--count', '2'])
       expect(r.status, r.stderr).toBe(0)
-      expect(r.stdout).toContain(t === a ? 'direct node1 (192.168.77.1) → node2 (192.168.77.2)' : 'VXLAN node1 (192.168.77.1) → node2 (192.168.77.2)')
+      expect(r.stdout).toContain(
+        t === a ? 'direct node1 (192.168.77.1) → node2 (192.168.77.2)' : 'VXLAN node1 (192.168.77.1) → node2 (192.168.77.2)',
+      )
       expect(r.stdout).toContain('2 received')
     }
     const st = JSON.parse((await spawnAsync('node', [CLI, 'lab', 'status', '--json'], a.env).done).stdout) as { labs: LabStatus[] }
@@ -72,10 +74,24 @@ describe('podnet-bpf lab', () => {
     expect((await a.lab_(['exec', 'node1-pod1', '--', 'false'])).status).toBe(1)
     // run as installed (the #! line drops NODE_EXTRA_CA_CERTS for the CLI's
     // own start-up), the user's command still gets the variable
-    const ca = await spawnAsync(CLI, ['lab', 'exec', 'node1-pod1', '--name', a.name, '--', 'sh', '-c', 'echo "[$NODE_EXTRA_CA_CERTS][${PODNET_NODE_EXTRA_CA_CERTS-unset}]"'], {
-      ...a.env,
-      NODE_EXTRA_CA_CERTS: '/etc/ssl/certs/ca-certificates.crt',
-    }).done
+    const ca = await spawnAsync(
+      CLI,
+      [
+        'lab',
+        'exec',
+        'node1-pod1',
+        '--name',
+        a.name,
+        '--',
+        'sh',
+        '-c',
+        'echo "[$NODE_EXTRA_CA_CERTS][${PODNET_NODE_EXTRA_CA_CERTS-unset}]"',
+      ],
+      {
+        ...a.env,
+        NODE_EXTRA_CA_CERTS: '/etc/ssl/certs/ca-certificates.crt',
+      },
+    ).done
     expect(ca.status, ca.stderr).toBe(0)
     expect(ca.stdout.trim()).toBe('[/etc/ssl/certs/ca-certificates.crt][unset]')
   })
@@ -89,7 +105,11 @@ describe('podnet-bpf lab', () => {
     expect((await b.lab_(['ping', 'node1-pod1', 'node2-pod1', '-c', '2'])).status).toBe(0)
     expect((await b.down()).status).toBe(0)
     expect(b.leftovers()).toEqual([])
-    expect(readdirSync(a.env.PODNET_STATE_DIR!, { recursive: true }).map(String).filter((f) => f.endsWith('.json'))).toEqual([])
+    expect(
+      readdirSync(a.env.PODNET_STATE_DIR!, { recursive: true })
+        .map(String)
+        .filter((f) => f.endsWith('.json')),
+    ).toEqual([])
   })
 
   it('cleans up a lab whose `lab up` was SIGKILLed half-way', async () => {
@@ -103,7 +123,9 @@ describe('podnet-bpf lab', () => {
       const r = await up.done
       expect(r.signal).toBe('SIGKILL')
       expect(c.leftovers().length).toBeGreaterThan(0)
-      const st = JSON.parse((await spawnAsync('node', [CLI, 'lab', 'status', '--name', c.name, '--json'], c.env).done).stdout) as { labs: LabStatus[] }
+      const st = JSON.parse((await spawnAsync('node', [CLI, 'lab', 'status', '--name', c.name, '--json'], c.env).done).stdout) as {
+        labs: LabStatus[]
+      }
       expect(st.labs[0]?.health).toBe('crashed')
       const down = await c.down()
       expect(down.status, down.stderr).toBe(0)
@@ -125,7 +147,12 @@ describe('podnet-bpf lab', () => {
         // host side of the pair is a netkit device carrying from-pod; pods reach each other across and within nodes
         const d = sh('ip', ['-n', `${c.prefix}node1`, '-d', '-j', 'link', 'show', 'dev', 'pn-pod1'])
         expect((JSON.parse(d.stdout) as { linkinfo?: { info_kind?: string } }[])[0]?.linkinfo?.info_kind).toBe('netkit')
-        for (const [from, to] of [['node1-pod1', 'node2-pod2'], ['node1-pod1', 'node1-pod2'], ['node1', 'node1-pod2'], ['node2-pod1', 'node1']]) {
+        for (const [from, to] of [
+          ['node1-pod1', 'node2-pod2'],
+          ['node1-pod1', 'node1-pod2'],
+          ['node1', 'node1-pod2'],
+          ['node2-pod1', 'node1'],
+        ]) {
           const p = await c.lab_(['ping', from!, to!, '-c', '2'])
           expect(p.status, `${from} → ${to}: ${p.stderr}`).toBe(0)
         }

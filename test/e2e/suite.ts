@@ -65,7 +65,9 @@ export function e2eSuite(mode: Mode): void {
       const link = JSON.parse(sh('ip', ['-n', p.ns, '-j', 'addr', 'show', 'dev', 'eth0']).stdout)[0]
       expect(link.mtu).toBe(n1.podMtu)
       expect(n1.podMtu).toBe(mode === 'direct' ? 1500 : 1450)
-      expect(link.addr_info.map((a: { local: string; prefixlen: number; family: string }) => `${a.family} ${a.local}/${a.prefixlen}`)).toEqual([`inet ${p.ip}/32`])
+      expect(
+        link.addr_info.map((a: { local: string; prefixlen: number; family: string }) => `${a.family} ${a.local}/${a.prefixlen}`),
+      ).toEqual([`inet ${p.ip}/32`])
       expect(sh('ip', ['-n', p.ns, 'route', 'show', 'default']).stdout).toContain('via 169.254.1.1 dev eth0')
     })
 
@@ -212,12 +214,30 @@ export function e2eSuite(mode: Mode): void {
         await sleep(300)
         // node1 and node2 in turn: alt, alt, own, own, alt, alt, own, own, then the same arguments again (no change)
         const plan: [LabNode, Mode][] = [
-          [n1, ALT_MODE[mode]], [n2, ALT_MODE[mode]], [n1, mode], [n2, mode],
-          [n1, ALT_MODE[mode]], [n2, ALT_MODE[mode]], [n1, mode], [n2, mode],
-          [n1, mode], [n2, mode],
+          [n1, ALT_MODE[mode]],
+          [n2, ALT_MODE[mode]],
+          [n1, mode],
+          [n2, mode],
+          [n1, ALT_MODE[mode]],
+          [n2, ALT_MODE[mode]],
+          [n1, mode],
+          [n2, mode],
+          [n1, mode],
+          [n2, mode],
         ]
         for (const [node, m] of plan) {
-          const r = await t.cli(node, ['attach', '--node-ip', node.ip, '--pod-cidr', node.podCidr, '--device', 'eth0', '--mode', m, '--json'])
+          const r = await t.cli(node, [
+            'attach',
+            '--node-ip',
+            node.ip,
+            '--pod-cidr',
+            node.podCidr,
+            '--device',
+            'eth0',
+            '--mode',
+            m,
+            '--json',
+          ])
           expect(r.status, r.stderr).toBe(0)
           actions.push(`${node.name}:${m}:${(JSON.parse(r.stdout) as { action: string }).action}`)
           await sleep(100)
@@ -225,7 +245,9 @@ export function e2eSuite(mode: Mode): void {
         await sleep(300)
       } finally {
         const [f, f3, s] = [await flood.stop(), await flood3.stop(), await stream.stop()]
-        console.log(`[${mode}] re-attach: ${actions.join(' ')}\n  ping ${p11.name}→${p21.name}: ${f.summary} (lost seqs ${JSON.stringify(f.lost.slice(0, 20))})\n  ping ${p31.name}→node2-pod2: ${f3.summary}\n  stream ${p12.name}→${p31.name}: sent ${s.sent} received ${s.received} error ${s.error}`)
+        console.log(
+          `[${mode}] re-attach: ${actions.join(' ')}\n  ping ${p11.name}→${p21.name}: ${f.summary} (lost seqs ${JSON.stringify(f.lost.slice(0, 20))})\n  ping ${p31.name}→node2-pod2: ${f3.summary}\n  stream ${p12.name}→${p31.name}: sent ${s.sent} received ${s.received} error ${s.error}`,
+        )
         expect(f.maxSeq).toBeGreaterThan(2000)
         expect(f.lost).toEqual([])
         expect(f3.lost).toEqual([])
@@ -236,7 +258,10 @@ export function e2eSuite(mode: Mode): void {
       }
       expect(actions.filter((a) => a.endsWith(':replaced'))).toHaveLength(8)
       expect(actions.slice(8).every((a) => a.endsWith(':unchanged'))).toBe(true)
-      expect((await t.cliJson<RouteView[]>(n1, ['routes', 'list'])).map((r) => r.encap)).toEqual([EXPECTED[mode].node2, EXPECTED[mode].node3])
+      expect((await t.cliJson<RouteView[]>(n1, ['routes', 'list'])).map((r) => r.encap)).toEqual([
+        EXPECTED[mode].node2,
+        EXPECTED[mode].node3,
+      ])
     })
 
     it('keeps forwarding when the control plane is SIGKILLed in the middle of `routes sync`, and a re-run converges', async () => {
@@ -263,7 +288,10 @@ export function e2eSuite(mode: Mode): void {
         run.child.kill('SIGKILL')
         const r = await run.done
         expect(r.signal, `sync finished before it could be killed: ${r.stdout}`).toBe('SIGKILL')
-        seen = { mapWritten: maps.routes.get(lastCidr) !== null, kernelRoutes: sh('ip', ['-n', n1.ns, 'route', 'show', 'proto', '112']).stdout.split('\n').filter(Boolean).length }
+        seen = {
+          mapWritten: maps.routes.get(lastCidr) !== null,
+          kernelRoutes: sh('ip', ['-n', n1.ns, 'route', 'show', 'proto', '112']).stdout.split('\n').filter(Boolean).length,
+        }
       } finally {
         maps.close()
       }
@@ -289,7 +317,9 @@ export function e2eSuite(mode: Mode): void {
         [n3.podCidr, EXPECTED[mode].node3],
       ])
       const kernelAfter = sh('ip', ['-n', n1.ns, 'route', 'show', 'proto', '112']).stdout.split('\n').filter(Boolean)
-      expect(kernelAfter.map((l) => l.split(' ')[0]).sort()).toEqual([pod('node1-pod1').ip, pod('node1-pod2').ip, n2.podCidr, n3.podCidr].sort())
+      expect(kernelAfter.map((l) => l.split(' ')[0]).sort()).toEqual(
+        [pod('node1-pod1').ip, pod('node1-pod2').ip, n2.podCidr, n3.podCidr].sort(),
+      )
       expect((await pingA(p11.ns, p21.ip, { count: 2 })).status).toBe(0)
       expect((await pingA(p11.ns, p31.ip, { count: 2 })).status).toBe(0)
     })

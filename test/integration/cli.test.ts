@@ -73,13 +73,21 @@ describe('attach rejects bad input before changing anything', () => {
   })
 
   it('without root privileges', () => {
-    const r = sh('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', 'node', join(ROOT, 'bin', 'run.js'), ...attachArgs], { env: { ...process.env, ...env, HOME: tmpdir() } })
+    const r = sh(
+      'setpriv',
+      ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', 'node', join(ROOT, 'bin', 'run.js'), ...attachArgs],
+      { env: { ...process.env, ...env, HOME: tmpdir() } },
+    )
     expectUserError(r, 'missing capabilities')
     nothingAttached()
   })
 
   it('with a pin dir outside bpffs', () => {
-    const r = cli(n1.ns, ['attach', '--node-ip', n1.ip, '--pod-cidr', n1.podCidr, '--device', 'eth0', '--pin-dir', join(tmpdir(), runId('notbpf'))], env)
+    const r = cli(
+      n1.ns,
+      ['attach', '--node-ip', n1.ip, '--pod-cidr', n1.podCidr, '--device', 'eth0', '--pin-dir', join(tmpdir(), runId('notbpf'))],
+      env,
+    )
     expectUserError(r, 'is not on a bpffs mount')
   })
 
@@ -102,7 +110,8 @@ describe('doctor', () => {
     const r = cliJson<{ ok: boolean; checks: { name: string; ok: boolean; optional?: boolean; detail: string }[] }>(n1.ns, ['doctor'], env)
     expect(r.ok).toBe(true)
     expect(r.checks.filter((c) => !c.ok && !c.optional)).toEqual([])
-    for (const name of ['privileges', 'bpf syscall', 'BTF', 'clsact', 'vxlan', 'verifier: from_pod.bpf.o']) expect(r.checks.find((c) => c.name === name)?.ok, name).toBe(true)
+    for (const name of ['privileges', 'bpf syscall', 'BTF', 'clsact', 'vxlan', 'verifier: from_pod.bpf.o'])
+      expect(r.checks.find((c) => c.name === name)?.ok, name).toBe(true)
     const nk = r.checks.find((c) => c.name === 'netkit pods')!
     expect(nk.optional).toBe(true)
     const want = kernelHasNetkit()
@@ -122,7 +131,11 @@ describe('on an attached node', () => {
     expect(sh('ip', ['-n', n1.ns, 'route', 'show', 'proto', '112']).stdout).toContain('10.99.0.0/24')
     expect(cliJson<{ action: string }>(n1.ns, [...attachArgs, '--mode', 'auto'], env).action).toBe('attached')
     expect(sh('ip', ['-n', n1.ns, 'route', 'show', 'proto', '112']).stdout).not.toMatch(/10\.99\./)
-    cliJson(n2.ns, ['attach', '--node-ip', n2.ip, '--pod-cidr', n2.podCidr, '--device', 'eth0', '--mode', 'auto', '--pin-dir', n2.pinDir], env)
+    cliJson(
+      n2.ns,
+      ['attach', '--node-ip', n2.ip, '--pod-cidr', n2.podCidr, '--device', 'eth0', '--mode', 'auto', '--pin-dir', n2.pinDir],
+      env,
+    )
   })
 
   it('running attach again with the same arguments changes nothing', () => {
@@ -133,14 +146,17 @@ describe('on an attached node', () => {
   })
 
   it('rejects an endpoint outside the pod CIDR, an unknown interface and a non-veth', () => {
-    expectUserError(cli(n1.ns, ['endpoints', 'add', '--ip', '10.244.2.10', '--ifname', 'eth0', ...pin], env), 'outside this node\'s pod CIDR')
+    expectUserError(
+      cli(n1.ns, ['endpoints', 'add', '--ip', '10.244.2.10', '--ifname', 'eth0', ...pin], env),
+      "outside this node's pod CIDR",
+    )
     expectUserError(cli(n1.ns, ['endpoints', 'add', '--ip', '10.244.1.10', '--ifname', 'nope0', ...pin], env), 'not found')
     expectUserError(cli(n1.ns, ['endpoints', 'add', '--ip', '10.244.1.10', '--ifname', 'lo', ...pin], env), 'lo')
     expectUserError(cli(n1.ns, ['endpoints', 'add', '--ip', '10.244.1', '--ifname', 'lo', ...pin], env), 'invalid endpoint IP')
     expect(cliJson<unknown[]>(n1.ns, ['endpoints', 'list', ...pin], env)).toEqual([])
   })
 
-  it('rejects routes overlapping the node\'s own CIDR or another route, and invalid CIDRs', () => {
+  it("rejects routes overlapping the node's own CIDR or another route, and invalid CIDRs", () => {
     expectUserError(cli(n1.ns, ['routes', 'add', '10.244.0.0/16', '--node-ip', n2.ip, ...pin], env), "overlaps this node's own pod CIDR")
     cliJson(n1.ns, ['routes', 'add', n2.podCidr, '--node-ip', n2.ip, ...pin], env)
     expectUserError(cli(n1.ns, ['routes', 'add', '10.244.2.128/25', '--node-ip', n2.ip, ...pin], env), 'overlaps route 10.244.2.0/24')
@@ -150,7 +166,7 @@ describe('on an attached node', () => {
     expect(routes).toEqual([{ cidr: n2.podCidr, nodeIp: n2.ip, encap: 'direct', requested: 'default' }])
   })
 
-  it('changes a route\'s encapsulation in place and back, and traffic follows on the next packet', async () => {
+  it("changes a route's encapsulation in place and back, and traffic follows on the next packet", async () => {
     const p1 = topo.addPod(n1, 1, 1450)
     const p2 = topo.addPod(n2, 1, 1450)
     cliJson(n1.ns, ['endpoints', 'add', '--ip', p1.ip, '--ifname', p1.hostIf, ...pin], env)
@@ -164,7 +180,7 @@ describe('on an attached node', () => {
     expect(await peerAddressSeen('tcp', p2.ns, p2.ip, p1.ns)).toBe(p1.ip)
   })
 
-  it('a new build replaces the programs in place and keeps the maps\' contents', async () => {
+  it("a new build replaces the programs in place and keeps the maps' contents", async () => {
     const before = cliJson<{ programs: { program: string; id: number }[] }>(n1.ns, [...attachArgs, '--mode', 'auto'], env)
     const eps = cliJson<unknown[]>(n1.ns, ['endpoints', 'list', ...pin], env)
     // a "new build": the same objects with different bytes (trailing data is ignored by the ELF loader)
@@ -173,7 +189,10 @@ describe('on an attached node', () => {
       copyFileSync(join(ROOT, 'bpf', 'build', f), join(dir, f))
       appendFileSync(join(dir, f), Buffer.from('rebuild'))
     }
-    const after = cliJson<{ action: string; programs: { program: string; id: number }[] }>(n1.ns, [...attachArgs, '--mode', 'auto'], { ...env, PODNET_BPF_DIR: dir })
+    const after = cliJson<{ action: string; programs: { program: string; id: number }[] }>(n1.ns, [...attachArgs, '--mode', 'auto'], {
+      ...env,
+      PODNET_BPF_DIR: dir,
+    })
     expect(after.action).toBe('replaced')
     for (const p of after.programs) expect(p.id).not.toBe(before.programs.find((b) => b.program === p.program)?.id)
     expect(cliJson<unknown[]>(n1.ns, ['endpoints', 'list', ...pin], env)).toEqual(eps)
@@ -182,7 +201,10 @@ describe('on an attached node', () => {
     expect(await peerAddressSeen('tcp', p2.ns, p2.ip, p1.ns)).toBe(p1.ip)
     // the live filter is the new program, on the pod veth too
     const tc = sh('ip', ['netns', 'exec', n1.ns, 'tc', 'filter', 'show', 'dev', p1.hostIf, 'ingress']).stdout
-    const fromPod = cliJson<{ programs: { program: string; id: number }[] }>(n1.ns, [...attachArgs, '--mode', 'auto'], { ...env, PODNET_BPF_DIR: dir })
+    const fromPod = cliJson<{ programs: { program: string; id: number }[] }>(n1.ns, [...attachArgs, '--mode', 'auto'], {
+      ...env,
+      PODNET_BPF_DIR: dir,
+    })
     expect(fromPod.programs.length).toBeGreaterThan(0)
     expect(tc).toMatch(/pn_from_pod/)
   })
@@ -192,13 +214,20 @@ describe('on an attached node', () => {
     const bad = join(dir, 'bad.json')
     const good = join(dir, 'good.json')
     sh('sh', ['-c', `echo '[{"cidr":"10.244.5.0/24","nodeIp":"${n2.ip}"},{"cidr":"10.244.1.0/24","nodeIp":"${n2.ip}"}]' > ${bad}`])
-    sh('sh', ['-c', `echo '[{"cidr":"${n2.podCidr}","nodeIp":"${n2.ip}"},{"cidr":"10.244.5.0/24","nodeIp":"${n2.ip}","encap":"vxlan"}]' > ${good}`])
+    sh('sh', [
+      '-c',
+      `echo '[{"cidr":"${n2.podCidr}","nodeIp":"${n2.ip}"},{"cidr":"10.244.5.0/24","nodeIp":"${n2.ip}","encap":"vxlan"}]' > ${good}`,
+    ])
     const before = cliJson<unknown[]>(n1.ns, ['routes', 'list', ...pin], env)
     expectUserError(cli(n1.ns, ['routes', 'sync', '--file', bad, ...pin], env), "overlaps this node's own pod CIDR")
     expect(cliJson<unknown[]>(n1.ns, ['routes', 'list', ...pin], env)).toEqual(before)
     const r1 = cliJson<{ added: number }>(n1.ns, ['routes', 'sync', '--file', good, ...pin], env)
     expect(r1.added).toBe(1)
-    const r2 = cliJson<{ added: number; changed: number; removed: number; unchanged: number }>(n1.ns, ['routes', 'sync', '--file', good, ...pin], env)
+    const r2 = cliJson<{ added: number; changed: number; removed: number; unchanged: number }>(
+      n1.ns,
+      ['routes', 'sync', '--file', good, ...pin],
+      env,
+    )
     expect(r2).toEqual({ added: 0, changed: 0, removed: 0, unchanged: 2 })
     expect(sh('ip', ['-n', n1.ns, 'route', 'show', '10.244.5.0/24']).stdout).toContain('podnet_vxlan')
   })

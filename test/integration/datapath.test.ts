@@ -28,7 +28,11 @@ describe.each(['direct', 'vxlan'] as const)('two nodes in %s mode', (mode) => {
     topo.up()
     const mtus: number[] = []
     for (const n of topo.nodes) {
-      const r = cliJson<{ podMtu: number; action: string }>(n.ns, ['attach', '--node-ip', n.ip, '--pod-cidr', n.podCidr, '--device', 'eth0', '--mode', mode, '--pin-dir', n.pinDir], env)
+      const r = cliJson<{ podMtu: number; action: string }>(
+        n.ns,
+        ['attach', '--node-ip', n.ip, '--pod-cidr', n.podCidr, '--device', 'eth0', '--mode', mode, '--pin-dir', n.pinDir],
+        env,
+      )
       expect(r.action).toBe('attached')
       mtus.push(r.podMtu)
     }
@@ -57,20 +61,23 @@ describe.each(['direct', 'vxlan'] as const)('two nodes in %s mode', (mode) => {
     expect(ping(p21.ns, p12.ip).status).toBe(0)
   })
 
-  it(mode === 'direct' ? 'puts the pod IPs themselves on the underlay' : 'puts only UDP 8472 between node IPs on the underlay', async () => {
-    const lines = await capture(n1.ns, 'eth0', ['-c', '8', 'icmp or udp port 8472'], () => ping(p11.ns, p21.ip, { count: 3 }))
-    expect(lines.length).toBeGreaterThan(0)
-    if (mode === 'direct') {
-      expect(lines.some((l) => l.includes(`${p11.ip} > ${p21.ip}: ICMP echo request`))).toBe(true)
-      expect(lines.some((l) => l.includes('.8472'))).toBe(false)
-    } else {
-      // outer headers start with a timestamp; tcpdump prints the decoded inner packet on its own line
-      const outer = lines.filter((l) => /^\d/.test(l))
-      expect(outer.length).toBeGreaterThan(0)
-      for (const l of outer) expect(l).toMatch(/ 192\.168\.77\.[12]\.\d+ > 192\.168\.77\.[12]\.8472: /)
-      expect(lines.some((l) => l.startsWith(`IP ${p11.ip} > ${p21.ip}: ICMP echo request`))).toBe(true)
-    }
-  })
+  it(
+    mode === 'direct' ? 'puts the pod IPs themselves on the underlay' : 'puts only UDP 8472 between node IPs on the underlay',
+    async () => {
+      const lines = await capture(n1.ns, 'eth0', ['-c', '8', 'icmp or udp port 8472'], () => ping(p11.ns, p21.ip, { count: 3 }))
+      expect(lines.length).toBeGreaterThan(0)
+      if (mode === 'direct') {
+        expect(lines.some((l) => l.includes(`${p11.ip} > ${p21.ip}: ICMP echo request`))).toBe(true)
+        expect(lines.some((l) => l.includes('.8472'))).toBe(false)
+      } else {
+        // outer headers start with a timestamp; tcpdump prints the decoded inner packet on its own line
+        const outer = lines.filter((l) => /^\d/.test(l))
+        expect(outer.length).toBeGreaterThan(0)
+        for (const l of outer) expect(l).toMatch(/ 192\.168\.77\.[12]\.\d+ > 192\.168\.77\.[12]\.8472: /)
+        expect(lines.some((l) => l.startsWith(`IP ${p11.ip} > ${p21.ip}: ICMP echo request`))).toBe(true)
+      }
+    },
+  )
 
   it('delivers between pods on the same node', async () => {
     expect(await peerAddressSeen('tcp', p12.ns, p12.ip, p11.ns)).toBe(p11.ip)
@@ -87,7 +94,7 @@ describe.each(['direct', 'vxlan'] as const)('two nodes in %s mode', (mode) => {
     expect(ping(p11.ns, n2.ip).status).toBe(0)
   })
 
-  it('answers ICMP time exceeded from the receiving node when a packet\'s TTL runs out there', () => {
+  it("answers ICMP time exceeded from the receiving node when a packet's TTL runs out there", () => {
     // TTL 2: node1 forwards it with TTL 1, node2 must not deliver it but say so
     const r = sh('ip', ['netns', 'exec', p11.ns, 'ping', '-n', '-c', '1', '-W', '2', '-t', '2', p21.ip])
     expect(r.stdout).toMatch(new RegExp(`From ${n2.ip.replace(/\./g, '\\.')} .*Time to live exceeded`))
@@ -102,7 +109,7 @@ describe.each(['direct', 'vxlan'] as const)('two nodes in %s mode', (mode) => {
     if (mode === 'vxlan') expect(counter(n2.pinDir, Dir.FROM_OVERLAY, Reason.FWD_LOCAL)).toBe(0n)
   })
 
-  it('drops and counts a packet whose source IP is not the pod\'s', () => {
+  it("drops and counts a packet whose source IP is not the pod's", () => {
     const before = counter(n1.pinDir, Dir.FROM_POD, Reason.DROP_SPOOFED_SRC)
     sh('ip', ['-n', p11.ns, 'addr', 'add', '10.244.1.99/32', 'dev', 'eth0'])
     const r = ping(p11.ns, p21.ip, { src: '10.244.1.99', count: 3, timeoutS: 1 })

@@ -61,7 +61,17 @@ describe.each(['direct', 'vxlan'] as const)('inspecting two nodes in %s mode', (
     topo.up()
     const mtus: number[] = []
     for (const n of topo.nodes) {
-      const r = json<{ podMtu: number; programs: { program: string; id: number }[] }>(n, ['attach', '--node-ip', n.ip, '--pod-cidr', n.podCidr, '--device', 'eth0', '--mode', mode])
+      const r = json<{ podMtu: number; programs: { program: string; id: number }[] }>(n, [
+        'attach',
+        '--node-ip',
+        n.ip,
+        '--pod-cidr',
+        n.podCidr,
+        '--device',
+        'eth0',
+        '--mode',
+        mode,
+      ])
       mtus.push(r.podMtu)
       attached.set(n.name, r.programs)
     }
@@ -115,7 +125,9 @@ describe.each(['direct', 'vxlan'] as const)('inspecting two nodes in %s mode', (
       expect(p.tag).toMatch(/^[0-9a-f]{16}$/)
     }
     expect(s.programs.map((p) => p.program).sort()).toEqual(
-      (mode === 'vxlan' ? ['pn_from_netdev', 'pn_from_overlay', 'pn_from_pod', 'pn_from_pod', 'pn_to_overlay'] : ['pn_from_netdev', 'pn_from_pod', 'pn_from_pod']),
+      mode === 'vxlan'
+        ? ['pn_from_netdev', 'pn_from_overlay', 'pn_from_pod', 'pn_from_pod', 'pn_to_overlay']
+        : ['pn_from_netdev', 'pn_from_pod', 'pn_from_pod'],
     )
     const maps = Object.fromEntries(s.maps.map((m) => [m.name, m]))
     expect(Object.keys(maps).sort()).toEqual(['podnet_endpoints', 'podnet_events', 'podnet_metrics', 'podnet_routes', 'podnet_settings'])
@@ -127,8 +139,16 @@ describe.each(['direct', 'vxlan'] as const)('inspecting two nodes in %s mode', (
     const r = run(n1, ['maps', 'list'])
     expect(r.status, r.stderr).toBe(0)
     expect(r.stdout).toMatch(/podnet_routes\s+\d+\s+lpm_trie\s+struct podnet_route_key\s+struct podnet_route\s+1\s+16384/)
-    const ms = json<{ name: string; type: string; keyType: string | null; valueType: string | null; entries: number | null }[]>(n1, ['maps', 'list'])
-    expect(ms.find((m) => m.name === 'podnet_endpoints')).toMatchObject({ type: 'hash', keyType: '__u32', valueType: 'struct podnet_endpoint', entries: 2 })
+    const ms = json<{ name: string; type: string; keyType: string | null; valueType: string | null; entries: number | null }[]>(n1, [
+      'maps',
+      'list',
+    ])
+    expect(ms.find((m) => m.name === 'podnet_endpoints')).toMatchObject({
+      type: 'hash',
+      keyType: '__u32',
+      valueType: 'struct podnet_endpoint',
+      entries: 2,
+    })
     expect(ms.find((m) => m.name === 'podnet_metrics')).toMatchObject({ type: 'percpu_array', valueType: 'struct podnet_metric' })
     expect(ms.find((m) => m.name === 'podnet_events')).toMatchObject({ type: 'ringbuf', entries: null })
   })
@@ -139,7 +159,12 @@ describe.each(['direct', 'vxlan'] as const)('inspecting two nodes in %s mode', (
     expect(d.map).toMatchObject({ name: 'podnet_endpoints', keyType: '__u32', valueType: 'struct podnet_endpoint' })
     const want = [p11, p12].map((p) => ({
       key: p.ip,
-      value: { ifindex: link(n1.ns, p.hostIf).ifindex, flags: 0, pod_mac: link(p.ns, 'eth0').address, host_mac: link(n1.ns, p.hostIf).address },
+      value: {
+        ifindex: link(n1.ns, p.hostIf).ifindex,
+        flags: 0,
+        pod_mac: link(p.ns, 'eth0').address,
+        host_mac: link(n1.ns, p.hostIf).address,
+      },
     }))
     expect([...d.entries].sort((a, b) => a.key.localeCompare(b.key))).toEqual(want)
 
@@ -149,10 +174,16 @@ describe.each(['direct', 'vxlan'] as const)('inspecting two nodes in %s mode', (
 
     const text = run(n1, ['maps', 'dump', 'endpoints'])
     expect(text.status, text.stderr).toBe(0)
-    expect(text.stdout).toContain(`${p11.ip}         ifindex=${want[0]!.value.ifindex} flags=0 pod_mac=${want[0]!.value.pod_mac} host_mac=${want[0]!.value.host_mac}`)
+    expect(text.stdout).toContain(
+      `${p11.ip}         ifindex=${want[0]!.value.ifindex} flags=0 pod_mac=${want[0]!.value.pod_mac} host_mac=${want[0]!.value.host_mac}`,
+    )
     expect(text.stdout).toContain('2 entries')
     const lt = run(n1, ['endpoints', 'list'])
-    expect(lt.stdout).toMatch(new RegExp(`^IP\\s+IFNAME\\s+IFINDEX\\s+POD MAC\\s+HOST MAC\\n${p11.ip.replace(/\./g, '\\.')}\\s+${p11.hostIf}\\s+${want[0]!.value.ifindex}\\s`))
+    expect(lt.stdout).toMatch(
+      new RegExp(
+        `^IP\\s+IFNAME\\s+IFINDEX\\s+POD MAC\\s+HOST MAC\\n${p11.ip.replace(/\./g, '\\.')}\\s+${p11.hostIf}\\s+${want[0]!.value.ifindex}\\s`,
+      ),
+    )
   })
 
   it('maps dump podnet_routes decodes what routes add configured, and agrees with routes list', () => {
@@ -163,11 +194,17 @@ describe.each(['direct', 'vxlan'] as const)('inspecting two nodes in %s mode', (
     expect(list.map((r) => ({ key: r.cidr, value: { node_ip: r.nodeIp, flags: r.encap === 'vxlan' ? ['vxlan'] : [] } }))).toEqual(want)
     const text = run(n1, ['maps', 'dump', 'podnet_routes'])
     expect(text.stdout).toContain(`${n2.podCidr}       node_ip=${n2.ip} flags=${mode === 'vxlan' ? 'vxlan' : '-'}`)
-    expect(run(n1, ['routes', 'list']).stdout).toMatch(new RegExp(`CIDR\\s+NODE\\s+ENCAP\\s+REQUESTED\\n10\\.244\\.2\\.0/24\\s+${n2.ip.replace(/\./g, '\\.')}\\s+${cross}\\s+default`))
+    expect(run(n1, ['routes', 'list']).stdout).toMatch(
+      new RegExp(`CIDR\\s+NODE\\s+ENCAP\\s+REQUESTED\\n10\\.244\\.2\\.0/24\\s+${n2.ip.replace(/\./g, '\\.')}\\s+${cross}\\s+default`),
+    )
   })
 
   it('maps dump of the per-CPU counters and of the ring buffer are readable', () => {
-    const m = json<{ entries: { key: string; value: { packets: number; bytes: number }; perCpu: unknown[] }[] }>(n1, ['maps', 'dump', 'metrics'])
+    const m = json<{ entries: { key: string; value: { packets: number; bytes: number }; perCpu: unknown[] }[] }>(n1, [
+      'maps',
+      'dump',
+      'metrics',
+    ])
     const e = m.entries.find((x) => x.key === `from-pod/${cross}`)
     expect(e?.value.packets).toBeGreaterThan(0)
     expect(e?.perCpu.length).toBeGreaterThanOrEqual(1)
@@ -220,10 +257,16 @@ describe.each(['direct', 'vxlan'] as const)('inspecting two nodes in %s mode', (
 
     expect(ping(p11.ns, p21.ip, { count: 3 }).status).toBe(0)
     const t1 = await scrape()
-    expect(promSample(t1, 'podnet_forward_packets_total', fwd) - promSample(t0, 'podnet_forward_packets_total', fwd)).toBeGreaterThanOrEqual(3)
-    expect(promSample(t1, 'podnet_forward_bytes_total', fwd) - promSample(t0, 'podnet_forward_bytes_total', fwd)).toBeGreaterThanOrEqual(3 * 98)
+    expect(
+      promSample(t1, 'podnet_forward_packets_total', fwd) - promSample(t0, 'podnet_forward_packets_total', fwd),
+    ).toBeGreaterThanOrEqual(3)
+    expect(promSample(t1, 'podnet_forward_bytes_total', fwd) - promSample(t0, 'podnet_forward_bytes_total', fwd)).toBeGreaterThanOrEqual(
+      3 * 98,
+    )
     // the replies: decapsulated on the NIC in VXLAN mode, labelled so
-    expect(promSample(t1, 'podnet_forward_packets_total', back) - promSample(t0, 'podnet_forward_packets_total', back)).toBeGreaterThanOrEqual(3)
+    expect(
+      promSample(t1, 'podnet_forward_packets_total', back) - promSample(t0, 'podnet_forward_packets_total', back),
+    ).toBeGreaterThanOrEqual(3)
     expect(promSample(t1, 'podnet_forward_packets_total', { reason: 'local', direction: 'from-overlay' })).toBe(0)
     expect(promSample(t1, 'podnet_drop_packets_total', drop)).toBe(promSample(t0, 'podnet_drop_packets_total', drop))
 
@@ -246,7 +289,16 @@ describe.each(['direct', 'vxlan'] as const)('inspecting two nodes in %s mode', (
       pinger.kill()
       expect(hit.at - sent).toBeLessThan(1000)
       const ev = JSON.parse(hit.text) as Record<string, unknown>
-      expect(ev).toMatchObject({ type: 'drop', reason: 'spoofed-src', direction: 'from-pod', device: p11.hostIf, saddr: SPOOFED, daddr: p21.ip, proto: 'icmp', icmp: { type: 8, code: 0 } })
+      expect(ev).toMatchObject({
+        type: 'drop',
+        reason: 'spoofed-src',
+        direction: 'from-pod',
+        device: p11.hostIf,
+        saddr: SPOOFED,
+        daddr: p21.ip,
+        proto: 'icmp',
+        icmp: { type: 8, code: 0 },
+      })
     } finally {
       sh('ip', ['-n', p11.ns, 'addr', 'del', `${SPOOFED}/32`, 'dev', 'eth0'])
     }
@@ -254,7 +306,8 @@ describe.each(['direct', 'vxlan'] as const)('inspecting two nodes in %s mode', (
   })
 
   it('monitor shows forwarding traces while tracing is on, and turns tracing off again', async () => {
-    const settings = () => json<{ entries: { value: { monitor_flags: string[] } }[] }>(n1, ['maps', 'dump', 'settings']).entries[0]!.value.monitor_flags
+    const settings = () =>
+      json<{ entries: { value: { monitor_flags: string[] } }[] }>(n1, ['maps', 'dump', 'settings']).entries[0]!.value.monitor_flags
     expect(settings()).toEqual([])
     const mon = spawnCli(n1.ns, ['monitor', '--type', 'trace', '--ip', p21.ip, '--pin-dir', n1.pinDir], env)
     background.push(mon)
@@ -265,7 +318,14 @@ describe.each(['direct', 'vxlan'] as const)('inspecting two nodes in %s mode', (
     // VXLAN too leaves straight out the NIC, encapsulated by from_pod
     expect(out.text).toMatch(new RegExp(`trace\\s+from-pod\\s+${p11.hostIf}\\s+.* ${cross} → node ${n2.ip.replace(/\./g, '\\.')} via eth0`))
     // the reply comes back to p11 through the arrival hook
-    await mon.waitFor((l) => l.includes(`${p21.ip} > ${p11.ip} icmp echo-reply`) && l.includes(`${arrival}`) && l.includes(`${arrivalReason} → `) && l.includes(p11.hostIf), 5_000)
+    await mon.waitFor(
+      (l) =>
+        l.includes(`${p21.ip} > ${p11.ip} icmp echo-reply`) &&
+        l.includes(`${arrival}`) &&
+        l.includes(`${arrivalReason} → `) &&
+        l.includes(p11.hostIf),
+      5_000,
+    )
     expect(await mon.stop()).toBe(0)
     expect(settings()).toEqual([])
   })
@@ -296,7 +356,8 @@ describe.each(['direct', 'vxlan'] as const)('inspecting two nodes in %s mode', (
   })
 
   it('keeps tracing on until the last of two tracing monitors stops', async () => {
-    const settings = () => json<{ entries: { value: { monitor_flags: string[] } }[] }>(n1, ['maps', 'dump', 'settings']).entries[0]!.value.monitor_flags
+    const settings = () =>
+      json<{ entries: { value: { monitor_flags: string[] } }[] }>(n1, ['maps', 'dump', 'settings']).entries[0]!.value.monitor_flags
     const first = spawnCli(n1.ns, ['monitor', '--type', 'trace', '--pin-dir', n1.pinDir], env)
     background.push(first)
     await waitForStderr(first, 'tracing on')
@@ -331,7 +392,8 @@ describe.each(['direct', 'vxlan'] as const)('inspecting two nodes in %s mode', (
         name: `pod to a pod on the peer node, leaving node1 (${mode})`,
         node: () => n1,
         args: () => [p11.ip, p21.ip],
-        summary: () => (mode === 'direct' ? `routed directly to node ${n2.ip} via eth0` : `encapsulated to node ${n2.ip} (VNI 1) and sent via eth0`),
+        summary: () =>
+          mode === 'direct' ? `routed directly to node ${n2.ip} via eth0` : `encapsulated to node ${n2.ip} (VNI 1) and sent via eth0`,
         outcome: cross,
         send: () => expect(ping(p11.ns, p21.ip, { count: 3 }).status).toBe(0),
       },
@@ -382,7 +444,9 @@ describe.each(['direct', 'vxlan'] as const)('inspecting two nodes in %s mode', (
       const moved = deltaOf(before, countersOf(n.ns, n.pinDir, env))
       expect(moved.get(`${x.entry.hook}/${x.reason}`) ?? 0, `moved: ${JSON.stringify([...moved])}`).toBeGreaterThanOrEqual(1)
       // and no other verdict for that hook moved (ARP and pass-through noise aside)
-      const others = [...moved.keys()].filter((k) => k.startsWith(`${x.entry.hook}/`) && k !== `${x.entry.hook}/${x.reason}` && !/\/(arp-reply|pass)$/.test(k))
+      const others = [...moved.keys()].filter(
+        (k) => k.startsWith(`${x.entry.hook}/`) && k !== `${x.entry.hook}/${x.reason}` && !/\/(arp-reply|pass)$/.test(k),
+      )
       if (x.entry.hook === 'from-pod' && c.outcome !== 'local') expect(others).toEqual([])
       // nothing goes through the kernel's VXLAN device
       expect([...moved.keys()].filter((k) => k.startsWith('from-overlay/'))).toEqual([])
@@ -392,7 +456,9 @@ describe.each(['direct', 'vxlan'] as const)('inspecting two nodes in %s mode', (
       const x = json<ExplainJson>(n2, ['explain', p11.ip, p21.ip])
       expect(x.entry).toMatchObject({ hook: 'from-netdev', device: 'eth0', ifindex: link(n2.ns, 'eth0').ifindex })
       expect(x.program?.name).toBe('pn_from_netdev')
-      expect(x.steps.map((st) => [st.hook, st.frame, st.reason])).toEqual([['from-netdev', mode === 'direct' ? 'packet' : 'vxlan', arrivalReason]])
+      expect(x.steps.map((st) => [st.hook, st.frame, st.reason])).toEqual([
+        ['from-netdev', mode === 'direct' ? 'packet' : 'vxlan', arrivalReason],
+      ])
       expect(x.verdict).toBe('TC_ACT_REDIRECT')
       expect(x.to).toEqual({
         pod: p21.ip,
@@ -405,7 +471,14 @@ describe.each(['direct', 'vxlan'] as const)('inspecting two nodes in %s mode', (
         expect(x.packet.outer).toBeUndefined()
       } else {
         // 84-byte ICMP packet + inner Ethernet + VXLAN + UDP + outer IPv4 + outer Ethernet
-        expect(x.packet.outer).toEqual({ src: n1.ip, dst: n2.ip, sport: expect.any(Number), dport: 8472, vni: 1, frameLen: 84 + 14 + 8 + 8 + 20 + 14 })
+        expect(x.packet.outer).toEqual({
+          src: n1.ip,
+          dst: n2.ip,
+          sport: expect.any(Number),
+          dport: 8472,
+          vni: 1,
+          frameLen: 84 + 14 + 8 + 8 + 20 + 14,
+        })
         expect(x.notes.join(' ')).toContain(`sent by node ${n1.ip} as VXLAN`)
       }
       // node1 itself sends to node2's pods the same way
@@ -445,7 +518,14 @@ describe.each(['direct', 'vxlan'] as const)('inspecting two nodes in %s mode', (
         return
       }
       // from_netdev leaves the frame to podnet_vxlan, whose from_overlay drops it
-      expect(x).toMatchObject({ entry: { hook: 'from-netdev', device: 'eth0' }, program: { name: 'pn_from_overlay' }, verdict: 'TC_ACT_SHOT', reason: 'not-local', outcome: 'drop', summary: 'dropped: not-local' })
+      expect(x).toMatchObject({
+        entry: { hook: 'from-netdev', device: 'eth0' },
+        program: { name: 'pn_from_overlay' },
+        verdict: 'TC_ACT_SHOT',
+        reason: 'not-local',
+        outcome: 'drop',
+        summary: 'dropped: not-local',
+      })
       expect(x.steps.map((st) => [st.hook, st.device, st.program.name, st.frame, st.verdict, st.reason])).toEqual([
         ['from-netdev', 'eth0', 'pn_from_netdev', 'vxlan', 'TC_ACT_OK', 'pass'],
         ['from-overlay', 'podnet_vxlan', 'pn_from_overlay', 'packet', 'TC_ACT_SHOT', 'not-local'],

@@ -14,7 +14,8 @@ import {
   DIR_MAX,
   Dir,
   EXPLAIN_MAGIC0,
-  EXPLAIN_MAGIC1, EXPLAIN_F_TUNNEL,
+  EXPLAIN_MAGIC1,
+  EXPLAIN_F_TUNNEL,
   Programs,
   Reason,
   REASON_MAX,
@@ -51,7 +52,13 @@ export const TEST_CONFIG: DatapathConfig = {
 }
 
 /** TEST_CONFIG with every VXLAN setting changed: another node IP and device, the largest VNI, the IANA port. */
-export const OTHER_VXLAN_CONFIG: DatapathConfig = { ...TEST_CONFIG, nodeIp: '192.168.1.11', deviceIfindex: 2001, vni: 0xffffff, vxlanPort: 4789 }
+export const OTHER_VXLAN_CONFIG: DatapathConfig = {
+  ...TEST_CONFIG,
+  nodeIp: '192.168.1.11',
+  deviceIfindex: 2001,
+  vni: 0xffffff,
+  vxlanPort: 4789,
+}
 
 /** Direct routing only: no VXLAN device. */
 export const DIRECT_ONLY_CONFIG: DatapathConfig = { ...TEST_CONFIG, vxlanIfindex: 0 }

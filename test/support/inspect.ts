@@ -43,7 +43,10 @@ export function spawnCli(ns: string | null, args: string[], env: NodeJS.ProcessE
     stderr: () => err,
     waitFor(pred, timeoutMs = 10_000) {
       return new Promise((resolve, reject) => {
-        const deadline = setTimeout(() => reject(new Error(`timed out waiting for output; stdout:\n${lines.map((l) => l.text).join('\n')}\nstderr:\n${err}`)), timeoutMs)
+        const deadline = setTimeout(
+          () => reject(new Error(`timed out waiting for output; stdout:\n${lines.map((l) => l.text).join('\n')}\nstderr:\n${err}`)),
+          timeoutMs,
+        )
         const check = () => {
           const hit = lines.find((l) => pred(l.text))
           if (hit) {

@@ -369,10 +369,7 @@ export function ipv4Frame(o: Ipv4FrameOpts): Buffer {
 
 /** Ethernet/ARP frame. Default: a request, broadcast. */
 export function arpFrame(o: Partial<ArpOpts> & { spa: string; tpa: string; sha: string; ethSrc?: string; ethDst?: string }): Buffer {
-  return eth(
-    { src: o.ethSrc ?? o.sha, dst: o.ethDst ?? BROADCAST_MAC, type: ETH_P_ARP },
-    arp({ op: 1, ...o }),
-  )
+  return eth({ src: o.ethSrc ?? o.sha, dst: o.ethDst ?? BROADCAST_MAC, type: ETH_P_ARP }, arp({ op: 1, ...o }))
 }
 
 // ---- parsers ----

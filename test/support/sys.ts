@@ -61,7 +61,10 @@ export function background(cmd: string, args: string[]): ChildProcess {
 }
 
 export function listNetns(): string[] {
-  return sh('ip', ['netns', 'list']).stdout.split('\n').map((l) => l.split(' ')[0]!).filter(Boolean)
+  return sh('ip', ['netns', 'list'])
+    .stdout.split('\n')
+    .map((l) => l.split(' ')[0]!)
+    .filter(Boolean)
 }
 
 export function deleteNetnsWithPrefix(prefix: string): void {
@@ -74,7 +77,9 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 export function kernelHasNetkit(): boolean | null {
   let cfg: string
   try {
-    cfg = existsSync('/proc/config.gz') ? gunzipSync(readFileSync('/proc/config.gz')).toString() : readFileSync(`/boot/config-${release()}`, 'utf8')
+    cfg = existsSync('/proc/config.gz')
+      ? gunzipSync(readFileSync('/proc/config.gz')).toString()
+      : readFileSync(`/boot/config-${release()}`, 'utf8')
   } catch {
     return null
   }

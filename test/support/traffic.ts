@@ -3,7 +3,11 @@
 import { spawn } from 'node:child_process'
 import { inNs, sh, sleep, type Result } from './sys.js'
 
-export function ping(ns: string, dst: string, opts: { count?: number; size?: number; df?: boolean; src?: string; timeoutS?: number } = {}): Result {
+export function ping(
+  ns: string,
+  dst: string,
+  opts: { count?: number; size?: number; df?: boolean; src?: string; timeoutS?: number } = {},
+): Result {
   const args = ['-n', '-q', '-c', String(opts.count ?? 2), '-i', '0.2', '-W', String(opts.timeoutS ?? 2)]
   if (opts.size !== undefined) args.push('-s', String(opts.size))
   if (opts.df) args.push('-M', 'do')
@@ -38,8 +42,16 @@ if (proto === 'tcp') {
 
 /** Connects from clientNs to server (ip:port in serverNs); returns the
  * client address the server saw, or throws. */
-export async function peerAddressSeen(proto: 'tcp' | 'udp', serverNs: string, serverIp: string, clientNs: string, port = 7000): Promise<string> {
-  const srv = spawn('ip', ['netns', 'exec', serverNs, 'node', '-e', SERVER, proto, serverIp, String(port)], { stdio: ['ignore', 'pipe', 'pipe'] })
+export async function peerAddressSeen(
+  proto: 'tcp' | 'udp',
+  serverNs: string,
+  serverIp: string,
+  clientNs: string,
+  port = 7000,
+): Promise<string> {
+  const srv = spawn('ip', ['netns', 'exec', serverNs, 'node', '-e', SERVER, proto, serverIp, String(port)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   try {
     await new Promise<void>((res, rej) => {
       const to = setTimeout(() => rej(new Error('server did not start')), 10_000)

@@ -77,10 +77,21 @@ function podAddress(pod: string, i: number, mtu: number): void {
 }
 
 const attachArgs = (i: number, podCidr: string = POD_CIDR[i]!): string[] => [
-  'attach', '--node-ip', NODE_IP[i]!, '--pod-cidr', podCidr, '--device', 'eth0', '--mode', 'direct',
+  'attach',
+  '--node-ip',
+  NODE_IP[i]!,
+  '--pod-cidr',
+  podCidr,
+  '--device',
+  'eth0',
+  '--mode',
+  'direct',
 ]
 
-export async function controlPlane(tagBase: string, opts: { reps: number; quick: boolean; log: (l: string) => void }): Promise<ControlPlaneResult> {
+export async function controlPlane(
+  tagBase: string,
+  opts: { reps: number; quick: boolean; log: (l: string) => void },
+): Promise<ControlPlaneResult> {
   const { log } = opts
   const tmp = mkdtempSync(join(tmpdir(), 'pnb-rss-'))
   const rss: Record<string, number> = {}
@@ -140,7 +151,9 @@ export async function controlPlane(tagBase: string, opts: { reps: number; quick:
       noteRss('detach', f)
       for (const n of nodes) cleanupPodnetNode(n)
       for (const n of [...pods, ...nodes]) deleteNs(n)
-      log(`control plane: attach ${att.ms.toFixed(0)} ms, first packet after ${res.firstPacketMs.at(-1)!.toFixed(0)} ms (rep ${r + 1}/${opts.reps})`)
+      log(
+        `control plane: attach ${att.ms.toFixed(0)} ms, first packet after ${res.firstPacketMs.at(-1)!.toFixed(0)} ms (rep ${r + 1}/${opts.reps})`,
+      )
     }
 
     // bulk: one node attached with a /14 pod CIDR (room for 100,000 endpoints)
@@ -152,15 +165,29 @@ export async function controlPlane(tagBase: string, opts: { reps: number; quick:
     try {
       const w = await exec(
         nsenter(nodes[0], [
-          process.execPath, join(fileURLToPath(new URL('..', import.meta.url)), 'cp-worker.js'),
-          '--pin-dir', `/sys/fs/bpf/${nodes[0]}`, '--routes', String(nRoutes), '--endpoints', String(nEps),
-          '--reps', String(opts.reps), '--ifindex', String(1), '--keep-routes', '--budget-ms', String(opts.quick ? 15_000 : 90_000),
+          process.execPath,
+          join(fileURLToPath(new URL('..', import.meta.url)), 'cp-worker.js'),
+          '--pin-dir',
+          `/sys/fs/bpf/${nodes[0]}`,
+          '--routes',
+          String(nRoutes),
+          '--endpoints',
+          String(nEps),
+          '--reps',
+          String(opts.reps),
+          '--ifindex',
+          String(1),
+          '--keep-routes',
+          '--budget-ms',
+          String(opts.quick ? 15_000 : 90_000),
         ]),
         { timeoutMs: 600_000 },
       )
       res.worker = JSON.parse(w.stdout.trim().split('\n').at(-1)!) as WorkerResult
       if (res.worker.routesSkipped) log(`! control plane: syncRoutes × ${nRoutes} not run: ${res.worker.routesSkipped}`)
-      log(`control plane: sync ${nRoutes} routes ${median(res.worker.routesSyncMs).toFixed(0)} ms, ${nEps} endpoints ${median(res.worker.endpointsSyncMs).toFixed(0)} ms`)
+      log(
+        `control plane: sync ${nRoutes} routes ${median(res.worker.routesSyncMs).toFixed(0)} ms, ${nEps} endpoints ${median(res.worker.endpointsSyncMs).toFixed(0)} ms`,
+      )
 
       for (let r = 0; r < opts.reps; r++) {
         const f = join(tmp, `rss-list-${r}`)

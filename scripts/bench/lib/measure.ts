@@ -57,7 +57,9 @@ export interface Servers {
 export async function startServers(s: Setup): Promise<Servers> {
   const daemons = [
     new Daemon(inNs(s.server, pinned(placement.bulk?.server, ['iperf3', '-s', '-p', String(IPERF_PORT)]))),
-    new Daemon(inNs(s.server, pinned(placement.rtt?.server, ['sockperf', 'server', '--tcp', '-i', s.serverIp, '-p', String(SOCKPERF_PORT)]))),
+    new Daemon(
+      inNs(s.server, pinned(placement.rtt?.server, ['sockperf', 'server', '--tcp', '-i', s.serverIp, '-p', String(SOCKPERF_PORT)])),
+    ),
   ]
   const stop = (): void => daemons.forEach((d) => d.stop())
   onCleanup(`servers ${s.id}`, stop)
@@ -121,7 +123,22 @@ async function iperfClient(s: Setup, args: string[], durationS: number): Promise
   // a busy server (previous client not yet gone) answers "server is busy": retry briefly
   for (let attempt = 0; ; attempt++) {
     const r = await exec(
-      inNs(s.client, pinned(placement.bulk?.client, ['iperf3', '-c', s.serverIp, '-p', String(IPERF_PORT), '-t', String(durationS), '-J', '--connect-timeout', '3000', ...args])),
+      inNs(
+        s.client,
+        pinned(placement.bulk?.client, [
+          'iperf3',
+          '-c',
+          s.serverIp,
+          '-p',
+          String(IPERF_PORT),
+          '-t',
+          String(durationS),
+          '-J',
+          '--connect-timeout',
+          '3000',
+          ...args,
+        ]),
+      ),
       { timeoutMs: (durationS + 20) * 1000, allowFail: true },
     )
     if (r.code === 0) return r.stdout
@@ -155,7 +172,20 @@ export async function measure(s: Setup, metric: MetricId, rep: number, durationS
         const out = await exec(
           inNs(
             s.client,
-            pinned(placement.rtt?.client, ['sockperf', 'ping-pong', '--tcp', '-i', s.serverIp, '-p', String(SOCKPERF_PORT), '-m', String(PINGPONG_MSG), '-t', String(durationS), '--full-rtt']),
+            pinned(placement.rtt?.client, [
+              'sockperf',
+              'ping-pong',
+              '--tcp',
+              '-i',
+              s.serverIp,
+              '-p',
+              String(SOCKPERF_PORT),
+              '-m',
+              String(PINGPONG_MSG),
+              '-t',
+              String(durationS),
+              '--full-rtt',
+            ]),
           ),
           { timeoutMs: (durationS + 20) * 1000 },
         )

@@ -53,8 +53,7 @@ export function parseAttachJson(stdout: string): AttachResult {
   const parsed = JSON.parse(stdout) as unknown
   // oclif --json may wrap the result; accept both shapes
   const obj = (parsed && typeof parsed === 'object' && 'result' in parsed ? (parsed as { result: unknown }).result : parsed) as
-    | Record<string, unknown>
-    | undefined
+    Record<string, unknown> | undefined
   const podMtu = obj?.['podMtu']
   if (typeof podMtu !== 'number') throw new Error(`attach --json has no numeric podMtu: ${stdout.slice(0, 300)}`)
   return { ...obj, podMtu }

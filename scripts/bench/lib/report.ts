@@ -45,7 +45,9 @@ export function datapathTable(rows: Summary[]): string {
     '|---|---:|---:|---:|---:|---:|---:|---:|',
   ]
   for (const r of rows)
-    lines.push(`| ${SETUP_LABEL[r.setup]} | ${f(r.tcp1)} | ${f(r.tcp4)} | ${f(r.rttP50, 1)} | ${f(r.rttP99, 1)} | ${f(r.udp, 0)} | ${f(r.udpSent, 0)} | ${r.n} |`)
+    lines.push(
+      `| ${SETUP_LABEL[r.setup]} | ${f(r.tcp1)} | ${f(r.tcp4)} | ${f(r.rttP50, 1)} | ${f(r.rttP99, 1)} | ${f(r.udp, 0)} | ${f(r.udpSent, 0)} | ${r.n} |`,
+    )
   return lines.join('\n')
 }
 

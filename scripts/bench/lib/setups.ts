@@ -83,7 +83,10 @@ export function setPodnetPodDevice(d: PodDevice): void {
 /** The primary is born in the node namespace, the peer (eth0) in the pod's:
  * the lab's code, through scripts/netkit-pair.mjs (iproute2 6.1 cannot). */
 async function netkitPair(node: string, pod: string, name: string): Promise<void> {
-  const r = await exec(nsenter(node, [process.execPath, join(REPO_ROOT, 'scripts/netkit-pair.mjs'), pod, name]), { timeoutMs: 30_000, allowFail: true })
+  const r = await exec(nsenter(node, [process.execPath, join(REPO_ROOT, 'scripts/netkit-pair.mjs'), pod, name]), {
+    timeoutMs: 30_000,
+    allowFail: true,
+  })
   if (r.code !== 0) throw new Error(`creating netkit pair ${name} in ${node}: ${r.stderr.trim()}`)
 }
 
@@ -179,8 +182,27 @@ function kernelVxlan(tag: string): Setup {
     ip(pod, 'link', 'set', 'eth0', 'mtu', String(FLANNEL_MTU), 'up')
     ip(pod, 'addr', 'add', `${POD_IP[i]}/24`, 'dev', 'eth0')
     ip(pod, 'route', 'add', 'default', 'via', POD_CIDR[i].replace(/0\/24$/, '1'))
-    ip(node, 'link', 'add', 'flannel.1', 'address', FLANNEL_MAC[i], 'mtu', String(FLANNEL_MTU), 'type', 'vxlan', 'id', String(VNI),
-      'local', NODE_IP[i], 'dev', 'eth0', 'dstport', String(VXLAN_PORT), 'nolearning')
+    ip(
+      node,
+      'link',
+      'add',
+      'flannel.1',
+      'address',
+      FLANNEL_MAC[i],
+      'mtu',
+      String(FLANNEL_MTU),
+      'type',
+      'vxlan',
+      'id',
+      String(VNI),
+      'local',
+      NODE_IP[i],
+      'dev',
+      'eth0',
+      'dstport',
+      String(VXLAN_PORT),
+      'nolearning',
+    )
     ip(node, 'addr', 'add', `${POD_CIDR[i].replace(/\/24$/, '')}/32`, 'dev', 'flannel.1')
     ip(node, 'link', 'set', 'flannel.1', 'up')
     const peerGw = POD_CIDR[j].replace(/\/24$/, '')
@@ -230,7 +252,15 @@ async function podnetSetup(tag: string, mode: 'direct' | 'vxlan', timings?: Podn
     ip(pod, 'route', 'add', 'default', 'via', POD_GW, 'dev', 'eth0')
     const ep = await podnet(node, ['endpoints', 'add', '--ip', POD_IP[i], '--ifname', 'hv0', '--mac', podMac])
     timings?.endpointMs.push(ep.ms)
-    const rt = await podnet(node, ['routes', 'add', POD_CIDR[1 - i], '--node-ip', NODE_IP[1 - i], '--encap', mode === 'vxlan' ? 'vxlan' : 'none'])
+    const rt = await podnet(node, [
+      'routes',
+      'add',
+      POD_CIDR[1 - i],
+      '--node-ip',
+      NODE_IP[1 - i],
+      '--encap',
+      mode === 'vxlan' ? 'vxlan' : 'none',
+    ])
     timings?.routeMs.push(rt.ms)
   }
   return {

@@ -52,14 +52,19 @@ export async function verifyForwarding(s: Setup): Promise<ForwardCheck> {
   const got = received(burst)
   if (got < BURST) problems.push(`only ${got}/${BURST} echo replies`)
   const underlayTx = l1.txPackets - l0.txPackets
-  if (underlayTx < BURST) problems.push(`underlay eth0 on ${n1} sent ${underlayTx} packets for ${BURST} pings: traffic does not cross the underlay`)
+  if (underlayTx < BURST)
+    problems.push(`underlay eth0 on ${n1} sent ${underlayTx} packets for ${BURST} pings: traffic does not cross the underlay`)
   // podnet encapsulates in BPF, so no device counter proves VXLAN: the
   // bytes on the wire do (each echo grows by the 50-byte VXLAN overhead)
   const underlayBytesPerPing = (l1.txBytes - l0.txBytes) / BURST
   if (s.encapsulated && underlayBytesPerPing < ENCAP_PING_BYTES)
-    problems.push(`underlay eth0 on ${n1} sent ${underlayBytesPerPing.toFixed(0)} bytes per ping, under the ${ENCAP_PING_BYTES} of a VXLAN-encapsulated one: traffic is not encapsulated`)
+    problems.push(
+      `underlay eth0 on ${n1} sent ${underlayBytesPerPing.toFixed(0)} bytes per ping, under the ${ENCAP_PING_BYTES} of a VXLAN-encapsulated one: traffic is not encapsulated`,
+    )
   if (!s.encapsulated && underlayBytesPerPing >= ENCAP_PING_BYTES)
-    problems.push(`underlay eth0 on ${n1} sent ${underlayBytesPerPing.toFixed(0)} bytes per ping: traffic looks encapsulated in a direct setup`)
+    problems.push(
+      `underlay eth0 on ${n1} sent ${underlayBytesPerPing.toFixed(0)} bytes per ping: traffic looks encapsulated in a direct setup`,
+    )
   const fwd: [number, number] = [f1[0]! - f0[0]!, f1[1]! - f0[1]!]
   if (s.kernelForwards && (fwd[0] < BURST || fwd[1] < BURST))
     problems.push(`kernel forwarded ${fwd.join('/')} datagrams on the nodes for ${BURST} pings: expected the kernel router path`)

@@ -11,7 +11,11 @@ export default class EndpointsAdd extends BaseCommand {
   static override enableJsonFlag = true
   static override flags = {
     ip: Flags.string({ description: "the pod's IPv4 address (inside this node's pod CIDR)", required: true, helpValue: 'IP' }),
-    ifname: Flags.string({ description: "the pod's host-side device: the node end of its veth pair, or the primary of its netkit pair", required: true, helpValue: 'HOST_DEV' }),
+    ifname: Flags.string({
+      description: "the pod's host-side device: the node end of its veth pair, or the primary of its netkit pair",
+      required: true,
+      helpValue: 'HOST_DEV',
+    }),
     mac: Flags.string({ description: "the pod's eth0 MAC [default: read from the peer]", helpValue: 'POD_MAC' }),
   }
 

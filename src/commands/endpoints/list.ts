@@ -9,7 +9,13 @@ export default class EndpointsList extends BaseCommand {
   async run(): Promise<EndpointView[]> {
     const { flags } = await this.parse(EndpointsList)
     const eps = listEndpoints(flags['pin-dir'])
-    if (!this.jsonEnabled()) this.log(table(['IP', 'IFNAME', 'IFINDEX', 'POD MAC', 'HOST MAC'], eps.map((e) => [e.ip, e.ifname ?? '?', e.ifindex, e.podMac, e.hostMac])))
+    if (!this.jsonEnabled())
+      this.log(
+        table(
+          ['IP', 'IFNAME', 'IFINDEX', 'POD MAC', 'HOST MAC'],
+          eps.map((e) => [e.ip, e.ifname ?? '?', e.ifindex, e.podMac, e.hostMac]),
+        ),
+      )
     return eps
   }
 }

@@ -21,7 +21,10 @@ export default class LabDown extends LabCommand {
       const r = await labDown({ name, onProgress: this.jsonEnabled() ? undefined : (l) => this.log(l) })
       labs.push(r)
       if (!r.existed) this.log(`no lab named "${name}": nothing to remove`)
-      else this.log(`removed lab "${name}": ${r.detached.length} nodes detached, ${r.namespaces.length} namespaces, ${r.pinDirs.length} pin dirs`)
+      else
+        this.log(
+          `removed lab "${name}": ${r.detached.length} nodes detached, ${r.namespaces.length} namespaces, ${r.pinDirs.length} pin dirs`,
+        )
       for (const w of r.warnings) this.warn(w)
     }
     if (flags.all && names.length === 0) this.log('no labs to remove')

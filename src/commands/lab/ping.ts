@@ -7,7 +7,7 @@ import { nsenterArgs } from '../../services/lab/netns.js'
 
 export default class LabPing extends LabCommand {
   static override summary = 'Ping from a lab pod or node to another pod, node or IP, and say which path it takes'
-  static override description = 'SRC is a pod or node (name or IP); DST a pod, a node, or any IP. Exits with ping\'s status.'
+  static override description = "SRC is a pod or node (name or IP); DST a pod, a node, or any IP. Exits with ping's status."
   static override examples = [
     '<%= config.bin %> lab ping node1-pod1 node2-pod1',
     '<%= config.bin %> lab ping node1-pod1 10.244.3.10 --count 5',

@@ -5,7 +5,9 @@ import { findLabs, labStatus, type LabStatus } from '../../services/lab/lab.js'
 import { type LabState } from '../../services/lab/state.js'
 
 /** Nodes, pods and the path each node takes to each peer, as text. */
-export function renderLab(lab: Pick<LabState, 'name' | 'mode' | 'nodes' | 'routerNs'> & { podDevice?: LabState['podDevice'] | null }): string {
+export function renderLab(
+  lab: Pick<LabState, 'name' | 'mode' | 'nodes' | 'routerNs'> & { podDevice?: LabState['podDevice'] | null },
+): string {
   const nodes = table(
     ['NODE', 'NAMESPACE', 'UNDERLAY IP', 'SUBNET', 'POD CIDR', 'POD MTU', 'PODS'],
     lab.nodes.map((n) => [n.name, n.ns, n.ip, n.subnet === 'a' ? 'A (bridge)' : 'B (routed)', n.podCidr, n.podMtu ?? '-', n.pods.length]),
@@ -17,15 +19,28 @@ export function renderLab(lab: Pick<LabState, 'name' | 'mode' | 'nodes' | 'route
   const names = lab.nodes.map((n) => n.name)
   const paths = table(
     ['FROM \\ TO', ...names],
-    lab.nodes.map((n) => [n.name, ...names.map((peer) => (peer === n.name ? 'local' : (n.paths.find((p) => p.peer === peer)?.encap ?? '?')))]),
+    lab.nodes.map((n) => [
+      n.name,
+      ...names.map((peer) => (peer === n.name ? 'local' : (n.paths.find((p) => p.peer === peer)?.encap ?? '?'))),
+    ]),
   )
   const pairs = lab.podDevice ? `, ${lab.podDevice} pods` : ''
-  return [`lab ${lab.name}: mode ${lab.mode}, ${lab.nodes.length} nodes${pairs}${lab.routerNs ? `, router ${lab.routerNs}` : ''}`, '', nodes, '', pods, '', 'Cross-node path chosen per peer:', paths].join('\n')
+  return [
+    `lab ${lab.name}: mode ${lab.mode}, ${lab.nodes.length} nodes${pairs}${lab.routerNs ? `, router ${lab.routerNs}` : ''}`,
+    '',
+    nodes,
+    '',
+    pods,
+    '',
+    'Cross-node path chosen per peer:',
+    paths,
+  ].join('\n')
 }
 
 export default class LabStatusCommand extends LabCommand {
   static override summary = 'Show the labs on this host: nodes, pods, IPs, paths and health'
-  static override description = 'Without --name, shows every lab found (by state file or by leftover namespaces and pins). Health is ready, creating, crashed (its `lab up` died: run `lab down`), degraded (namespaces missing) or leftovers.'
+  static override description =
+    'Without --name, shows every lab found (by state file or by leftover namespaces and pins). Health is ready, creating, crashed (its `lab up` died: run `lab down`), degraded (namespaces missing) or leftovers.'
   static override examples = ['<%= config.bin %> lab status', '<%= config.bin %> lab status --name demo --json']
   static override enableJsonFlag = true
   static override flags = {
@@ -40,7 +55,8 @@ export default class LabStatusCommand extends LabCommand {
     for (const s of labs) {
       this.log(`${s.name}: ${s.health}${s.createdAt ? ` (created ${s.createdAt})` : ''}`)
       if (s.missing.length) this.log(`  missing namespaces: ${s.missing.join(', ')}`)
-      if (s.health === 'crashed' || s.health === 'leftovers' || s.health === 'degraded') this.log(`  clean up with: ${this.config.bin} lab down --name ${s.name}`)
+      if (s.health === 'crashed' || s.health === 'leftovers' || s.health === 'degraded')
+        this.log(`  clean up with: ${this.config.bin} lab down --name ${s.name}`)
       if (s.mode) this.log(renderLab({ name: s.name, mode: s.mode, podDevice: s.podDevice, nodes: s.nodes, routerNs: s.routerNs }))
       this.log('')
     }

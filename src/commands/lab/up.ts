@@ -23,11 +23,14 @@ export default class LabUp extends LabCommand {
     'pods-per-node': Flags.integer({ description: 'pods on each node', default: 2, helpValue: 'M' }),
     mode: Flags.string({ description: 'podnet-bpf mode on every node', options: ['direct', 'vxlan', 'auto'], default: 'auto' }),
     'pod-device': Flags.string({
-      description: 'pod device pairs: veth, or netkit (Linux >= 6.7 with CONFIG_NETKIT; from-pod runs in the pod\'s own transmit)',
+      description: "pod device pairs: veth, or netkit (Linux >= 6.7 with CONFIG_NETKIT; from-pod runs in the pod's own transmit)",
       options: ['veth', 'netkit'],
       default: 'veth',
     }),
-    'routed-nodes': Flags.integer({ description: 'nodes in the second subnet, behind the router [default: auto: max(1, nodes/3); otherwise 0]', helpValue: 'K' }),
+    'routed-nodes': Flags.integer({
+      description: 'nodes in the second subnet, behind the router [default: auto: max(1, nodes/3); otherwise 0]',
+      helpValue: 'K',
+    }),
   }
 
   async run(): Promise<UpResult> {
@@ -54,7 +57,9 @@ export default class LabUp extends LabCommand {
         this.log('')
         this.log(renderLab(r.lab))
         this.log('')
-        this.log(`up in ${r.seconds.toFixed(1)}s. Try: ${this.config.bin} lab ping node1-pod1 ${r.lab.nodes.at(-1)!.pods[0]?.name ?? r.lab.nodes.at(-1)!.name}${r.lab.name === DEFAULT_LAB ? '' : ` --name ${r.lab.name}`}`)
+        this.log(
+          `up in ${r.seconds.toFixed(1)}s. Try: ${this.config.bin} lab ping node1-pod1 ${r.lab.nodes.at(-1)!.pods[0]?.name ?? r.lab.nodes.at(-1)!.name}${r.lab.name === DEFAULT_LAB ? '' : ` --name ${r.lab.name}`}`,
+        )
       }
       return r
     } finally {

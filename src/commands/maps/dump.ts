@@ -4,7 +4,7 @@ import { BaseCommand } from '../../cli/base.js'
 import { dumpMap, renderInline } from '../../services/inspect/maps.js'
 
 export default class MapsDump extends BaseCommand {
-  static override summary = 'Print every entry of a datapath map, decoded from the map\'s own BTF'
+  static override summary = "Print every entry of a datapath map, decoded from the map's own BTF"
   static override description =
     'Keys and values are decoded with the BTF the kernel holds for the map, with addresses, CIDRs, MACs, flags and reasons made readable. Entries are streamed (constant memory, any map size). Per-CPU maps show the sum over CPUs (--json also lists each CPU); all-zero slots of per-CPU arrays are left out unless --all.'
   static override examples = [
@@ -14,7 +14,11 @@ export default class MapsDump extends BaseCommand {
   ]
   static override enableJsonFlag = true
   static override args = {
-    name: Args.string({ description: 'map name (podnet_endpoints, podnet_routes, podnet_metrics, podnet_settings, podnet_events; the podnet_ prefix is optional)', required: true }),
+    name: Args.string({
+      description:
+        'map name (podnet_endpoints, podnet_routes, podnet_metrics, podnet_settings, podnet_events; the podnet_ prefix is optional)',
+      required: true,
+    }),
   }
   static override flags = {
     all: Flags.boolean({ description: 'include all-zero slots of per-CPU arrays' }),
@@ -49,7 +53,7 @@ export default class MapsDump extends BaseCommand {
         n++
       }
       const skipped = d.skipped()
-      out(`${n} ${n === 1 ? "entry" : "entries"}${skipped ? ` (${skipped} all-zero slots not shown: --all)` : ''}\n`)
+      out(`${n} ${n === 1 ? 'entry' : 'entries'}${skipped ? ` (${skipped} all-zero slots not shown: --all)` : ''}\n`)
     } finally {
       d.close()
     }

@@ -28,7 +28,14 @@ export default class Metrics extends BaseCommand {
     const headers = ['DIRECTION', 'KIND', 'REASON', 'PACKETS', 'BYTES', ...(rates ? ['PKT/S', 'BYTES/S'] : [])]
     return table(
       headers,
-      rows.map((r) => [r.direction, r.kind, r.reason, String(r.packets), String(r.bytes), ...('packetsPerSec' in r ? [rate(r.packetsPerSec), rate(r.bytesPerSec)] : [])]),
+      rows.map((r) => [
+        r.direction,
+        r.kind,
+        r.reason,
+        String(r.packets),
+        String(r.bytes),
+        ...('packetsPerSec' in r ? [rate(r.packetsPerSec), rate(r.bytesPerSec)] : []),
+      ]),
     )
   }
 

@@ -13,12 +13,18 @@ export default class RoutesAdd extends BaseCommand {
   static override args = { cidr: Args.string({ description: "the peer node's pod CIDR", required: true }) }
   static override flags = {
     'node-ip': Flags.string({ description: "the peer node's underlay IP", required: true, helpValue: 'IP' }),
-    encap: Flags.string({ description: 'none (direct), vxlan, or auto (direct when the peer is on the device subnet) [default: the node mode]', options: ['auto', 'vxlan', 'none'] }),
+    encap: Flags.string({
+      description: 'none (direct), vxlan, or auto (direct when the peer is on the device subnet) [default: the node mode]',
+      options: ['auto', 'vxlan', 'none'],
+    }),
   }
 
   async run(): Promise<RouteView> {
     const { args, flags } = await this.parse(RoutesAdd)
-    const r = addRoute({ cidr: args.cidr, nodeIp: flags['node-ip'], encap: flags.encap as 'auto' | 'vxlan' | 'none' | undefined }, flags['pin-dir'])
+    const r = addRoute(
+      { cidr: args.cidr, nodeIp: flags['node-ip'], encap: flags.encap as 'auto' | 'vxlan' | 'none' | undefined },
+      flags['pin-dir'],
+    )
     this.log(`route ${r.cidr} via node ${r.nodeIp} (${r.encap})`)
     return r
   }

@@ -9,7 +9,13 @@ export default class RoutesList extends BaseCommand {
   async run(): Promise<RouteView[]> {
     const { flags } = await this.parse(RoutesList)
     const rs = listRoutes(flags['pin-dir'])
-    if (!this.jsonEnabled()) this.log(table(['CIDR', 'NODE', 'ENCAP', 'REQUESTED'], rs.map((r) => [r.cidr, r.nodeIp, r.encap, r.requested])))
+    if (!this.jsonEnabled())
+      this.log(
+        table(
+          ['CIDR', 'NODE', 'ENCAP', 'REQUESTED'],
+          rs.map((r) => [r.cidr, r.nodeIp, r.encap, r.requested]),
+        ),
+      )
     return rs
   }
 }

@@ -10,7 +10,8 @@ const RoutesFile = z.array(z.object({ cidr: z.string(), nodeIp: z.string(), enca
 
 export default class RoutesSync extends BaseCommand {
   static override summary = 'Make the route set exactly the one in a JSON file (adds, changes, removes)'
-  static override description = 'Validates every route before changing anything. Interrupted syncs leave forwarding working; running the sync again converges.'
+  static override description =
+    'Validates every route before changing anything. Interrupted syncs leave forwarding working; running the sync again converges.'
   static override examples = ['<%= config.bin %> routes sync --file routes.json   # [{"cidr":"10.244.2.0/24","nodeIp":"192.168.77.2"}]']
   static override enableJsonFlag = true
   static override flags = {
@@ -23,7 +24,10 @@ export default class RoutesSync extends BaseCommand {
     try {
       data = JSON.parse(readFileSync(flags.file, 'utf8'))
     } catch (e) {
-      throw new UserError(`cannot read routes from ${flags.file}: ${(e as Error).message}`, 'pass a JSON array of {"cidr", "nodeIp", "encap"?}')
+      throw new UserError(
+        `cannot read routes from ${flags.file}: ${(e as Error).message}`,
+        'pass a JSON array of {"cidr", "nodeIp", "encap"?}',
+      )
     }
     const parsed = RoutesFile.safeParse(data)
     if (!parsed.success) throw formatZodError(parsed.error, `routes file ${flags.file}`)

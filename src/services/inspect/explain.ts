@@ -117,13 +117,18 @@ function runExplain(progId: number, ifindex: number, data: Buffer, tunnel?: { re
       nodeIp: nboU32ToIp(cb.readUInt32LE(SKB_CB + 12)),
       vni: cb.readUInt32LE(SKB_CB + 16),
     }
-    if (cb.readUInt32LE(SKB_CB) !== (r.retval >>> 0)) {
-      throw new Error(`program ${progId} did not answer in explain mode (cb[0]=${cb.readUInt32LE(SKB_CB)}, retval ${r.retval}): is it a podnet-bpf build with explain support?`)
+    if (cb.readUInt32LE(SKB_CB) !== r.retval >>> 0) {
+      throw new Error(
+        `program ${progId} did not answer in explain mode (cb[0]=${cb.readUInt32LE(SKB_CB)}, retval ${r.retval}): is it a podnet-bpf build with explain support?`,
+      )
     }
     return d
   } catch (e) {
     if (isBpfError(e, 'ENODEV')) {
-      throw new UserError(`device ifindex ${ifindex} does not exist in this network namespace`, "run explain in the node's network namespace (nsenter --net=/run/netns/NODE podnet-bpf explain …)")
+      throw new UserError(
+        `device ifindex ${ifindex} does not exist in this network namespace`,
+        "run explain in the node's network namespace (nsenter --net=/run/netns/NODE podnet-bpf explain …)",
+      )
     }
     throw e
   } finally {
@@ -145,12 +150,26 @@ function runStep(
   if (id === null) {
     throw new UserError(
       `no podnet program on ${device} ${tcHook.point}`,
-      key === 'fromPod' ? 'run `podnet-bpf status`; re-add the endpoint or attach again' : 'the datapath is not fully attached: run `podnet-bpf status`, then attach again',
+      key === 'fromPod'
+        ? 'run `podnet-bpf status`; re-add the endpoint or attach again'
+        : 'the datapath is not fully attached: run `podnet-bpf status`, then attach again',
     )
   }
   const d = runExplain(id, tcHook.ifindex, data, tunnel)
   const program: ProgramRef = { name: Programs[key].program, id, device, hook: tcHook.point }
-  return { step: { hook, device, ifindex: tcHook.ifindex, program, frame, verdict: verdictLabel(d.verdict), reason: reasonLabel(d.reason), reasonCode: d.reason }, d }
+  return {
+    step: {
+      hook,
+      device,
+      ifindex: tcHook.ifindex,
+      program,
+      frame,
+      verdict: verdictLabel(d.verdict),
+      reason: reasonLabel(d.reason),
+      reasonCode: d.reason,
+    },
+    d,
+  }
 }
 
 interface Entry {
@@ -181,7 +200,16 @@ function macOf(ifname: string): string {
 function podEntry(s: NodeState, maps: DatapathMaps, ip: string, why: string): Entry {
   const ep = maps.endpoints.get(ip)!
   const ifname = s.endpoints[ip]?.ifname ?? ifLabel(ep.ifindex)
-  return { hook: 'from-pod', key: 'fromPod', tcHook: podHook({ ifindex: ep.ifindex, device: s.endpoints[ip]?.device }), device: ifname, ifindex: ep.ifindex, srcMac: ep.podMac, dstMac: ep.hostMac, why }
+  return {
+    hook: 'from-pod',
+    key: 'fromPod',
+    tcHook: podHook({ ifindex: ep.ifindex, device: s.endpoints[ip]?.device }),
+    device: ifname,
+    ifindex: ep.ifindex,
+    srcMac: ep.podMac,
+    dstMac: ep.hostMac,
+    why,
+  }
 }
 
 function netdevEntry(s: NodeState, why: string): Entry {
@@ -206,7 +234,11 @@ function vxlanEntry(s: NodeState, why: string, remote: string): Entry {
 
 /** Decapsulated by podnet_vxlan, as sent by peer node `remote` (--ingress podnet_vxlan). */
 function overlayEntry(s: NodeState, why: string, remote: string): Entry {
-  if (!s.vxlan) throw new UserError(`this node has no ${VXLAN_DEV} (mode ${s.config.mode}), so nothing arrives through the overlay`, 'explain a packet arriving on the node device instead')
+  if (!s.vxlan)
+    throw new UserError(
+      `this node has no ${VXLAN_DEV} (mode ${s.config.mode}), so nothing arrives through the overlay`,
+      'explain a packet arriving on the node device instead',
+    )
   return {
     hook: 'from-overlay',
     key: 'fromOverlay',
@@ -227,42 +259,83 @@ function chooseEntry(s: NodeState, maps: DatapathMaps, src: string, dst: string,
     try {
       ifindex = ifNameToIndex(ingress)
     } catch {
-      throw new UserError(`interface "${ingress}" not found in this network namespace`, "pass a pod's host veth, the node device or podnet_vxlan, and run in the node's namespace")
+      throw new UserError(
+        `interface "${ingress}" not found in this network namespace`,
+        "pass a pod's host veth, the node device or podnet_vxlan, and run in the node's namespace",
+      )
     }
     if (ingress === s.config.device) {
       const e = netdevEntry(s, `arrives on ${ingress} (--ingress)`)
       const peer = vxlanPeerOf(maps, src)
-      if (peer && cidrContains(ownCidr, dst)) e.why += `, unencapsulated (node ${peer.nodeIp} would send it as VXLAN: leave out --ingress to explain that)`
+      if (peer && cidrContains(ownCidr, dst))
+        e.why += `, unencapsulated (node ${peer.nodeIp} would send it as VXLAN: leave out --ingress to explain that)`
       return e
     }
     if (s.vxlan && ifindex === s.vxlan.ifindex) {
       const r = routeFor(maps, src) ?? vxlanPeerOf(maps, src, null)
-      return overlayEntry(s, `arrives through the overlay (--ingress ${ingress})${r ? ` from node ${r.nodeIp}` : ''}`, r?.nodeIp ?? '0.0.0.0')
+      return overlayEntry(
+        s,
+        `arrives through the overlay (--ingress ${ingress})${r ? ` from node ${r.nodeIp}` : ''}`,
+        r?.nodeIp ?? '0.0.0.0',
+      )
     }
     const owner = [...maps.endpoints.entries()].find((e) => e.ifindex === ifindex)
-    if (!owner) throw new UserError(`${ingress} is not a pod veth, ${s.config.device} or ${VXLAN_DEV} of this node`, 'see `podnet-bpf endpoints list`')
+    if (!owner)
+      throw new UserError(
+        `${ingress} is not a pod veth, ${s.config.device} or ${VXLAN_DEV} of this node`,
+        'see `podnet-bpf endpoints list`',
+      )
     return podEntry(s, maps, owner.ip, `sent by pod ${owner.ip} on ${ingress} (--ingress)`)
   }
-  if (maps.endpoints.get(src)) return podEntry(s, maps, src, `${src} is a local pod: it enters from_pod on its host ${s.endpoints[src]?.device === 'netkit' ? 'netkit device (peer hook)' : 'veth'}`)
+  if (maps.endpoints.get(src))
+    return podEntry(
+      s,
+      maps,
+      src,
+      `${src} is a local pod: it enters from_pod on its host ${s.endpoints[src]?.device === 'netkit' ? 'netkit device (peer hook)' : 'veth'}`,
+    )
   if (src === s.config.nodeIp) {
-    return { hook: 'host', key: null, tcHook: null, device: s.config.device, ifindex: 0, srcMac: ANY_MAC, dstMac: ANY_MAC, why: `${src} is this node: the host stack routes it` }
+    return {
+      hook: 'host',
+      key: null,
+      tcHook: null,
+      device: s.config.device,
+      ifindex: 0,
+      srcMac: ANY_MAC,
+      dstMac: ANY_MAC,
+      why: `${src} is this node: the host stack routes it`,
+    }
   }
   if (cidrContains(ownCidr, src)) {
-    throw new UserError(`${src} is in this node's pod CIDR ${s.config.podCidr} but is not an endpoint, so no veth sends it`, 'pass --ingress VETH to say which pod sends it (e.g. to check spoofing)')
+    throw new UserError(
+      `${src} is in this node's pod CIDR ${s.config.podCidr} but is not an endpoint, so no veth sends it`,
+      'pass --ingress VETH to say which pod sends it (e.g. to check spoofing)',
+    )
   }
   const r = routeFor(maps, src)
   const dev = s.config.device
   if (r?.vxlan) {
     // the peer's from_pod encapsulates only what its route for our pod CIDR covers
     if (cidrContains(ownCidr, dst)) {
-      return vxlanEntry(s, `${src} is a pod of node ${r.nodeIp} (VXLAN route ${r.cidr}): it arrives on ${dev} as a VXLAN frame from ${r.nodeIp}`, r.nodeIp)
+      return vxlanEntry(
+        s,
+        `${src} is a pod of node ${r.nodeIp} (VXLAN route ${r.cidr}): it arrives on ${dev} as a VXLAN frame from ${r.nodeIp}`,
+        r.nodeIp,
+      )
     }
-    return netdevEntry(s, `${src} is a pod of node ${r.nodeIp} (VXLAN route ${r.cidr}), but ${dst} is outside this node's pod CIDR: node ${r.nodeIp} routes it unencapsulated, so it arrives on ${dev} as it is`)
+    return netdevEntry(
+      s,
+      `${src} is a pod of node ${r.nodeIp} (VXLAN route ${r.cidr}), but ${dst} is outside this node's pod CIDR: node ${r.nodeIp} routes it unencapsulated, so it arrives on ${dev} as it is`,
+    )
   }
   if (r) return netdevEntry(s, `${src} is a pod of node ${r.nodeIp} (direct route ${r.cidr}): it arrives on ${dev}`)
   const peer = vxlanPeerOf(maps, src, r)
   if (peer && cidrContains(ownCidr, dst)) {
-    return vxlanEntry(s, `${src} is the node of VXLAN route ${peer.cidr}: its packets to this node's pods arrive on ${dev} as VXLAN frames`, src)
+    return vxlanEntry(
+      s,
+      `${src} is the node of VXLAN route ${peer.cidr}: its packets to this node's pods arrive on ${dev} as VXLAN frames`,
+      src,
+    )
   }
   return netdevEntry(s, `${src} is not a pod here: it arrives on ${dev}`)
 }
@@ -321,7 +394,8 @@ export function explain(input: ExplainInput): Explanation {
   if (dport < 1 || dport > 65535) throw new UserError(`--dport ${dport} is not a port`, 'use 1..65535')
   const minLen = 20 + l4HeaderLen(proto)
   const ipLen = input.size ?? minLen + 56
-  if (ipLen < minLen || ipLen > 65535) throw new UserError(`--size ${ipLen} is not a valid IPv4 length for ${proto}`, `use ${minLen}..65535`)
+  if (ipLen < minLen || ipLen > 65535)
+    throw new UserError(`--size ${ipLen} is not a valid IPv4 length for ${proto}`, `use ${minLen}..65535`)
   const ttl = input.ttl ?? 64
   if (ttl < 0 || ttl > 255) throw new UserError(`--ttl ${ttl} is out of range`, 'use 0..255')
 
@@ -329,7 +403,15 @@ export function explain(input: ExplainInput): Explanation {
   const maps = DatapathMaps.open(s.pinDir)
   try {
     const entry = chooseEntry(s, maps, src, dst, input.ingress)
-    const packet: Explanation['packet'] = { src, dst, proto, sport: proto === 'icmp' ? null : EXPLAIN_SPORT, dport: proto === 'icmp' ? null : dport, ipLen, ttl }
+    const packet: Explanation['packet'] = {
+      src,
+      dst,
+      proto,
+      sport: proto === 'icmp' ? null : EXPLAIN_SPORT,
+      dport: proto === 'icmp' ? null : dport,
+      ipLen,
+      ttl,
+    }
     const notes: string[] = []
     const steps: ExplainStep[] = []
     const to: Explanation['to'] = { pod: null, device: null, ifindex: null, nodeIp: null, vni: null }
@@ -349,7 +431,10 @@ export function explain(input: ExplainInput): Explanation {
         entry.why += `: its route for ${rt.cidr} is ${VXLAN_DEV}, whose egress runs to_overlay`
         reason = d.reason
         Object.assign(to, { device: VXLAN_DEV, ifindex: d.target || s.vxlan.ifindex, nodeIp: d.nodeIp, vni: d.vni })
-        if (reason === Reason.FWD_ENCAP_STACK) notes.push(`the kernel's VXLAN device encapsulates it (UDP ${s.config.vxlanPort}) and sends it out ${s.config.device} to node ${d.nodeIp}, whose ${Programs.fromNetdev.program} decapsulates it for its pod`)
+        if (reason === Reason.FWD_ENCAP_STACK)
+          notes.push(
+            `the kernel's VXLAN device encapsulates it (UDP ${s.config.vxlanPort}) and sends it out ${s.config.device} to node ${d.nodeIp}, whose ${Programs.fromNetdev.program} decapsulates it for its pod`,
+          )
       } else if (ep) {
         reason = Reason.FWD_STACK
         Object.assign(to, { pod: dst, device: s.endpoints[dst]?.ifname ?? ifLabel(ep.ifindex), ifindex: ep.ifindex })
@@ -366,19 +451,27 @@ export function explain(input: ExplainInput): Explanation {
       const key = entry.key!
       const hook = entry.hook as ProgramHook
       // the frame as the peer's from_pod leaves it: the pod's own Ethernet header inside
-      const inner = buildPacket({ ...packet, dport, ...(entry.vxlan ? { srcMac: PEER_POD_MAC, dstMac: PEER_VETH_MAC } : { srcMac: entry.srcMac, dstMac: entry.dstMac }) })
+      const inner = buildPacket({
+        ...packet,
+        dport,
+        ...(entry.vxlan ? { srcMac: PEER_POD_MAC, dstMac: PEER_VETH_MAC } : { srcMac: entry.srcMac, dstMac: entry.dstMac }),
+      })
       let first: ReturnType<typeof runStep>
       if (entry.vxlan) {
         const { remote } = entry.vxlan
-        if (ipLen + VXLAN_OVERHEAD > 65535) throw new UserError(`--size ${ipLen} does not fit in a VXLAN frame`, `use at most ${65535 - VXLAN_OVERHEAD}`)
+        if (ipLen + VXLAN_OVERHEAD > 65535)
+          throw new UserError(`--size ${ipLen} does not fit in a VXLAN frame`, `use at most ${65535 - VXLAN_OVERHEAD}`)
         const outer = { src: remote, dst: s.config.nodeIp, sport: EXPLAIN_VXLAN_SPORT, dport: s.config.vxlanPort, vni: s.config.vni }
         const frame = buildVxlanFrame({ ...outer, srcMac: entry.srcMac, dstMac: entry.dstMac }, inner)
         packet.outer = { ...outer, frameLen: frame.length }
-        notes.push(`sent by node ${remote} as VXLAN: ${remote}:${outer.sport} > ${outer.dst}:${outer.dport} udp, VNI ${outer.vni}, ${frame.length}-byte frame`)
+        notes.push(
+          `sent by node ${remote} as VXLAN: ${remote}:${outer.sport} > ${outer.dst}:${outer.dport} udp, VNI ${outer.vni}, ${frame.length}-byte frame`,
+        )
         first = runStep(key, entry.tcHook!, hook, entry.device, frame, 'vxlan')
       } else {
         first = runStep(key, entry.tcHook!, hook, entry.device, inner, 'packet', entry.tunnel)
-        if (entry.tunnel) notes.push(`as received from node ${entry.tunnel.remote} with VNI ${entry.tunnel.vni} (the tunnel key is passed in explain mode)`)
+        if (entry.tunnel)
+          notes.push(`as received from node ${entry.tunnel.remote} with VNI ${entry.tunnel.vni} (the tunnel key is passed in explain mode)`)
       }
       steps.push(first.step)
       let d = first.d
@@ -388,12 +481,24 @@ export function explain(input: ExplainInput): Explanation {
         notes.push(`${Programs.fromNetdev.program} left it to the kernel VXLAN device: ${passedWhy(maps, dst)}`)
         if (s.vxlan) {
           const tunnel = { remote, vni: s.config.vni }
-          const second = runStep('fromOverlay', { ifindex: s.vxlan.ifindex, point: 'ingress' }, 'from-overlay', VXLAN_DEV, inner, 'packet', tunnel)
+          const second = runStep(
+            'fromOverlay',
+            { ifindex: s.vxlan.ifindex, point: 'ingress' },
+            'from-overlay',
+            VXLAN_DEV,
+            inner,
+            'packet',
+            tunnel,
+          )
           steps.push(second.step)
           d = second.d
-          notes.push(`${VXLAN_DEV} decapsulates it; ${Programs.fromOverlay.program} runs as received from node ${remote} with VNI ${tunnel.vni} (the tunnel key is passed in explain mode)`)
+          notes.push(
+            `${VXLAN_DEV} decapsulates it; ${Programs.fromOverlay.program} runs as received from node ${remote} with VNI ${tunnel.vni} (the tunnel key is passed in explain mode)`,
+          )
         } else {
-          notes.push(`this node has no ${VXLAN_DEV} (mode ${s.config.mode}): the host stack gets the UDP datagram to port ${s.config.vxlanPort}`)
+          notes.push(
+            `this node has no ${VXLAN_DEV} (mode ${s.config.mode}): the host stack gets the UDP datagram to port ${s.config.vxlanPort}`,
+          )
         }
       }
       reason = d.reason
@@ -402,7 +507,13 @@ export function explain(input: ExplainInput): Explanation {
           Object.assign(to, { pod: dst, device: s.endpoints[dst]?.ifname ?? ifLabel(d.target), ifindex: d.target })
           break
         case Reason.FWD_DECAP:
-          Object.assign(to, { pod: dst, device: s.endpoints[dst]?.ifname ?? ifLabel(d.target), ifindex: d.target, nodeIp: d.nodeIp, vni: d.vni })
+          Object.assign(to, {
+            pod: dst,
+            device: s.endpoints[dst]?.ifname ?? ifLabel(d.target),
+            ifindex: d.target,
+            nodeIp: d.nodeIp,
+            vni: d.vni,
+          })
           break
         case Reason.FWD_DIRECT:
           Object.assign(to, { device: ifLabel(d.target), ifindex: d.target, nodeIp: d.nodeIp })
@@ -454,7 +565,10 @@ export function explain(input: ExplainInput): Explanation {
         break
       default:
         if (outcome === 'drop') summary = `dropped: ${label}`
-        else if (entry.hook === 'host' && to.device) summary = to.pod ? `sent by the host stack to pod ${dst} on ${kind} ${to.device}` : `routed by the host stack to node ${to.nodeIp} via ${to.device}`
+        else if (entry.hook === 'host' && to.device)
+          summary = to.pod
+            ? `sent by the host stack to pod ${dst} on ${kind} ${to.device}`
+            : `routed by the host stack to node ${to.nodeIp} via ${to.device}`
         else summary = 'passed to the host stack'
     }
     return {

@@ -217,7 +217,8 @@ export interface MapDump {
 export function resolveMapName(arg: string, pinDir: string): string {
   const names = pinnedMapNames(pinDir)
   const full = arg.startsWith('podnet_') ? arg : `podnet_${arg}`
-  if (!names.includes(full)) throw new UserError(`no map "${arg}" in ${pinDir}`, `one of: ${names.join(', ')} (see \`podnet-bpf maps list\`)`)
+  if (!names.includes(full))
+    throw new UserError(`no map "${arg}" in ${pinDir}`, `one of: ${names.join(', ')} (see \`podnet-bpf maps list\`)`)
   return full
 }
 
@@ -231,7 +232,10 @@ export function dumpMap(nameArg: string, o: { pinDir?: string; all?: boolean } =
     const btf = mapBtf(info)
     const ring = info.type === BPF_MAP_TYPE.RINGBUF
     if (!ring && (!btf || !info.btfKeyTypeId || !info.btfValueTypeId)) {
-      throw new UserError(`map ${name} has no BTF for its key and value`, 'it was not created by a podnet-bpf object built with -g; re-attach')
+      throw new UserError(
+        `map ${name} has no BTF for its key and value`,
+        'it was not created by a podnet-bpf object built with -g; re-attach',
+      )
     }
     const perCpu = m.isPerCpu
     const header: DumpHeader = {
@@ -265,7 +269,10 @@ export function dumpMap(nameArg: string, o: { pinDir?: string; all?: boolean } =
             perCpu: each.map((x) => renderValue(btf, info.btfValueTypeId, x)),
           }
         } else {
-          yield { key: renderKey(btf, info.btfKeyTypeId, key, name), value: renderValue(btf, info.btfValueTypeId, decodeValue(btf, info.btfValueTypeId, v)) }
+          yield {
+            key: renderKey(btf, info.btfKeyTypeId, key, name),
+            value: renderValue(btf, info.btfValueTypeId, decodeValue(btf, info.btfValueTypeId, v)),
+          }
         }
       }
     }
@@ -280,6 +287,9 @@ export function dumpMap(nameArg: string, o: { pinDir?: string; all?: boolean } =
 export function renderInline(v: Rendered): string {
   if (v === null) return '-'
   if (Array.isArray(v)) return v.length ? v.map(renderInline).join(',') : '-'
-  if (typeof v === 'object') return Object.entries(v).map(([k, x]) => `${k}=${typeof x === 'object' && x !== null && !Array.isArray(x) ? `{${renderInline(x)}}` : renderInline(x)}`).join(' ')
+  if (typeof v === 'object')
+    return Object.entries(v)
+      .map(([k, x]) => `${k}=${typeof x === 'object' && x !== null && !Array.isArray(x) ? `{${renderInline(x)}}` : renderInline(x)}`)
+      .join(' ')
   return String(v)
 }

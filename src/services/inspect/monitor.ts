@@ -172,7 +172,8 @@ const ICMP_TYPES: Record<number, string> = { 0: 'echo-reply', 3: 'unreachable', 
 export function formatEvent(e: MonitorEvent): string {
   const t = e.time.slice(11, 23)
   const ep = (a: string, p: number | null) => (p === null ? a : `${a}:${p}`)
-  const addrs = e.saddr === '0.0.0.0' && e.daddr === '0.0.0.0' ? '(addresses not parsed)' : `${ep(e.saddr, e.sport)} > ${ep(e.daddr, e.dport)}`
+  const addrs =
+    e.saddr === '0.0.0.0' && e.daddr === '0.0.0.0' ? '(addresses not parsed)' : `${ep(e.saddr, e.sport)} > ${ep(e.daddr, e.dport)}`
   const what = e.icmp ? `icmp ${ICMP_TYPES[e.icmp.type] ?? `type ${e.icmp.type}/${e.icmp.code}`}` : e.proto
   let verdict: string
   if (e.type === 'drop') verdict = `DROPPED ${e.reason}`

@@ -18,7 +18,19 @@ import { stateDir, statePath } from '../state.js'
 import type { RouteView } from '../routes.js'
 import type { AgentReply, AgentRequest } from './node-agent.js'
 import { addNetns, deleteNetns, ipBatch, listNetns, netnsExists, nsenterArgs, nsSysctl, spawnAsync } from './netns.js'
-import { BPFFS, LAB_NS_PREFIX, NODE_DEVICE, ROUTER_HOST, SUBNETS, labPrefix, planLab, planNamespaces, validateLabName, type LabPlan, type PlanInput } from './plan.js'
+import {
+  BPFFS,
+  LAB_NS_PREFIX,
+  NODE_DEVICE,
+  ROUTER_HOST,
+  SUBNETS,
+  labPrefix,
+  planLab,
+  planNamespaces,
+  validateLabName,
+  type LabPlan,
+  type PlanInput,
+} from './plan.js'
 import { listLabNames, loadLab, removeLab, saveLab, type LabNode, type LabPod, type LabState } from './state.js'
 
 export type Progress = (line: string) => void
@@ -37,7 +49,14 @@ async function runAgent(ns: string, req: AgentRequest, timeoutMs = 60_000): Prom
     return JSON.parse(last) as AgentReply
   } catch {
     const why = r.signal ? `killed by ${r.signal}` : `exit ${r.status}`
-    return { ok: false, error: { message: `node agent in ${ns} failed (${why}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ')}`, hint: null, user: false } }
+    return {
+      ok: false,
+      error: {
+        message: `node agent in ${ns} failed (${why}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ')}`,
+        hint: null,
+        user: false,
+      },
+    }
   }
 }
 
@@ -112,13 +131,20 @@ export async function labUp(input: UpInput): Promise<UpResult> {
 async function buildUnderlay(plan: LabPlan, say: Progress): Promise<void> {
   const all = planNamespaces(plan)
   const lan = lanOf(plan)
-  say(`creating ${all.length} namespaces: underlay${plan.routerNs ? ', router' : ''}, ${plan.nodes.length} nodes, ${plan.nodes.reduce((s, n) => s + n.pods.length, 0)} pods`)
+  say(
+    `creating ${all.length} namespaces: underlay${plan.routerNs ? ', router' : ''}, ${plan.nodes.length} nodes, ${plan.nodes.reduce((s, n) => s + n.pods.length, 0)} pods`,
+  )
   addNetns(all)
   // sysctls before any link exists, so `default` applies to every new device
   const noV6 = ['net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']
   await Promise.all(
     all.map((ns) =>
-      nsSysctl(ns, ns === plan.routerNs ? [...noV6, 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0'] : noV6),
+      nsSysctl(
+        ns,
+        ns === plan.routerNs
+          ? [...noV6, 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0']
+          : noV6,
+      ),
     ),
   )
 
@@ -152,7 +178,9 @@ async function buildUnderlay(plan: LabPlan, say: Progress): Promise<void> {
       ['addr', 'add', `${n.ip}/24`, 'dev', NODE_DEVICE],
       ['link', 'set', NODE_DEVICE, 'up'],
       // the other subnet through the router (node namespaces only; never the host's)
-      ...(plan.routerNs ? [['route', 'add', `${SUBNETS[other]}.0/24`, 'via', `${SUBNETS[n.subnet]}.${ROUTER_HOST}`, 'dev', NODE_DEVICE]] : []),
+      ...(plan.routerNs
+        ? [['route', 'add', `${SUBNETS[other]}.0/24`, 'via', `${SUBNETS[n.subnet]}.${ROUTER_HOST}`, 'dev', NODE_DEVICE]]
+        : []),
     ])
   }
   say(
@@ -194,11 +222,14 @@ async function attachNodes(plan: LabPlan, state: LabState, say: Progress): Promi
       say(
         `${n.name} (${n.ip}): attached ${plan.mode}, pod MTU ${node.podMtu}, ${n.pods.length} pods, ` +
           `${node.paths.length} routes (${node.paths.length - vx} direct, ${vx} vxlan) in ${((performance.now() - t) / 1000).toFixed(2)}s ` +
-          `(${Object.entries(reply.timings).map(([k, v]) => `${k} ${(v / 1000).toFixed(2)}s`).join(', ')})`,
+          `(${Object.entries(reply.timings)
+            .map(([k, v]) => `${k} ${(v / 1000).toFixed(2)}s`)
+            .join(', ')})`,
       )
     }),
   )
-  if (failures.length) throw new UserError(`attaching the lab nodes failed:\n  ${failures.join('\n  ')}`, 'see `podnet-bpf doctor`; the lab was removed again')
+  if (failures.length)
+    throw new UserError(`attaching the lab nodes failed:\n  ${failures.join('\n  ')}`, 'see `podnet-bpf doctor`; the lab was removed again')
 }
 
 // ---------------------------------------------------------------- down
@@ -272,7 +303,10 @@ export async function labDown(input: { name: string; onProgress?: Progress }): P
   deleteNetns([...namespaces].sort((a, b) => b.length - a.length))
   // 3. whatever detach could not remove: pins and the nodes' state files
   for (const d of pinDirs) removePinDir(d)
-  const nodeStatePrefix = statePath(`${BPFFS}/${prefix}`).split('/').pop()!.replace(/\.json$/, '')
+  const nodeStatePrefix = statePath(`${BPFFS}/${prefix}`)
+    .split('/')
+    .pop()!
+    .replace(/\.json$/, '')
   try {
     for (const f of readdirSync(stateDir())) if (f.startsWith(nodeStatePrefix)) rmSync(join(stateDir(), f), { force: true })
   } catch {
@@ -352,9 +386,21 @@ export function labStatus(name: string): LabStatus | null {
   if (!s) {
     const left = listNetns().filter((n) => n.startsWith(prefix))
     if (!left.length && !pinDirsWithPrefix(prefix).length) return null
-    return { name, health: 'leftovers', mode: null, podDevice: null, createdAt: null, underlayNs: null, routerNs: null, nodes: [], missing: [] }
+    return {
+      name,
+      health: 'leftovers',
+      mode: null,
+      podDevice: null,
+      createdAt: null,
+      underlayNs: null,
+      routerNs: null,
+      nodes: [],
+      missing: [],
+    }
   }
-  const missing = [s.underlayNs, ...(s.routerNs ? [s.routerNs] : []), ...s.nodes.flatMap((n) => [n.ns, ...n.pods.map((p) => p.ns)])].filter((ns) => !netnsExists(ns))
+  const missing = [s.underlayNs, ...(s.routerNs ? [s.routerNs] : []), ...s.nodes.flatMap((n) => [n.ns, ...n.pods.map((p) => p.ns)])].filter(
+    (ns) => !netnsExists(ns),
+  )
   const health: LabStatus['health'] =
     s.status === 'creating' ? (pidAlive(s.pid) ? 'creating' : 'crashed') : missing.length ? 'degraded' : 'ready'
   return {
@@ -381,7 +427,11 @@ export function requireLab(name: string): LabState {
   validateLabName(name)
   const s = loadLab(name)
   if (!s) throw new UserError(`no lab named "${name}"`, 'start one with `podnet-bpf lab up` (see `podnet-bpf lab status`)')
-  if (s.status !== 'ready') throw new UserError(`lab "${name}" is not ready (status ${s.status})`, `wait for \`lab up\` to finish, or remove it: podnet-bpf lab down --name ${name}`)
+  if (s.status !== 'ready')
+    throw new UserError(
+      `lab "${name}" is not ready (status ${s.status})`,
+      `wait for \`lab up\` to finish, or remove it: podnet-bpf lab down --name ${name}`,
+    )
   return s
 }
 
@@ -396,7 +446,10 @@ export function resolveTarget(s: LabState, what: string): Target {
   if (what === 'underlay' || what === s.underlayNs) return { kind: 'underlay', name: 'underlay', ns: s.underlayNs, ip: null }
   if (s.routerNs && (what === 'router' || what === s.routerNs)) return { kind: 'router', name: 'router', ns: s.routerNs, ip: null }
   const names = s.nodes.flatMap((n) => [n.name, ...n.pods.map((p) => p.name)])
-  throw new UserError(`"${what}" is not a pod or node of lab "${s.name}"`, `use one of: ${names.join(', ')}, underlay${s.routerNs ? ', router' : ''} (or their IPs)`)
+  throw new UserError(
+    `"${what}" is not a pod or node of lab "${s.name}"`,
+    `use one of: ${names.join(', ')}, underlay${s.routerNs ? ', router' : ''} (or their IPs)`,
+  )
 }
 
 /** The namespace and environment `lab exec` runs a command in: on a node,
@@ -422,7 +475,8 @@ export interface PingPlan {
 /** Where a ping from src to dst goes, in words (from the lab's route table). */
 export function planPing(s: LabState, src: string, dst: string): PingPlan {
   const from = resolveTarget(s, src)
-  if (from.kind !== 'pod' && from.kind !== 'node') throw new UserError(`ping from a pod or a node, not the ${from.kind}`, 'use e.g. node1-pod1 or node2')
+  if (from.kind !== 'pod' && from.kind !== 'node')
+    throw new UserError(`ping from a pod or a node, not the ${from.kind}`, 'use e.g. node1-pod1 or node2')
   let to: Target | null = null
   try {
     to = resolveTarget(s, dst)
@@ -434,11 +488,20 @@ export function planPing(s: LabState, src: string, dst: string): PingPlan {
   const srcNode = from.node
   let path: string
   if (!to) path = 'outside the lab: host stack of the node'
-  else if (to.kind === 'node') path = from.kind === 'pod' ? `pod → node IP: host stack of ${srcNode.name}${to.node === srcNode ? '' : ' then the underlay'}` : to.node === srcNode ? 'local' : 'underlay'
-  else if (to.node === srcNode) path = from.kind === 'pod' ? `same node: redirect_peer on ${srcNode.name}` : `node → local pod: kernel route on ${srcNode.name}`
+  else if (to.kind === 'node')
+    path =
+      from.kind === 'pod'
+        ? `pod → node IP: host stack of ${srcNode.name}${to.node === srcNode ? '' : ' then the underlay'}`
+        : to.node === srcNode
+          ? 'local'
+          : 'underlay'
+  else if (to.node === srcNode)
+    path = from.kind === 'pod' ? `same node: redirect_peer on ${srcNode.name}` : `node → local pod: kernel route on ${srcNode.name}`
   else {
     const p = srcNode.paths.find((x) => x.peer === to.node.name)
-    path = p ? `${p.encap === 'vxlan' ? 'VXLAN' : 'direct'} ${srcNode.name} (${srcNode.ip}) → ${to.node.name} (${p.nodeIp})` : `no route from ${srcNode.name} to ${to.node.podCidr}`
+    path = p
+      ? `${p.encap === 'vxlan' ? 'VXLAN' : 'direct'} ${srcNode.name} (${srcNode.ip}) → ${to.node.name} (${p.nodeIp})`
+      : `no route from ${srcNode.name} to ${to.node.podCidr}`
   }
   return { src: from, dstIp, dstName: to ? to.name : dst, path }
 }

@@ -114,7 +114,14 @@ export function planLab(input: PlanInput): LabPlan {
       pods,
     })
   }
-  return { name, mode, podDevice: input.podDevice ?? 'veth', underlayNs: `${prefix}underlay`, routerNs: routed > 0 ? `${prefix}router` : null, nodes }
+  return {
+    name,
+    mode,
+    podDevice: input.podDevice ?? 'veth',
+    underlayNs: `${prefix}underlay`,
+    routerNs: routed > 0 ? `${prefix}router` : null,
+    nodes,
+  }
 }
 
 /** Every namespace of the plan, underlay first. */
