@@ -5,11 +5,12 @@ import { BpfError, getLink } from '../libbpf/index.js'
 import { UserError } from '../errors.js'
 import { type Endpoint } from '../datapath/abi.js'
 import { DatapathMaps } from '../datapath/maps.js'
-import { endpointRoute, getLinkByName, routeDelete, routeReplace } from '../datapath/netdev.js'
+import { endpointRoute, getLinkByName, listMainRoutes, routeDelete, routeReplace, ROUTE_PROTO, VXLAN_DEV } from '../datapath/netdev.js'
 import { attachProgram, detachPodProgram, detachProgram, ensureClsact, podHook } from '../datapath/tc.js'
-import { cidrContains, isMac, parseCidr, parseIPv4 } from '../util/ipv4.js'
+import { isMac, parseIPv4 } from '../util/ipv4.js'
 import { openFromPod, requireState } from './node.js'
 import { saveState } from './state.js'
+import { checkEndpointDevice, checkEndpointIp, checkNoForeignRoute, foreignRoutes } from './validate.js'
 
 export interface AddEndpointInput {
   ip: string
@@ -25,25 +26,19 @@ export interface EndpointView extends Endpoint {
 export function addEndpoint(input: AddEndpointInput): EndpointView {
   const state = requireState(input.pinDir)
   const ip = parseIPv4(input.ip, 'endpoint IP')
-  const cidr = parseCidr(state.config.podCidr)
-  if (!cidrContains(cidr, ip)) {
-    throw new UserError(
-      `endpoint IP ${ip} is outside this node's pod CIDR ${state.config.podCidr}`,
-      'use an address from the pod CIDR passed to attach',
-    )
-  }
+  checkEndpointIp(ip, state.config.podCidr)
   if (input.mac !== undefined && !isMac(input.mac)) {
     throw new UserError(`invalid MAC address "${input.mac}"`, 'use six hex pairs, e.g. 02:00:0a:f4:01:0a')
   }
   const link = getLinkByName(input.ifname)
   if (!link) throw new UserError(`interface "${input.ifname}" not found`, "pass the pod's host-side veth (or netkit) device with --ifname")
-  if (link.kind !== 'veth' && link.kind !== 'netkit') {
-    throw new UserError(
-      `${input.ifname} is ${link.kind ? `a ${link.kind}` : 'not a veth or netkit'} device`,
-      "pass the host side of the pod's veth or netkit pair",
-    )
-  }
-  const device = link.kind
+  checkEndpointDevice(link, {
+    device: state.config.device,
+    deviceIfindex: state.deviceIfindex,
+    vxlanIfindex: state.vxlan?.ifindex ?? null,
+    vxlanName: VXLAN_DEV,
+  })
+  const device = link.kind as 'veth' | 'netkit'
   const hook = podHook({ ifindex: link.ifindex, device })
   let podMac = input.mac?.toLowerCase()
   if (!podMac) {
@@ -64,6 +59,7 @@ export function addEndpoint(input: AddEndpointInput): EndpointView {
         `delete it first: podnet-bpf endpoints del --ip ${ip}`,
       )
     }
+    checkNoForeignRoute([`${ip}/32`], foreignRoutes(listMainRoutes(), ROUTE_PROTO))
     const ep: Endpoint = { ip, ifindex: link.ifindex, flags: 0, podMac, hostMac: link.mac }
     const prog = openFromPod(state)
     let created = false
@@ -130,8 +126,8 @@ export function deleteEndpoint(ipArg: string, pinDir?: string): Endpoint {
         // an endpoint state does not know (only the map has it): both hooks
         detachPodProgram(ep.ifindex, gone?.device)
       } catch (e) {
-        // the pod (and its device) may be gone already
-        if (!(e instanceof BpfError)) throw e
+        // the pod (and its device) may be gone already; anything else (EPERM) is reported
+        if (!(e instanceof BpfError && ['ENODEV', 'ENOENT', 'ENXIO', 'EINVAL'].includes(e.code ?? ''))) throw e
       }
     }
     saveState(state)
@@ -155,12 +151,7 @@ export function listEndpoints(pinDir?: string): EndpointView[] {
  * tc/kernel-route work): for restoring state and for scale tests. */
 export function syncEndpointMap(eps: readonly Endpoint[], pinDir?: string): { written: number } {
   const state = requireState(pinDir)
-  const cidr = parseCidr(state.config.podCidr)
-  for (const e of eps) {
-    parseIPv4(e.ip, 'endpoint IP')
-    if (!cidrContains(cidr, e.ip))
-      throw new UserError(`endpoint IP ${e.ip} is outside this node's pod CIDR ${state.config.podCidr}`, 'fix the input')
-  }
+  for (const e of eps) checkEndpointIp(parseIPv4(e.ip, 'endpoint IP'), state.config.podCidr)
   const maps = DatapathMaps.open(state.pinDir)
   try {
     maps.endpoints.setMany(eps)
