@@ -1,0 +1,14 @@
+// Which datastore --datastore names. Each is constructed from the agent's
+// configuration and the node facts the agent resolved.
+import type { AgentConfig } from './config.js'
+import type { Datastore, DatastoreContext } from './datastore.js'
+import { FileDatastore } from './file-datastore.js'
+
+export function createDatastore(cfg: AgentConfig, ctx: DatastoreContext): Datastore {
+  switch (cfg.datastore) {
+    case 'file':
+      return new FileDatastore(ctx, cfg.podCidr!, cfg.peersFile)
+    case 'etcd':
+      throw new Error('etcd datastore: not built yet')
+  }
+}
