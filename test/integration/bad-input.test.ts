@@ -5,7 +5,7 @@
 // the nodes exactly as they were: BPF map contents, state files, pins (names
 // and modes), kernel routes, tc/netkit programs, qdiscs, links and sysctls
 // are snapshotted before and after each case and compared.
-import { execFileSync } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -486,16 +486,26 @@ const cases: Record<string, Case> = {
 
 // ---- running a case --------------------------------------------------------
 
-function runCase(c: Case): Result {
+/** The CLI, without blocking the test worker's event loop (vitest's RPC). */
+function spawnAsync(cmd: string, args: string[], envv: NodeJS.ProcessEnv): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { env: envv, timeout: 60_000, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
+      const e = err as (Error & { code?: number | string; signal?: string }) | null
+      resolve({ status: e ? (typeof e.code === 'number' ? e.code : null) : 0, stdout, stderr } as Result)
+    })
+  })
+}
+
+function runCase(c: Case): Promise<Result> {
   const pin = c.pin === false ? [] : ['--pin-dir', c.pin ?? pinOf(c.node ?? 1)]
   const args = [...c.args, ...pin, ...(c.json ? ['--json'] : [])]
   const full = { ...process.env, ...env, ...c.env }
   const ns = `--net=/run/netns/${nsOf(c.node ?? 1)}`
   if (c.user) {
     const drop = ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all']
-    return sh('nsenter', [ns, 'setpriv', ...drop, 'node', CLI, ...args], { env: { ...full, HOME: tmpdir() }, timeoutMs: 60_000 })
+    return spawnAsync('nsenter', [ns, 'setpriv', ...drop, 'node', CLI, ...args], { ...full, HOME: tmpdir() })
   }
-  return sh('nsenter', [ns, 'node', CLI, ...args], { env: full, timeoutMs: 60_000 })
+  return spawnAsync('nsenter', [ns, 'node', CLI, ...args], full)
 }
 
 function expectOneLineError(c: Case, r: Result): void {
@@ -548,14 +558,14 @@ describe('bad input is refused with one line and a fix, and changes nothing', ()
   })
 
   let last: Record<string, string> | null = null
-  it.each(Object.entries(cases))('%s', (_name, c) => {
+  it.each(Object.entries(cases))('%s', async (_name, c) => {
     if (c.setup) {
       c.setup()
       last = null
     }
     try {
       const before = last ?? snapshot()
-      const r = runCase(c)
+      const r = await runCase(c)
       const after = snapshot()
       last = c.cleanup ? null : after
       expectOneLineError(c, r)
@@ -567,7 +577,7 @@ describe('bad input is refused with one line and a fix, and changes nothing', ()
 })
 
 describe('a routes sync that fails half-way leaves everything as it was', () => {
-  it('puts back the map and the kernel routes when the VXLAN device vanished', () => {
+  it('puts back the map and the kernel routes when the VXLAN device vanished', async () => {
     // the overlay device removed behind podnet's back: the map write works,
     // the kernel route through the device cannot
     must('ip', ['-n', n1.ns, 'link', 'del', 'podnet_vxlan'])
@@ -577,7 +587,7 @@ describe('a routes sync that fails half-way leaves everything as it was', () => 
         { cidr: n2.podCidr, nodeIp: n2.ip },
         { cidr: '10.244.7.0/24', nodeIp: '10.9.9.7', encap: 'vxlan' },
       ]
-      const r = runCase({ args: sync(routesFile('r-vx.json', rs)), want: 'podnet_vxlan is gone' })
+      const r = await runCase({ args: sync(routesFile('r-vx.json', rs)), want: 'podnet_vxlan is gone' })
       expectOneLineError({ args: [], want: 'device podnet_vxlan is gone' }, r)
       expect(snapshot()).toEqual(before)
     } finally {
