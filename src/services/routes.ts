@@ -7,12 +7,15 @@ import { cidrString, cidrsOverlap, parseCidr, parseIPv4, type Cidr } from '../ut
 import { EncapSchema, type Encap } from './config.js'
 import { deviceSubnets, requireState, resolveEncap } from './node.js'
 import { saveState, type NodeState } from './state.js'
+import { readAgentStatus } from './agent-status.js'
 
 export interface RouteView {
   cidr: string
   nodeIp: string
   encap: 'vxlan' | 'direct'
   requested: Encap | 'default'
+  /** who installed it: the agent's route source (datastore, bgp, static), or static (routes add/sync) */
+  origin?: string
 }
 
 export interface RouteSpec {
@@ -132,11 +135,14 @@ export function listRoutes(pinDir?: string): RouteView[] {
   const state = requireState(pinDir)
   const maps = DatapathMaps.open(state.pinDir)
   try {
+    const agent = readAgentStatus(state.pinDir)
+    const origins = agent?.routeOrigins ?? {}
     return maps.routes.list().map((r) => ({
       cidr: r.cidr,
       nodeIp: r.nodeIp,
       encap: r.vxlan ? 'vxlan' : 'direct',
       requested: state.routeEncap[r.cidr] ?? 'default',
+      origin: origins[r.cidr] ?? 'static',
     }))
   } finally {
     maps.close()

@@ -188,3 +188,15 @@ export function renderBird(input: RenderInput, socketNote = ''): Rendered {
   ].join('\n')
   return { text, sessions, skipped }
 }
+
+/** Checks what needs the node (before anything changes on it); returns the cluster CIDR. */
+export function checkBgpSetup(bgp: BgpConfig, self: BgpNode, clusterCidr: string | undefined, nodes: readonly BgpNode[]): string {
+  if (!clusterCidr) {
+    throw new UserError(
+      'BGP routing needs the cluster network and the datastore does not provide it',
+      'pass --cluster-cidr CIDR (e.g. 10.244.0.0/16)',
+    )
+  }
+  renderBird({ bgp, self, clusterCidr, nodes, subnets: [] })
+  return clusterCidr
+}

@@ -5,6 +5,7 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { UserError } from '../../errors.js'
 import { birdc } from './birdc.js'
 
 export interface SupervisorOptions {
@@ -68,8 +69,12 @@ export class BirdSupervisor {
   private async writeConfig(text: string): Promise<void> {
     const tmp = `${this.configPath}.new`
     writeFileSync(tmp, text, { mode: 0o600 })
-    const err = await new Promise<string | null>((resolve) =>
-      execFile(this.opts.bird ?? 'bird', ['-p', '-c', tmp], (e, _o, stderr) => resolve(e ? (stderr || e.message).trim() : null)),
+    const err = await new Promise<string | null>((resolve, reject) =>
+      execFile(this.opts.bird ?? 'bird', ['-p', '-c', tmp], (e, _o, stderr) => {
+        if ((e as NodeJS.ErrnoException | null)?.code === 'ENOENT') {
+          reject(new UserError(`the BGP daemon (${this.opts.bird ?? 'bird'}) is not installed`, 'install BIRD 2: apt-get install bird2'))
+        } else resolve(e ? (stderr || e.message).trim() : null)
+      }),
     )
     if (err) {
       rmSync(tmp, { force: true })
