@@ -51,3 +51,8 @@ export function saveState(s: NodeState): void {
 export function removeState(pinDir: string): void {
   rmSync(statePath(pinDir), { force: true })
 }
+
+/** The node's lock file (see datapath/lock.ts), beside its state file. */
+export function lockPath(pinDir: string): string {
+  return join(stateDir(), `${pinDir.replace(/\//g, '_')}.lock`)
+}
