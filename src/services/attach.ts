@@ -39,10 +39,11 @@ import {
 import { type Cidr, cidrContains, cidrString, intToIp, ipToInt, maskOf, parseCidr } from '../util/ipv4.js'
 import { parseNodeConfig, readConfigFile, resolvePinDir, type Encap, type Mode, type NodeConfig } from './config.js'
 import { ensurePinDir, requirePrivileges } from './preflight.js'
-import { loadState, lockPath, removeState, saveState, type NodeState } from './state.js'
+import { listStates, loadState, lockPath, netnsLockPath, removeState, saveState, type NodeState } from './state.js'
 import { subnetsOf, resolveEncap } from './encap.js'
-import { hooksOf, progPinPath, programKeysFor, withNodeLock } from './node.js'
-import { removeHeldLockFile } from '../datapath/lock.js'
+import { assertOwnNetns, hooksOf, progPinPath, programKeysFor, withNodeLock, type NodeHook } from './node.js'
+import { removeHeldLockFile, withFileLock } from '../datapath/lock.js'
+import { currentNetns, sameNetns, type NetnsId } from '../datapath/netns.js'
 
 export interface AttachInput {
   flags: Record<string, unknown>
@@ -68,15 +69,38 @@ function requireDevice(name: string): LinkInfo {
 
 /** Brings the node to the requested configuration, under the node's lock. */
 export function attach(input: AttachInput): AttachResult {
-  return withNodeLock(input.pinDir, () => attachLocked(input))
+  return withNodeLock(input.pinDir, (pinDir) => {
+    // attaches in one namespace run one at a time, so two pin dirs cannot both claim it
+    const netns = currentNetns()
+    const lock = netnsLockPath(netns)
+    return withFileLock(lock, { what: `network namespace net:[${netns.ino}]` }, () => {
+      try {
+        return attachLocked(input, pinDir, netns)
+      } finally {
+        removeHeldLockFile(lock)
+      }
+    })
+  })
 }
 
-function attachLocked(input: AttachInput): AttachResult {
+/** One podnet per network namespace: refuse a second pin dir here. */
+function assertNetnsFree(pinDir: string, netns: NetnsId): void {
+  const other = listStates().find((s) => s.pinDir !== pinDir && s.netns && sameNetns(s.netns, netns))
+  if (other) {
+    throw new UserError(
+      `podnet-bpf is already attached in this network namespace with pin dir ${other.pinDir}`,
+      `use --pin-dir ${other.pinDir}, or detach that one first (podnet-bpf detach --pin-dir ${other.pinDir})`,
+    )
+  }
+}
+
+function attachLocked(input: AttachInput, pinDir: string, netns: NetnsId): AttachResult {
+  const prev = loadState(pinDir)
+  if (prev) assertOwnNetns(prev)
+  assertNetnsFree(pinDir, netns)
   const fileCfg = input.configFile ? readConfigFile(input.configFile) : {}
   const flags = Object.fromEntries(Object.entries(input.flags).filter(([, v]) => v !== undefined))
   const cfg = parseNodeConfig({ ...fileCfg, ...flags }, input.configFile ? `configuration (${input.configFile} + flags)` : 'flags')
-  const pinDir = resolvePinDir(input.pinDir)
-  requirePrivileges()
 
   const dev = requireDevice(cfg.device)
   const addrs = ipv4Addresses(cfg.device)
@@ -96,7 +120,6 @@ function attachLocked(input: AttachInput): AttachResult {
     )
   }
 
-  const prev = loadState(pinDir)
   // nothing of ours on this node yet (no state, no pinned routes map)
   const fresh = !prev && !existsSync(join(pinDir, 'podnet_routes'))
   if (prev) {
@@ -130,12 +153,14 @@ function attachLocked(input: AttachInput): AttachResult {
   const build = keys.map((k) => hashes[k]).join('.')
 
   if (prev && isDeepStrictEqual(prev.config, cfg) && prev.build === build && prev.deviceIfindex === dev.ifindex && isLive(prev)) {
+    if (!prev.netns) saveState({ ...prev, netns }) // state from before namespaces were recorded
     return result('unchanged', prev)
   }
+  const prevHooks = prev ? hooksOf(prev).filter((h) => h.key !== 'fromPod') : []
 
   ensurePinDir(pinDir)
   const state: NodeState = prev
-    ? { ...prev, config: cfg, deviceIfindex: dev.ifindex, deviceMtu: dev.mtu, podMtu }
+    ? { ...prev, config: cfg, deviceIfindex: dev.ifindex, deviceMtu: dev.mtu, podMtu, netns }
     : {
         version: 1,
         pinDir,
@@ -151,6 +176,7 @@ function attachLocked(input: AttachInput): AttachResult {
         routeEncap: {},
         endpoints: {},
         attachedAt: new Date().toISOString(),
+        netns,
       }
   const loaded: LoadedProgram[] = []
   try {
@@ -267,7 +293,8 @@ function attachLocked(input: AttachInput): AttachResult {
       fresh ? listOurRoutes().map((r) => r.dst) : [],
     )
 
-    // 6. an overlay we no longer need
+    // 6. hooks of a device or mode we left, and an overlay we no longer need
+    if (prev) retireOldHooks(prev, prevHooks, state)
     if (oldVxlan && !needsVxlan && oldVxlan.created) deleteLink(VXLAN_DEV)
 
     saveState(state)
@@ -282,6 +309,36 @@ function attachLocked(input: AttachInput): AttachResult {
     throw e
   } finally {
     for (const l of loaded) l.obj.close()
+  }
+}
+
+/** After a re-attach with another device or mode: nothing of ours stays on a
+ * hook the new configuration does not use (old NIC, old VXLAN device), with
+ * the clsact qdiscs and the NIC sysctls we set there undone. */
+function retireOldHooks(prev: NodeState, prevHooks: readonly NodeHook[], state: NodeState): void {
+  const now = hooksOf(state).filter((h) => h.key !== 'fromPod')
+  const kept = (h: NodeHook) => now.some((n) => n.hook.ifindex === h.hook.ifindex && n.hook.point === h.hook.point)
+  for (const h of prevHooks.filter((h) => !kept(h))) {
+    try {
+      detachProgram(h.hook)
+    } catch (e) {
+      if (!(e instanceof BpfError && (e.code === 'ENODEV' || e.code === 'EINVAL' || e.code === 'ENOENT'))) throw e // device gone with its hooks
+    }
+  }
+  const inUse = new Set([...now.map((h) => h.hook.ifindex), ...Object.values(state.endpoints).map((e) => e.ifindex)])
+  for (const ifindex of new Set(prevHooks.map((h) => h.hook.ifindex))) {
+    if (inUse.has(ifindex) || !state.clsactCreated.includes(ifindex)) continue
+    try {
+      removeClsact(ifindex)
+    } catch (e) {
+      if (!(e instanceof BpfError)) throw e
+    }
+    state.clsactCreated = state.clsactCreated.filter((i) => i !== ifindex)
+  }
+  if (prev.config.device !== state.config.device) {
+    const mine = `net/ipv4/conf/${prev.config.device}/`
+    for (const sc of state.sysctls.filter((x) => x.path.startsWith(mine))) writeSysctl(sc.path, sc.old)
+    state.sysctls = state.sysctls.filter((x) => !x.path.startsWith(mine))
   }
 }
 
@@ -337,6 +394,7 @@ export function detach(pinDirFlag?: string): DetachResult {
 
 function detachLocked(pinDir: string): DetachResult {
   const state = loadState(pinDir)
+  if (state) assertOwnNetns(state)
   const hasPins = isBpffs(pinDir) && existsSync(pinDir) && readdirSync(pinDir).some(isOurPin)
   if (!state && !hasPins) return { pinDir, wasAttached: false, removed: [] }
   const removed = state ? teardown(state) : removePins(pinDir)

@@ -6,12 +6,13 @@ import { join } from 'node:path'
 import { UserError } from '../errors.js'
 import { Programs, type ProgramKey } from '../datapath/abi.js'
 import { holdsLock, withFileLock } from '../datapath/lock.js'
+import { currentNetns, netnsEntry, sameNetns } from '../datapath/netns.js'
 import { DatapathMaps } from '../datapath/maps.js'
 import { VXLAN_DEV } from '../datapath/netdev.js'
 import { openPinnedProgram, podHook, type Hook, type PinnedProgram } from '../datapath/tc.js'
 import { resolvePinDir, type Mode } from './config.js'
 import { requirePrivileges } from './preflight.js'
-import { loadState, lockPath, saveState, type NodeState } from './state.js'
+import { loadState, lockPath, saveState, statePath, type NodeState } from './state.js'
 
 export { loadState } from './state.js'
 export type { NodeState } from './state.js'
@@ -70,7 +71,24 @@ export function requireState(pinDirFlag?: string): NodeState {
       `podnet-bpf is not attached for pin dir ${pinDir}`,
       'run `podnet-bpf attach …` first (or pass the --pin-dir you attached with)',
     )
+  assertOwnNetns(s)
   return s
+}
+
+/** A pin dir belongs to the network namespace it was attached in: refuse to
+ * act on it from any other (its devices and routes are not here). */
+export function assertOwnNetns(s: NodeState): void {
+  if (!s.netns) return
+  const here = currentNetns()
+  if (sameNetns(here, s.netns)) return
+  const there = netnsEntry(s.netns)
+  const label = there.name ? `"${there.name}" (net:[${s.netns.ino}])` : `net:[${s.netns.ino}]`
+  throw new UserError(
+    `pin dir ${s.pinDir} belongs to network namespace ${label}, not to this one (net:[${here.ino}])`,
+    there.path
+      ? `run the command in that namespace: nsenter --net=${there.path} podnet-bpf … --pin-dir ${s.pinDir}`
+      : `that namespace is gone, and with it the node's devices: remove its leftovers with rm -r ${s.pinDir} ${statePath(s.pinDir)}`,
+  )
 }
 
 export function progPinPath(pinDir: string, key: ProgramKey): string {
