@@ -231,6 +231,7 @@ export interface Libc {
   bind(fd: number, addr: Buffer, len: number): number
   setsockopt(fd: number, level: number, name: number, val: Buffer, len: number): number
   poll(fds: Buffer, nfds: number, timeoutMs: number): number
+  flock(fd: number, operation: number): number
 }
 
 const LIBC_DEFS = {
@@ -248,6 +249,7 @@ const LIBC_DEFS = {
   bind: ['int', ['int', P, 'uint32']],
   setsockopt: ['int', ['int', 'int', 'int', P, 'uint32']],
   poll: ['int', [P, 'ulong', 'int']],
+  flock: ['int', ['int', 'int']],
 } as const satisfies Record<keyof Libc, readonly [string, readonly string[]]>
 
 let libbpfLib: Libbpf | undefined
