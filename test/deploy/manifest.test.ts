@@ -1,0 +1,93 @@
+// deploy/podnet-bpf.yaml: every document parses, and the DaemonSet agrees with
+// what the agent and the CLI really use (paths, port, probes, env). The RBAC
+// side is checked against the agent's logged requests in
+// test/agent/datastores/kubernetes.test.ts.
+import { describe, expect, it } from 'vitest'
+import { parse } from 'yaml'
+import { DEFAULT_PIN_DIR } from '../../src/services/config.js'
+import { stateDir } from '../../src/services/state.js'
+import { manifestDocs, type K8sObject } from '../support/kube.js'
+
+const docs = manifestDocs()
+const one = (kind: string): K8sObject => {
+  const d = docs.filter((x) => x.kind === kind)
+  expect(d, kind).toHaveLength(1)
+  return d[0]!
+}
+const ds = one('DaemonSet')
+const pod = ds.spec.template.spec
+const agent = pod.containers.find((c: { name: string }) => c.name === 'agent')
+const mountOf = (c: { volumeMounts: { mountPath: string; name: string }[] }, path: string) => {
+  const m = c.volumeMounts.find((v) => v.mountPath === path)
+  expect(m, `mount ${path}`).toBeDefined()
+  const vol = pod.volumes.find((v: { name: string }) => v.name === m!.name)
+  expect(vol, `volume ${m!.name}`).toBeDefined()
+  return { ...m!, volume: vol }
+}
+const configMap = one('ConfigMap')
+const agentConfig = parse(configMap.data['agent.yaml']) as Record<string, unknown>
+
+describe('deploy/podnet-bpf.yaml', () => {
+  it('parses, every document, into the objects the install needs, all in one namespace', () => {
+    expect(docs.map((d) => d.kind)).toEqual(['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet'])
+    const ns = one('Namespace').metadata.name
+    for (const d of docs.filter((x) => ['ServiceAccount', 'ConfigMap', 'DaemonSet'].includes(x.kind))) expect(d.metadata.namespace).toBe(ns)
+    for (const d of docs) expect(d.apiVersion, d.kind).toMatch(/^(v1|apps\/v1|rbac\.authorization\.k8s\.io\/v1)$/)
+  })
+
+  it('binds the ClusterRole to the ServiceAccount the DaemonSet runs as', () => {
+    const sa = one('ServiceAccount')
+    const b = one('ClusterRoleBinding')
+    expect(b.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: one('ClusterRole').metadata.name })
+    expect(b.subjects).toEqual([{ kind: 'ServiceAccount', name: sa.metadata.name, namespace: sa.metadata.namespace }])
+    expect(pod.serviceAccountName).toBe(sa.metadata.name)
+  })
+
+  it('runs on every node: host network, every taint tolerated, system-node-critical, selector matches the template', () => {
+    expect(pod.hostNetwork).toBe(true)
+    expect(pod.tolerations).toEqual([{ operator: 'Exists' }])
+    expect(pod.priorityClassName).toBe('system-node-critical')
+    expect(ds.spec.template.metadata.labels).toMatchObject(ds.spec.selector.matchLabels)
+  })
+
+  it('gives the agent its node name from the downward API and its config from the ConfigMap', () => {
+    expect(agent.env).toContainEqual({ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } })
+    const i = agent.command.indexOf('--config')
+    expect(agent.command.slice(0, 2)).toEqual(['podnet-bpf', 'agent'])
+    const file = agent.command[i + 1] as string
+    const m = mountOf(agent, file.slice(0, file.lastIndexOf('/')))
+    expect(m.volume.configMap.name).toBe(configMap.metadata.name)
+    expect(Object.keys(configMap.data)).toContain(file.slice(file.lastIndexOf('/') + 1))
+    expect(agentConfig.datastore).toBe('kubernetes')
+  })
+
+  it('probes /healthz and /readyz on the address the agent listens on', () => {
+    const [host, port] = String(agentConfig.listen).split(':')
+    for (const [probe, path] of [
+      ['livenessProbe', '/healthz'],
+      ['readinessProbe', '/readyz'],
+    ] as const) {
+      expect(agent[probe].httpGet).toEqual({ host, port: Number(port), path })
+    }
+  })
+
+  it('mounts what the datapath, the CNI plugin and the state files use, from the host', () => {
+    const bpf = mountOf(agent, '/sys/fs/bpf')
+    expect(DEFAULT_PIN_DIR.startsWith('/sys/fs/bpf/')).toBe(true)
+    expect(bpf.mountPropagation).toBe('Bidirectional')
+    // Kubernetes accepts Bidirectional propagation only in privileged containers
+    expect(agent.securityContext.privileged).toBe(true)
+    expect(mountOf(agent, stateDir()).volume.hostPath.path).toBe(stateDir())
+    expect(mountOf(agent, String(agentConfig.cniConfDir)).volume.hostPath.path).toBe(agentConfig.cniConfDir)
+    expect(mountOf(agent, '/opt/cni/bin').volume.hostPath.path).toBe('/opt/cni/bin')
+    expect(mountOf(agent, '/run/netns').volume.hostPath.path).toBe('/run/netns')
+    expect(bpf.volume.hostPath.path).toBe('/sys/fs/bpf')
+  })
+
+  it('installs the CNI plugin from an init container into the host CNI bin dir', () => {
+    const init = pod.initContainers.find((c: { name: string }) => c.name === 'install-cni')
+    expect(init.command).toEqual(['podnet-bpf', 'cni', 'install'])
+    expect(mountOf(init, '/opt/cni/bin').volume.hostPath.path).toBe('/opt/cni/bin')
+    expect(init.image).toBe(agent.image)
+  })
+})
