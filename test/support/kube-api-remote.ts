@@ -50,6 +50,7 @@ export class RemoteKubeApiTestServer {
 
   createNode = (n: NodeSpec): Promise<KubeNode> => this.call('createNode', n)
   setPodCidr = (name: string, cidr: string): Promise<KubeNode> => this.call('setPodCidr', name, cidr)
+  setLabel = (name: string, key: string, value: string): Promise<KubeNode> => this.call('setLabel', name, key, value)
   deleteNode = (name: string): Promise<void> => this.call('deleteNode', name)
   getNode = (name: string): Promise<KubeNode | null> => this.call('getNode', name)
   compact = (): Promise<void> => this.call('compact')

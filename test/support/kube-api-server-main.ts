@@ -14,6 +14,10 @@ const methods: Record<string, (...a: never[]) => unknown> = {
     server.updateNode(name, (n) => {
       n.spec = { ...n.spec, podCIDR: cidr, podCIDRs: [cidr] }
     }),
+  setLabel: (name: string, key: string, value: string) =>
+    server.updateNode(name, (n) => {
+      n.metadata.labels = { ...n.metadata.labels, [key]: value }
+    }),
   deleteNode: (name: string) => server.deleteNode(name),
   getNode: (name: string) => server.getNode(name) ?? null,
   compact: () => server.compact(),

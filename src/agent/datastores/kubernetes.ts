@@ -115,6 +115,8 @@ export class KubernetesDatastore implements Datastore {
   private loop: Promise<void> | null = null
   private readonly listeners = new Set<() => void>()
   private lastFingerprint = ''
+  private readyMarked = false
+  private maintaining: Promise<void> | null = null
   private readonly stats = { lists: 0, relists410: 0, watches: 0, bookmarks: 0, events: 0, errors: 0 }
 
   constructor(
@@ -132,10 +134,10 @@ export class KubernetesDatastore implements Datastore {
   async start(signal: AbortSignal): Promise<OwnNode> {
     this.loop ??= this.run()
     const node = await this.waitFor(signal, () => this.ownNode())
-    this.own = node
     this.waiting = null
     this.ctx.log.info('own Node found', { node: node.name, podCidr: node.podCidr, nodeIp: node.nodeIp })
     await this.retry(signal, 'publish annotations', () => this.publish(node))
+    this.own = node
     return node
   }
 
@@ -173,9 +175,9 @@ export class KubernetesDatastore implements Datastore {
 
   /** NetworkUnavailable=False through the status subresource, as a strategic merge patch keyed by condition type. */
   async markReady(): Promise<void> {
+    this.readyMarked = true
+    if (this.conditionSet()) return
     const name = this.ctx.nodeName
-    const cur = this.nodes.get(name)?.status?.conditions?.find((c) => c.type === 'NetworkUnavailable')
-    if (cur?.status === 'False' && cur.reason === READY_REASON) return
     const now = new Date().toISOString()
     const body = {
       status: {
@@ -205,6 +207,40 @@ export class KubernetesDatastore implements Datastore {
     await Promise.race([this.loop, new Promise((r) => setTimeout(r, 2000).unref())])
   }
 
+  private conditionSet(): boolean {
+    const cur = this.nodes.get(this.ctx.nodeName)?.status?.conditions?.find((c) => c.type === 'NetworkUnavailable')
+    return cur?.status === 'False' && cur.reason === READY_REASON
+  }
+
+  /** A Node deleted and registered again (kubelet) comes back bare: annotations and condition are written again. */
+  private maintainOwnNode(): void {
+    const own = this.own
+    if (!own || this.maintaining || !this.nodes.has(own.name) || this.stopper.signal.aborted) return
+    const annotationsOk = this.annotationsMatch(own)
+    if (annotationsOk && (!this.readyMarked || this.conditionSet())) return
+    this.maintaining = (async () => {
+      if (!annotationsOk) await this.retry(this.stopper.signal, 'publish annotations', () => this.publish(own))
+      if (this.readyMarked && !this.conditionSet()) await this.markReady()
+    })()
+      .catch(() => undefined)
+      .finally(() => {
+        this.maintaining = null
+      })
+  }
+
+  private wantedAnnotations(own: OwnNode): Record<string, string> {
+    return {
+      [ANNOTATION.nodeIp]: own.nodeIp,
+      [ANNOTATION.mode]: this.ctx.mode,
+      [ANNOTATION.vxlanPort]: String(this.ctx.vxlanPort),
+    }
+  }
+
+  private annotationsMatch(own: OwnNode): boolean {
+    const have = this.nodes.get(own.name)?.metadata?.annotations ?? {}
+    return Object.entries(this.wantedAnnotations(own)).every(([k, v]) => have[k] === v)
+  }
+
   private ownNode(): OwnNode | null {
     const name = this.ctx.nodeName
     const n = this.nodes.get(name)
@@ -222,13 +258,8 @@ export class KubernetesDatastore implements Datastore {
   }
 
   private async publish(own: OwnNode): Promise<void> {
-    const want: Record<string, string> = {
-      [ANNOTATION.nodeIp]: own.nodeIp,
-      [ANNOTATION.mode]: this.ctx.mode,
-      [ANNOTATION.vxlanPort]: String(this.ctx.vxlanPort),
-    }
-    const have = this.nodes.get(own.name)?.metadata?.annotations ?? {}
-    if (Object.entries(want).every(([k, v]) => have[k] === v)) return
+    if (this.annotationsMatch(own)) return
+    const want = this.wantedAnnotations(own)
     const body = { metadata: { annotations: want } }
     await this.api.patchNode({ name: own.name, body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))
     this.ctx.log.info('published Node annotations', want)
@@ -370,6 +401,7 @@ export class KubernetesDatastore implements Datastore {
 
   /** Level-triggered: listeners run when what they read (peers, own Node) may have changed. */
   private notify(): void {
+    this.maintainOwnNode()
     const own = this.nodes.get(this.ctx.nodeName)
     const fp = JSON.stringify([this.peers(), own && nodePodCidr(own), own && nodeAddress(own)])
     if (fp === this.lastFingerprint) return

@@ -193,6 +193,19 @@ describe('Kubernetes datastore', () => {
     expect(srv.log.filter((l) => l.resource === 'nodes/status')).toHaveLength(1)
   })
 
+  it('writes its annotations and condition again when its Node is deleted and registered again', async () => {
+    const d = open()
+    await d.start(AbortSignal.timeout(5000))
+    await d.markReady()
+    srv.deleteNode('n1')
+    srv.createNode({ name: 'n1', podCIDR: '10.244.1.0/24', internalIP: '192.168.5.1' })
+    await until('annotations and condition back', () => {
+      const n = srv.getNode('n1')!
+      return n.metadata.annotations['podnet.io/mode'] === 'auto' && n.status.conditions.some((c: { reason?: string }) => c.reason === 'PodnetIsUp')
+    })
+    expect(srv.log.filter((l) => l.verb === 'patch').map((l) => l.resource)).toEqual(['nodes', 'nodes/status', 'nodes', 'nodes/status'])
+  })
+
   it('uses only verbs the ClusterRole grants, and every verb it grants', async () => {
     const d = open()
     await d.start(AbortSignal.timeout(5000))
