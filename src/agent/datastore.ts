@@ -33,7 +33,8 @@ export interface DatastoreStatus {
   ready: boolean
   /** why not ready (or a note while ready), one line for /readyz and logs */
   reason?: string
-  /** store-specific facts for `status` (lease id, expiry, revision, …) */
+  /** store-specific facts for `status` (lease id, revision, …); a
+   * `leaseExpiresAt` ISO time feeds podnet_agent_lease_expiry_timestamp_seconds */
   detail?: Record<string, unknown>
 }
 
@@ -64,5 +65,9 @@ export interface DatastoreContext {
   vxlanPort: number
   /** the pod CIDR this node had before (attach state), preferred on restart */
   previousPodCidr?: string
+  /** lease TTL (ms), for stores with leases */
+  leaseTtlMs: number
   log: Logger
+  /** counted in the agent's metrics */
+  events: { watchRestart(): void; error(): void }
 }
