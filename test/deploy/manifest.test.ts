@@ -2,11 +2,17 @@
 // what the agent and the CLI really use (paths, port, probes, env). The RBAC
 // side is checked against the agent's logged requests in
 // test/agent/datastores/kubernetes.test.ts.
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
+import { loadAgentConfig } from '../../src/agent/config.js'
 import { DEFAULT_PIN_DIR } from '../../src/services/config.js'
 import { stateDir } from '../../src/services/state.js'
 import { manifestDocs, type K8sObject } from '../support/kube.js'
+import { ROOT } from '../support/sys.js'
 
 const docs = manifestDocs()
 const one = (kind: string): K8sObject => {
@@ -61,6 +67,18 @@ describe('deploy/podnet-bpf.yaml', () => {
     expect(agentConfig.datastore).toBe('kubernetes')
   })
 
+  it('holds a config the agent accepts (its own schema: unknown keys would be errors)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pnk8-cm-'))
+    try {
+      writeFileSync(join(dir, 'agent.yaml'), configMap.data['agent.yaml'])
+      const cfg = loadAgentConfig({}, join(dir, 'agent.yaml'))
+      expect(cfg).toMatchObject({ datastore: 'kubernetes', listen: agentConfig.listen, cniConfDir: agentConfig.cniConfDir })
+      expect(cfg.nodeName).not.toHaveProperty('length', 0)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   it('probes /healthz and /readyz on the address the agent listens on', () => {
     const [host, port] = String(agentConfig.listen).split(':')
     for (const [probe, path] of [
@@ -89,5 +107,29 @@ describe('deploy/podnet-bpf.yaml', () => {
     expect(init.command).toEqual(['podnet-bpf', 'cni', 'install'])
     expect(mountOf(init, '/opt/cni/bin').volume.hostPath.path).toBe('/opt/cni/bin')
     expect(init.image).toBe(agent.image)
+  })
+})
+
+describe('Dockerfile', () => {
+  const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8')
+
+  it('installs the tarball `npm pack` makes, with the CLI, the agent and the BPF objects in it', () => {
+    const r = spawnSync('npm', ['pack', '--dry-run', '--json'], { cwd: ROOT, encoding: 'utf8' })
+    expect(r.status, r.stderr).toBe(0)
+    const [pack] = JSON.parse(r.stdout) as { filename: string; files: { path: string }[] }[]
+    const copied = /^COPY (podnet-bpf-\*\.tgz) /m.exec(text)![1]!
+    expect(new RegExp(`^${copied.replace('*', '.*')}$`).test(pack!.filename)).toBe(true)
+    const files = pack!.files.map((f) => f.path)
+    const linked = /ln -s \/usr\/local\/lib\/node_modules\/podnet-bpf\/(\S+) /.exec(text)![1]!
+    expect(files).toContain(linked)
+    expect(files).toContain('dist/commands/agent.js')
+    expect(files.filter((f) => f.endsWith('.bpf.o')).length).toBeGreaterThanOrEqual(4)
+  })
+
+  it('is Debian bookworm with libbpf1, and its default command is the DaemonSet agent command', () => {
+    expect(text).toMatch(/^FROM node:20-bookworm-slim$/m)
+    expect(text).toMatch(/apt-get install .*libbpf1/)
+    const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(text)![1]!) as string[]
+    expect(cmd).toEqual(agent.command)
   })
 })

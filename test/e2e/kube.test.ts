@@ -4,7 +4,7 @@
 // Real datapath, real pods, real pings; the test server only stands in for
 // kube-apiserver and kube-controller-manager (it assigns pod CIDRs when told).
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { allowedBy } from '../support/kube-api-server.js'
 import { KubeCluster, type KNode } from '../support/kube-cluster.js'
@@ -73,7 +73,11 @@ describe('agent --datastore kubernetes', () => {
         status: 'False',
         reason: 'PodnetIsUp',
       })
-      expect(node.metadata.annotations).toMatchObject({ 'podnet.io/node-ip': n.ip, 'podnet.io/mode': 'auto', 'podnet.io/vxlan-port': '8472' })
+      expect(node.metadata.annotations).toMatchObject({
+        'podnet.io/node-ip': n.ip,
+        'podnet.io/mode': 'auto',
+        'podnet.io/vxlan-port': '8472',
+      })
       const log = c.log(n)
       expect(log.indexOf('NetworkUnavailable=False'), n.name).toBeGreaterThan(0)
       expect(log.indexOf('NetworkUnavailable=False')).toBeLessThan(log.indexOf('CNI config written'))
@@ -114,7 +118,10 @@ describe('agent --datastore kubernetes', () => {
     expect(c.ping(c.node('n1').pods[0]!, n2.pods[0]!)).toBe(true)
     await until('n2 annotated and network-ready again', async () => {
       const node = (await c.api.getNode('n2'))!
-      return node.metadata.annotations['podnet.io/node-ip'] === n2.ip && node.status.conditions.some((x: { reason?: string }) => x.reason === 'PodnetIsUp')
+      return (
+        node.metadata.annotations['podnet.io/node-ip'] === n2.ip &&
+        node.status.conditions.some((x: { reason?: string }) => x.reason === 'PodnetIsUp')
+      )
     })
     console.log(`node deleted → routes gone on 3 peers in ${gone} ms; re-created → back in ${back} ms`)
   })
@@ -161,10 +168,14 @@ describe('agent --datastore kubernetes', () => {
     await sleep(30_000 - (Date.now() - t0))
     expect(all.map((n) => c.kernelRoutes(n))).toEqual(before)
     await c.api.up()
-    const took = await until('n4 routes gone after the outage', () => nodes('n1', 'n2', 'n3').every((n) => !peerCidrs(n).includes('10.88.4.0/24')))
+    const took = await until('n4 routes gone after the outage', () =>
+      nodes('n1', 'n2', 'n3').every((n) => !peerCidrs(n).includes('10.88.4.0/24')),
+    )
     await until('n1..n3 ready', () => nodes('n1', 'n2', 'n3').every(ready))
     expect(await pingDone, pingOut).toBe(0)
     expect(pingOut).toMatch(/150 packets transmitted, 150 received/)
     console.log(`API server back → converged in ${took} ms; 150/150 pings during the outage`)
+    const rss = all.map((n) => /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${n.agent!.pid}/status`, 'utf8'))![1]!)
+    console.log(`agent RSS (kB): ${all.map((n, i) => `${n.name} ${rss[i]}`).join(', ')}`)
   }, 120_000)
 })

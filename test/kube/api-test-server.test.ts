@@ -1,6 +1,9 @@
 // The Kubernetes API test server itself: it must speak the protocol the real
 // client sends and refuse what a kube-apiserver refuses, or the datastore
 // tests prove nothing. Loopback only.
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { CoreV1Api, KubeConfig, PatchStrategy, Watch, setHeaderOptions } from '@kubernetes/client-node'
 import { KubeApiTestServer } from '../support/kube-api-server.js'
@@ -174,7 +177,9 @@ describe('Kubernetes API test server', () => {
     srv.createNode({ name: 'n1', podCIDR: '10.244.1.0/24', internalIP: '192.168.5.1' })
     srv.createNode({ name: 'n2', internalIP: '192.168.5.2' })
     const kc = new KubeConfig()
-    kc.loadFromFile(writeKubeconfig(srv.url, tls.cert))
+    const dir = mkdtempSync(join(tmpdir(), 'pnk8-kc-'))
+    kc.loadFromFile(writeKubeconfig(srv.url, tls.cert, AGENT_TOKEN, dir))
+    rmSync(dir, { recursive: true })
     const api = kc.makeApiClient(CoreV1Api)
     const list = await api.listNode({})
     expect(list.items).toHaveLength(2)

@@ -142,7 +142,9 @@ export class KubeCluster {
   /** Kernel routes the agent installed for peer pod CIDRs (dst → gateway or device). */
   kernelRoutes(n: KNode): Record<string, string> {
     const out = JSON.parse(must('ip', ['-n', n.ns, '-j', 'route', 'show'])) as { dst: string; gateway?: string; dev: string }[]
-    return Object.fromEntries(out.filter((r) => r.dst.startsWith('10.88.')).map((r) => [r.dst, r.gateway ?? r.dev]))
+    return Object.fromEntries(
+      out.filter((r) => r.dst.startsWith('10.88.') && r.dst.endsWith('/24')).map((r) => [r.dst, r.gateway ?? r.dev]),
+    )
   }
 
   /** A pod per the pod contract, registered with `endpoints add` (the CLI). */

@@ -28,7 +28,8 @@ export function makeCert(ips: string[]): { cert: string; key: string } {
   }
 }
 
-export function writeKubeconfig(server: string, ca: string, token = AGENT_TOKEN, dir = mkdtempSync(join(tmpdir(), 'pnk8-kc-'))): string {
+/** Writes `dir`/kubeconfig (the caller owns and removes `dir`). */
+export function writeKubeconfig(server: string, ca: string, token: string, dir: string): string {
   const file = join(dir, 'kubeconfig')
   const text = [
     'apiVersion: v1',

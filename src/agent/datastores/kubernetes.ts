@@ -89,7 +89,8 @@ const errText = (e: unknown): string => {
   const body = typeof x.body === 'string' ? safeJson(x.body) : x.body
   const msg = (body as { message?: string } | undefined)?.message
   if (code) return `HTTP ${code}${msg ? `: ${msg}` : ''}`
-  return (x.message ?? String(e)).split('\n')[0]!
+  // without the query string (its timeoutSeconds varies), so repeated failures log once
+  return (x.message ?? String(e)).split('\n')[0]!.replace(/\?\S*/g, '')
 }
 const safeJson = (s: string): unknown => {
   try {
@@ -116,6 +117,8 @@ export class KubernetesDatastore implements Datastore {
   private readonly listeners = new Set<() => void>()
   private lastFingerprint = ''
   private readyMarked = false
+  /** resourceVersion our last own-Node write produced, until the cache has seen it */
+  private pendingRv: string | null = null
   private maintaining: Promise<void> | null = null
   private readonly stats = { lists: 0, relists410: 0, watches: 0, bookmarks: 0, events: 0, errors: 0 }
 
@@ -175,8 +178,7 @@ export class KubernetesDatastore implements Datastore {
 
   /** NetworkUnavailable=False through the status subresource, as a strategic merge patch keyed by condition type. */
   async markReady(): Promise<void> {
-    this.readyMarked = true
-    if (this.conditionSet()) return
+    if (this.conditionSet()) return void (this.readyMarked = true)
     const name = this.ctx.nodeName
     const now = new Date().toISOString()
     const body = {
@@ -194,8 +196,10 @@ export class KubernetesDatastore implements Datastore {
       },
     }
     await this.retry(this.stopper.signal, 'set NetworkUnavailable=False', async () => {
-      await this.api.patchNodeStatus({ name, body }, setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch))
+      const n = await this.api.patchNodeStatus({ name, body }, setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch))
+      this.wrote(n)
     })
+    this.readyMarked = true
     this.ctx.log.info('Node condition NetworkUnavailable=False', { node: name, reason: READY_REASON })
   }
 
@@ -215,7 +219,8 @@ export class KubernetesDatastore implements Datastore {
   /** A Node deleted and registered again (kubelet) comes back bare: annotations and condition are written again. */
   private maintainOwnNode(): void {
     const own = this.own
-    if (!own || this.maintaining || !this.nodes.has(own.name) || this.stopper.signal.aborted) return
+    // the cache may still lag behind our own write: judge only once it has caught up
+    if (!own || this.maintaining || this.pendingRv || !this.nodes.has(own.name) || this.stopper.signal.aborted) return
     const annotationsOk = this.annotationsMatch(own)
     if (annotationsOk && (!this.readyMarked || this.conditionSet())) return
     this.maintaining = (async () => {
@@ -261,8 +266,13 @@ export class KubernetesDatastore implements Datastore {
     if (this.annotationsMatch(own)) return
     const want = this.wantedAnnotations(own)
     const body = { metadata: { annotations: want } }
-    await this.api.patchNode({ name: own.name, body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))
+    this.wrote(await this.api.patchNode({ name: own.name, body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)))
     this.ctx.log.info('published Node annotations', want)
+  }
+
+  private wrote(n: V1Node): void {
+    const rv = n.metadata?.resourceVersion
+    if (rv && rv !== this.nodes.get(this.ctx.nodeName)?.metadata?.resourceVersion) this.pendingRv = rv
   }
 
   /** Resolves with the first non-null value of `get`, re-checked on every cache change. */
@@ -325,6 +335,7 @@ export class KubernetesDatastore implements Datastore {
   private fail(e: unknown): void {
     const msg = errText(e)
     this.stats.errors++
+    this.ctx.events.error()
     if (msg !== this.lastError || this.connected) this.ctx.log.warn('Kubernetes API error; datapath kept as it is', { error: msg })
     this.connected = false
     this.lastError = msg
@@ -336,7 +347,8 @@ export class KubernetesDatastore implements Datastore {
     this.nodes.clear()
     for (const n of list.items) if (n.metadata?.name) this.nodes.set(n.metadata.name, n)
     this.rv = list.metadata?.resourceVersion ?? ''
-    this.stats.lists++
+    this.pendingRv = null // a fresh snapshot includes every write we made
+    if (this.stats.lists++) this.ctx.events.watchRestart()
     this.synced = true
     this.connected = true
     this.lastError = null
@@ -368,7 +380,7 @@ export class KubernetesDatastore implements Datastore {
       new Watch(this.kc).watch('/api/v1/nodes', query, onEvent, done).then((req: AbortController) => {
         this.request = req
         if (ended) return
-        this.stats.watches++
+        if (this.stats.watches++) this.ctx.events.watchRestart()
         if (!this.connected || this.lastError) this.ctx.log.info('watching Nodes', { resourceVersion: this.rv, server: this.server })
         this.connected = true
         this.lastError = null
@@ -390,6 +402,7 @@ export class KubernetesDatastore implements Datastore {
       return fail(Object.assign(new Error(obj.message ?? 'watch error'), { statusCode: obj.code }))
     }
     const name = obj.metadata?.name
+    if (name === this.ctx.nodeName && obj.metadata?.resourceVersion === this.pendingRv) this.pendingRv = null
     if (type === 'BOOKMARK') this.stats.bookmarks++
     else if (name && (type === 'ADDED' || type === 'MODIFIED')) this.nodes.set(name, obj)
     else if (name && type === 'DELETED') this.nodes.delete(name)

@@ -1,6 +1,9 @@
 // The Kubernetes datastore against the Kubernetes API test server (HTTPS,
 // bearer token, RBAC from deploy/podnet-bpf.yaml) on loopback.
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { KubernetesDatastore, loadKubeConfig, peerOf } from '../../../src/agent/datastores/kubernetes.js'
 import type { DatastoreContext, Logger } from '../../../src/agent/datastore.js'
 import { UserError } from '../../../src/errors.js'
@@ -10,6 +13,8 @@ import { AGENT_TOKEN, AGENT_USER, makeCert, manifestRules, writeKubeconfig } fro
 let tls: { cert: string; key: string }
 let srv: KubeApiTestServer
 let ds: KubernetesDatastore | null = null
+let restarts = 0
+let errors = 0
 const lines: string[] = []
 const log: Logger = {
   info: (m, f) => lines.push(`info ${m} ${JSON.stringify(f ?? {})}`),
@@ -22,7 +27,9 @@ const ctx = (over: Partial<DatastoreContext> = {}): DatastoreContext => ({
   nodeIp: '192.168.5.200',
   mode: 'auto',
   vxlanPort: 8472,
+  leaseTtlMs: 30_000,
   log,
+  events: { watchRestart: () => restarts++, error: () => errors++ },
   ...over,
 })
 const until = async (what: string, cond: () => boolean, ms = 5000): Promise<void> => {
@@ -33,16 +40,23 @@ const until = async (what: string, cond: () => boolean, ms = 5000): Promise<void
   }
 }
 function open(over: Partial<DatastoreContext> = {}, token = AGENT_TOKEN): KubernetesDatastore {
-  ds = new KubernetesDatastore(ctx(over), { kubeconfig: writeKubeconfig(srv.url, tls.cert, token), backoffMinMs: 50, backoffMaxMs: 200 })
+  ds = new KubernetesDatastore(ctx(over), {
+    kubeconfig: writeKubeconfig(srv.url, tls.cert, token, tmp),
+    backoffMinMs: 50,
+    backoffMaxMs: 200,
+  })
   return ds
 }
 const peerNames = (d: KubernetesDatastore) => d.peers().map((p) => `${p.name}=${p.podCidr}@${p.nodeIp}`)
 
+const tmp = mkdtempSync(join(tmpdir(), 'pnk8-ds-'))
 beforeAll(() => {
   tls = makeCert(['127.0.0.1'])
 })
+afterAll(() => rmSync(tmp, { recursive: true, force: true }))
 beforeEach(async () => {
   lines.length = 0
+  restarts = errors = 0
   srv = new KubeApiTestServer({ tokens: { [AGENT_TOKEN]: AGENT_USER }, rules: manifestRules(), bookmarkIntervalMs: 100, tls })
   await srv.start()
   srv.createNode({ name: 'n1', podCIDR: '10.244.1.0/24', internalIP: '192.168.5.1' })
@@ -147,6 +161,8 @@ describe('Kubernetes datastore', () => {
     await until('a new watch', () => srv.watchCount === 1)
     clearInterval(sampler)
     expect(d.status().detail).toMatchObject({ relists410: 1, lists: 2 })
+    expect(restarts).toBeGreaterThanOrEqual(2) // the watch after the outage's first error, and the relist
+    expect(errors).toBeGreaterThanOrEqual(1)
     expect(snapshots.every((s) => s.join() === before.join())).toBe(true)
     expect(changes).toBe(0)
     expect(lines.some((l) => l.includes('410 Gone'))).toBe(true)
@@ -201,7 +217,10 @@ describe('Kubernetes datastore', () => {
     srv.createNode({ name: 'n1', podCIDR: '10.244.1.0/24', internalIP: '192.168.5.1' })
     await until('annotations and condition back', () => {
       const n = srv.getNode('n1')!
-      return n.metadata.annotations['podnet.io/mode'] === 'auto' && n.status.conditions.some((c: { reason?: string }) => c.reason === 'PodnetIsUp')
+      return (
+        n.metadata.annotations['podnet.io/mode'] === 'auto' &&
+        n.status.conditions.some((c: { reason?: string }) => c.reason === 'PodnetIsUp')
+      )
     })
     expect(srv.log.filter((l) => l.verb === 'patch').map((l) => l.resource)).toEqual(['nodes', 'nodes/status', 'nodes', 'nodes/status'])
   })
