@@ -102,11 +102,19 @@ describe('deploy/podnet-bpf.yaml', () => {
     expect(bpf.volume.hostPath.path).toBe('/sys/fs/bpf')
   })
 
-  it('installs the CNI plugin from an init container into the host CNI bin dir', () => {
+  it('installs the CNI plugin from an init container: launcher into the host CNI bin dir, run by a host copy of Node.js and the package', () => {
     const init = pod.initContainers.find((c: { name: string }) => c.name === 'install-cni')
-    expect(init.command).toEqual(['podnet-bpf', 'cni', 'install'])
-    expect(mountOf(init, '/opt/cni/bin').volume.hostPath.path).toBe('/opt/cni/bin')
     expect(init.image).toBe(agent.image)
+    expect(mountOf(init, '/opt/cni/bin').volume.hostPath.path).toBe('/opt/cni/bin')
+    const script = init.command[2] as string
+    const runtime = mountOf(init, '/opt/podnet-bpf')
+    expect(runtime.volume.hostPath.path).toBe('/opt/podnet-bpf') // same path inside and out: the launcher's paths hold on the host
+    // it copies what the Dockerfile installs, and runs cni install from the copy
+    const docker = readFileSync(join(ROOT, 'Dockerfile'), 'utf8')
+    expect(docker).toContain('/usr/local/lib/node_modules/podnet-bpf')
+    expect(script).toContain('cp -a /usr/local/bin/node /usr/local/lib/node_modules/podnet-bpf /opt/podnet-bpf/new/')
+    expect(script).toMatch(/exec \/opt\/podnet-bpf\/current\/node \/opt\/podnet-bpf\/current\/podnet-bpf\/bin\/run\.js cni install /)
+    expect(init.command.slice(0, 2)).toEqual(['sh', '-ec'])
   })
 })
 
