@@ -34,6 +34,7 @@ import {
   ratioTable,
   REFERENCE_SETUP,
   retransmitTable,
+  cpuTable,
   samplesTable,
   summarize,
 } from './lib/report.js'
@@ -238,6 +239,8 @@ async function main(): Promise<number> {
     md += `${datapathTable(rows)}\n\n${ratioRows.length ? `${ratioTable(ratioRows)}\n\n` : ''}`
     md += `${disturbanceReport(marked.disturbances, reported.includes(REFERENCE_SETUP))}\n\n`
     if (metrics.includes('tcp1') || metrics.includes('tcp4')) md += `${retransmitTable(rows, duration)}\n\n`
+    if (metrics.some((m) => m !== 'rtt'))
+      md += `CPU time charged to the iperf3 processes (inline softirq work included) per unit of work, lower is better:\n\n${cpuTable(rows)}\n\n`
     md += `Every sample in run order ([disturbed]):\n\n${samplesTable(reported, marked.samples)}\n\n`
   }
   if (cp) md += `${controlPlaneTable(cp)}\n\n`
