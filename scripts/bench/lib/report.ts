@@ -148,6 +148,8 @@ export const RATIO_PAIRS: ReadonlyArray<[SetupId, SetupId, string]> = [
   ['podnet-direct', 'limit', 'UDP ≥ 0.85; TCP ≥ 0.98, RTT p50 ≤ 1.10 (issue 6)'],
   ['podnet-vxlan', 'podnet-direct', 'TCP 4 ≥ 0.85'],
   ['podnet-vxlan', 'kernel-vxlan', 'throughput ≥ 1.15, RTT p50 ≤ 0.80'],
+  ['podnet-direct', 'podnet-direct-base', 'A/B: this build / baseline'],
+  ['podnet-vxlan', 'podnet-vxlan-base', 'A/B: this build / baseline'],
 ]
 
 export function ratios(rows: Summary[]): RatioRow[] {
