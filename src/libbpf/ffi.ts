@@ -228,6 +228,7 @@ export interface Libc {
   socket(domain: number, type: number, protocol: number): number
   send(fd: number, buf: Buffer, len: number, flags: number): number
   recv(fd: number, buf: Buffer, len: number, flags: number): number
+  flock(fd: number, operation: number): number
 }
 
 const LIBC_DEFS = {
@@ -242,6 +243,7 @@ const LIBC_DEFS = {
   socket: ['int', ['int', 'int', 'int']],
   send: ['long', ['int', P, 'size_t', 'int']],
   recv: ['long', ['int', P, 'size_t', 'int']],
+  flock: ['int', ['int', 'int']],
 } as const satisfies Record<keyof Libc, readonly [string, readonly string[]]>
 
 let libbpfLib: Libbpf | undefined

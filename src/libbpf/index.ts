@@ -39,4 +39,5 @@ export {
 export { RingBuffer } from './ringbuf.js'
 export { getLink, routeOps, createNetkit, type LinkInfo, type RouteOp, type RouteOpError, type NetkitSpec } from './netlink.js'
 export { netkitAttach, netkitDetach, netkitQuery, type NetkitPoint } from './netkit.js'
+export { tryFlock, unflock } from './flock.js'
 export { setLibbpfLogLevel, onLibbpfLog, type LibbpfLogLevel } from './log.js'
