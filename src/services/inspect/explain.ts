@@ -5,7 +5,8 @@
 // touches no counters and no events. A packet from a VXLAN peer arrives on the
 // node device inside a VXLAN frame: from_netdev decapsulates it, or passes it
 // to the kernel's VXLAN device, whose from_overlay then decides (two steps).
-import { ProgFd, ifNameToIndex, isBpfError } from '../../libbpf/index.js'
+import { isBpfError } from '../../errors.js'
+import { ifNameToIndex, testRunProgram } from '../../datapath/kernel.js'
 import { UserError } from '../../errors.js'
 import { EXPLAIN_F_TUNNEL, EXPLAIN_MAGIC0, EXPLAIN_MAGIC1, Programs, Reason, ipToBuf, isDrop, type ProgramKey } from '../../datapath/abi.js'
 import { DatapathMaps } from '../../datapath/maps.js'
@@ -106,9 +107,8 @@ function runExplain(progId: number, ifindex: number, data: Buffer, tunnel?: { re
     ctx.writeUInt32LE(tunnel.vni, SKB_CB + 12)
     ctx.writeUInt32LE(EXPLAIN_F_TUNNEL, SKB_CB + 16)
   }
-  const prog = ProgFd.fromId(progId)
   try {
-    const r = prog.testRun({ data, ctx, repeat: 1, dataSizeOut: data.length + 256 })
+    const r = testRunProgram(progId, { data, ctx, repeat: 1, dataSizeOut: data.length + 256 })
     const cb = r.ctx!
     const d = {
       verdict: r.retval,
@@ -131,8 +131,6 @@ function runExplain(progId: number, ifindex: number, data: Buffer, tunnel?: { re
       )
     }
     throw e
-  } finally {
-    prog.close()
   }
 }
 
