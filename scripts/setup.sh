@@ -11,6 +11,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 PKGS=(clang llvm libbpf-dev libbpf1 bpftool iproute2 iputils-ping tcpdump iperf3 sockperf ethtool util-linux make etcd-server etcd-client)
+# Kubernetes tests: the API test server's TLS certificate (openssl), agents probed inside node namespaces (curl)
+PKGS+=(curl openssl)
 if [ "${1:-}" = --vm ]; then
   PKGS+=(qemu-system-x86 qemu-utils busybox-static cpio kmod debootstrap e2fsprogs rsync openssh-client
          vagrant vagrant-libvirt libvirt-daemon-system libvirt-clients dnsmasq-base iptables zstd xz-utils)

@@ -1,9 +1,9 @@
 // `podnet-bpf agent`: the node daemon. Lifecycle:
 //   datastore.start (learn/acquire the pod CIDR; nothing is changed on the
 //   node before this succeeds) → attach (idempotent: same config, no change)
-//   → first sync → CNI conflist written (only now can pods be scheduled)
-//   → datastore.markReady → ready, then every watch event and a periodic
-//   resync run the same reconcile. SIGTERM: stop watching, keep the datapath
+//   → first sync → datastore.markReady (Kubernetes: NetworkUnavailable=False)
+//   → CNI conflist written (only now can pods be scheduled) → ready, then
+//   every watch event and a periodic resync run the same reconcile. SIGTERM: stop watching, keep the datapath
 //   forwarding and the lease, exit 0; a restart converges without a flap.
 // The agent calls the same services as the CLI (attach, routes sync).
 import { attach } from '../services/node.js'
@@ -28,7 +28,7 @@ export interface AgentOptions {
   log: Logger
   signal: AbortSignal
   /** another datastore (tests, or stores registered elsewhere) */
-  createDatastore?: (cfg: AgentConfig, ctx: DatastoreContext) => Datastore
+  createDatastore?: (cfg: AgentConfig, ctx: DatastoreContext) => Datastore | Promise<Datastore>
   /** extra route sources (e.g. BGP), registered before the first sync */
   onReconciler?: (r: Reconciler, a: Agent) => void | Promise<void>
 }
@@ -62,8 +62,9 @@ export class Agent {
   }
 
   readiness(): { ready: boolean; reason: string | null } {
-    if (!this.synced) return { ready: false, reason: this.phase }
     const ds = this.datastore?.status()
+    // while starting, the datastore may know more (e.g. waiting for a Kubernetes pod CIDR)
+    if (!this.synced) return { ready: false, reason: ds?.reason && !ds.ready ? `${this.phase} (${ds.reason})` : this.phase }
     if (ds && !ds.ready) return { ready: false, reason: `${this.datastore!.kind}: ${ds.reason ?? 'not ready'}` }
     const err = this.reconciler?.lastError
     if (err) return { ready: false, reason: `last reconcile failed: ${err.message.split('\n')[0]}` }
@@ -101,7 +102,7 @@ export class Agent {
       log: this.log,
       events: { watchRestart: () => this.metrics.watchRestarts.inc(), error: () => this.metrics.datastoreErrors.inc() },
     }
-    const ds = (this.o.createDatastore ?? createDatastore)(cfg, ctx)
+    const ds = await (this.o.createDatastore ?? createDatastore)(cfg, ctx)
     this.datastore = ds
     this.phase = `${ds.kind}: acquiring this node's pod CIDR`
     const own = await ds.start(this.o.signal)
@@ -146,9 +147,12 @@ export class Agent {
     await this.firstSync(rec)
     if (this.o.signal.aborted) return
 
+    // the node's network is declared up before pods can be wired: kubelet keeps
+    // the node NotReady until the CNI config exists
+    await ds.markReady?.()
+    if (this.o.signal.aborted) return
     const conf = writeCniConflist(cfg.cniConfDir, { podCidr: own.podCidr, pinDir: this.pinDir, mtu: a.podMtu })
     if (conf.changed) this.log.info('CNI config written', { path: conf.path })
-    await ds.markReady?.()
     this.synced = true
     rec.startResync(cfg.resyncInterval)
     this.refresh()

@@ -41,7 +41,7 @@ const cidr = z.string().superRefine((s, ctx) => {
 const listen = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be ADDRESS:PORT, e.g. 127.0.0.1:9963 (port 0: any free port)')
 const url = z.string().regex(/^https?:\/\/[^\s/]+$/, 'must be an http(s)://HOST:PORT URL')
 
-export const DATASTORES = ['etcd', 'file'] as const
+export const DATASTORES = ['etcd', 'file', 'kubernetes'] as const
 export const DatastoreKindSchema = z.enum(DATASTORES)
 
 export const EtcdConfigSchema = z
@@ -64,7 +64,8 @@ export const AgentConfigSchema = z
     nodeName: z
       .string()
       .regex(/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/, 'must be a DNS label-like name (lowercase letters, digits, . and -)')
-      .default(hostname().toLowerCase()),
+      // the DaemonSet sets NODE_NAME from the downward API (spec.nodeName)
+      .default(process.env.NODE_NAME || hostname().toLowerCase()),
     nodeIp: ipv4.optional(),
     device: z.string().min(1).max(15, 'interface names are at most 15 characters').default('eth0'),
     mode: ModeSchema.default('auto'),
@@ -74,6 +75,7 @@ export const AgentConfigSchema = z
     pinDir: z.string().startsWith('/', 'must be an absolute path').optional(),
     podCidr: cidr.optional(),
     peersFile: z.string().min(1).optional(),
+    kubeconfig: z.string().min(1).optional(),
     etcd: EtcdConfigSchema.default({}),
     leaseTtl: duration(2000, 86_400_000).default('30s'),
     resyncInterval: duration(1000, 3_600_000).default('30s'),
@@ -85,6 +87,9 @@ export const AgentConfigSchema = z
   .superRefine((c, ctx) => {
     if (c.datastore === 'file' && !c.podCidr) {
       ctx.addIssue({ code: 'custom', path: ['podCidr'], message: "the file datastore needs this node's pod CIDR (--pod-cidr)" })
+    }
+    if (c.datastore !== 'kubernetes' && c.kubeconfig) {
+      ctx.addIssue({ code: 'custom', path: ['kubeconfig'], message: 'only the kubernetes datastore reads a kubeconfig' })
     }
     if (c.datastore !== 'file' && c.peersFile) {
       ctx.addIssue({ code: 'custom', path: ['peersFile'], message: 'only the file datastore reads a peers file' })
