@@ -1,6 +1,7 @@
 // Lab planning: names, addresses and subnets of a lab, before anything is created.
 import { describe, expect, it } from 'vitest'
 import { defaultRoutedNodes, planLab, planNamespaces, validateLabName } from '../../src/services/lab/plan.js'
+import { AgentRequestSchema } from '../../src/services/lab/agent-request.js'
 
 describe('planLab', () => {
   it('plans three nodes with two pods each by default, one behind the router in auto mode', () => {
@@ -43,5 +44,35 @@ describe('planLab', () => {
   it('takes lab names no other lab name can start with', () => {
     expect(validateLabName('lab2')).toBe('lab2')
     expect(() => validateLabName('Lab')).toThrow()
+  })
+})
+
+describe('the lab node agent request', () => {
+  const setup = {
+    op: 'setup',
+    pinDir: '/sys/fs/bpf/pnlab-x-node1',
+    nodeIp: '192.168.77.1',
+    podCidr: '10.244.1.0/24',
+    device: 'eth0',
+    mode: 'vxlan',
+    podDevice: 'veth',
+    pods: [{ ns: 'pnlab-x-node1-pod1', ip: '10.244.1.10', hostIf: 'pn-pod1' }],
+    routes: [{ cidr: '10.244.2.0/24', nodeIp: '192.168.77.2' }],
+  }
+
+  it('parses what lab up sends', () => {
+    expect(AgentRequestSchema.parse(setup)).toEqual(setup)
+    expect(AgentRequestSchema.parse({ op: 'detach', pinDir: '/sys/fs/bpf/x' })).toEqual({ op: 'detach', pinDir: '/sys/fs/bpf/x' })
+  })
+
+  it.each([
+    [{ ...setup, mode: 'tunnel' }, 'mode'],
+    [{ ...setup, pods: [{ ns: 'a', ip: '10.244.1.10' }] }, 'hostIf'],
+    [{ ...setup, extra: 1 }, 'extra'],
+    [{ op: 'reboot', pinDir: '/x' }, 'op'],
+  ])('refuses a malformed request (%#: %s)', (req, key) => {
+    const r = AgentRequestSchema.safeParse(req)
+    expect(r.success).toBe(false)
+    expect(JSON.stringify(r.error?.issues)).toContain(key)
   })
 })
