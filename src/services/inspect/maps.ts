@@ -84,7 +84,7 @@ export function summarizeMap(pinDir: string, name: string): MapSummary {
 }
 
 export function listMaps(pinDirFlag?: string): MapSummary[] {
-  const state = requireState(pinDirFlag)
+  const state = requireState(pinDirFlag, { mapsOnly: true })
   return pinnedMapNames(state.pinDir).map((n) => summarizeMap(state.pinDir, n))
 }
 
@@ -218,7 +218,7 @@ export function resolveMapName(arg: string, pinDir: string): string {
 
 /** Opens a map for a streaming dump. `all`: include all-zero per-CPU array slots. */
 export function dumpMap(nameArg: string, o: { pinDir?: string; all?: boolean } = {}): MapDump {
-  const state = requireState(o.pinDir)
+  const state = requireState(o.pinDir, { mapsOnly: true })
   const name = resolveMapName(nameArg, state.pinDir)
   const m = MapFd.fromPin(join(state.pinDir, name))
   try {

@@ -58,7 +58,7 @@ export class Monitor {
     private readonly onEvent: (e: MonitorEvent) => void,
   ) {
     if (o.ip !== undefined) parseIPv4(o.ip, '--ip address')
-    this.pinDir = requireState(o.pinDir).pinDir
+    this.pinDir = requireState(o.pinDir, { mapsOnly: true }).pinDir
     this.maps = DatapathMaps.open(this.pinDir)
     try {
       this.events = MapFd.fromPin(mapPinPath(this.pinDir, 'events'))
