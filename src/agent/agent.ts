@@ -22,6 +22,9 @@ import type { Logger } from './log.js'
 import { AgentMetrics } from './metrics.js'
 import { Reconciler, peerToRoute, type ReconcileResult } from './reconcile.js'
 import { writeCniConflist } from './cni-conf.js'
+import { stateDir } from '../services/state.js'
+import { BgpController, bgpRunDir } from './bgp/controller.js'
+import { checkBgpSetup } from './bgp/render.js'
 
 export interface AgentOptions {
   config: AgentConfig
@@ -47,6 +50,7 @@ export class Agent {
   datastore: Datastore | null = null
   reconciler: Reconciler | null = null
   http: HttpServer | null = null
+  bgp: BgpController | null = null
   private phase = 'starting'
   private synced = false
   private datapathRegistry: Registry | null = null
@@ -109,6 +113,9 @@ export class Agent {
     if (this.o.signal.aborted) return
     this.own = own
     this.log.info('pod CIDR acquired', { podCidr: own.podCidr, nodeIp: own.nodeIp })
+    // BGP settings that only the node can check (a peer that is the node itself, the
+    // pod CIDR outside the cluster network) fail here, before the datapath changes
+    const clusterCidr = cfg.routing === 'bgp' ? checkBgpSetup(cfg.bgp, own, cfg.clusterCidr ?? own.clusterCidr, ds.peers()) : ''
     ds.watch(() => this.reconciler?.trigger('datastore'), this.o.signal)
 
     this.phase = 'attaching the datapath'
@@ -142,6 +149,21 @@ export class Agent {
     })
     rec.addRouteSource('datastore', () => ds.peers().map((p) => peerToRoute(p, cfg.mode)))
     this.reconciler = rec
+    if (cfg.routing === 'bgp') {
+      this.phase = 'starting the BGP daemon'
+      this.bgp = new BgpController({
+        bgp: cfg.bgp,
+        clusterCidr,
+        own,
+        device: cfg.device,
+        datastore: ds,
+        reconciler: rec,
+        log: this.log,
+        runDir: bgpRunDir(stateDir(), this.pinDir),
+        registry: this.metrics.registry,
+      })
+      await this.bgp.start()
+    }
     await this.o.onReconciler?.(rec, this)
     this.phase = 'first sync'
     await this.firstSync(rec)
@@ -213,12 +235,14 @@ export class Agent {
       nodeIp: this.own?.nodeIp ?? null,
       peers: this.datastore?.peers().length ?? 0,
       routes: last?.byOrigin ?? {},
+      routeOrigins: last?.origins ?? {},
       lastSync: last
         ? { at: last.at, trigger: last.trigger, seconds: last.seconds, added: last.added, changed: last.changed, removed: last.removed }
         : null,
       lastError: this.reconciler?.lastError ?? null,
       datastoreDetail: ds?.detail ?? {},
       stoppedAt,
+      bgp: this.bgp?.status() ?? null,
     }
     try {
       writeAgentStatus(this.pinDir, s)
@@ -230,6 +254,7 @@ export class Agent {
   private async shutdown(): Promise<void> {
     if (this.statusTimer) clearInterval(this.statusTimer)
     this.reconciler?.stop()
+    await this.bgp?.stop().catch((e: unknown) => this.log.warn('BGP daemon stop failed', { error: (e as Error).message }))
     await this.datastore?.stop().catch((e: unknown) => this.log.warn('datastore stop failed', { error: (e as Error).message }))
     await this.http?.close()
     this.reader?.close()

@@ -15,6 +15,7 @@ export default class AgentCommand extends BaseCommand {
     '<%= config.bin %> agent --datastore file --pod-cidr 10.244.1.0/24 --peers-file /etc/podnet/peers.yaml',
     '<%= config.bin %> agent --datastore kubernetes --kubeconfig /etc/kubernetes/kubelet.conf --node-name node1',
     '<%= config.bin %> agent --config /etc/podnet/agent.yaml --log-format json',
+    '<%= config.bin %> agent --datastore file --pod-cidr 10.244.1.0/24 --cluster-cidr 10.244.0.0/16 --routing bgp --bgp-peer 192.168.1.1:65000 --no-bgp-mesh',
   ]
   static override flags = {
     datastore: Flags.string({ description: 'where peers come from', options: [...DATASTORES] }),
@@ -36,6 +37,14 @@ export default class AgentCommand extends BaseCommand {
     listen: s('address of /healthz /readyz /metrics [default: 127.0.0.1:9963]', 'ADDR:PORT'),
     'cni-conf-dir': s('where the CNI conflist is written once ready [default: /etc/cni/net.d]', 'DIR'),
     'log-format': Flags.string({ description: 'log lines [default: text]', options: ['text', 'json'] }),
+    routing: Flags.string({
+      description: 'peer routes from the datastore or from BGP [default: datastore]',
+      options: ['datastore', 'bgp'],
+    }),
+    'cluster-cidr': s('network of every pod CIDR (BGP import filter; required with --routing bgp --datastore file)', 'CIDR'),
+    'bgp-asn': Flags.integer({ description: "this node's AS number [default: 64512]", helpValue: 'N' }),
+    'bgp-peer': Flags.string({ description: 'a BGP peer (router, route reflector); repeatable', helpValue: 'ADDRESS:ASN', multiple: true }),
+    'bgp-mesh': Flags.boolean({ description: 'iBGP sessions with every other node [default: on]', allowNo: true }),
   }
 
   async run(): Promise<void> {

@@ -7,12 +7,15 @@ import { EncapSchema, type Encap } from './config.js'
 import { deviceSubnets, resolveEncap } from './encap.js'
 import { withNode } from './node.js'
 import { type NodeState } from './state.js'
+import { readAgentStatus } from './agent-status.js'
 
 export interface RouteView {
   cidr: string
   nodeIp: string
   encap: 'vxlan' | 'direct'
   requested: Encap | 'default'
+  /** who installed it: the agent's route source (datastore, bgp, static), or static (routes add/sync) */
+  origin?: string
 }
 
 export interface RouteSpec {
@@ -129,14 +132,16 @@ export function deleteRoute(cidrArg: string, pinDir?: string): RouteView {
 }
 
 export function listRoutes(pinDir?: string): RouteView[] {
-  return withNode(pinDir, ({ state, maps }) =>
-    maps.routes.list().map((r) => ({
+  return withNode(pinDir, ({ state, maps }) => {
+    const origins = readAgentStatus(state.pinDir)?.routeOrigins ?? {}
+    return maps.routes.list().map((r) => ({
       cidr: r.cidr,
       nodeIp: r.nodeIp,
       encap: r.vxlan ? 'vxlan' : 'direct',
       requested: state.routeEncap[r.cidr] ?? 'default',
-    })),
-  )
+      origin: origins[r.cidr] ?? 'static',
+    }))
+  })
 }
 
 export interface SyncResult {
