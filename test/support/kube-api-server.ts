@@ -149,6 +149,11 @@ export class KubeApiTestServer {
     this.failWith = code
   }
 
+  /** Writes elsewhere in the cluster (other resources share the revision counter): the resourceVersion moves, Node watchers see no event. */
+  advance(n: number): void {
+    this.rv += n
+  }
+
   /** Forgets history up to now: a watch from any older resourceVersion gets 410 Gone. */
   compact(): void {
     this.minRv = this.rv
