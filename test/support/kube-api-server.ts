@@ -14,7 +14,6 @@ import { createServer as createHttpsServer } from 'node:https'
 import type { Socket } from 'node:net'
 import { jsonPatch, mergePatch, PatchError, strategicMergePatch } from './kube-patch.js'
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 export type KubeNode = { metadata: { name: string; [k: string]: any }; spec?: any; status?: any; [k: string]: any }
 export interface PolicyRule {
   apiGroups?: string[]
