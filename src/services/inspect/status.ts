@@ -2,12 +2,14 @@
 // program (as the kernel reports it), every pinned map, library versions.
 import { release } from 'node:os'
 import { ProgFd, libbpfVersion } from '../../libbpf/index.js'
-import { Programs } from '../../datapath/abi.js'
+import { MONITOR_F_TRACE, Programs } from '../../datapath/abi.js'
+import { DatapathMaps } from '../../datapath/maps.js'
 import { queryProgram } from '../../datapath/tc.js'
 import { VXLAN_DEV } from '../../datapath/netdev.js'
 import { hooksOf, requireState } from '../node.js'
 import { bootTimeToDate } from './common.js'
 import { pinnedMapNames, summarizeMap, type MapSummary } from './maps.js'
+import { clearOrphanedTracing } from './monitor.js'
 
 export interface ProgramStatus {
   program: string
@@ -36,6 +38,8 @@ export interface NodeStatus {
   attachedAt: string
   programs: ProgramStatus[]
   maps: MapSummary[]
+  /** forwarding traces on (a tracing monitor runs); orphanCleared: a dead monitor had left them on and this call turned them off */
+  tracing: { on: boolean; orphanCleared: boolean }
   libbpf: string
   kernel: string
 }
@@ -86,7 +90,18 @@ export function nodeStatus(pinDirFlag?: string): NodeStatus {
     attachedAt: s.attachedAt,
     programs,
     maps: pinnedMapNames(s.pinDir).map((n) => summarizeMap(s.pinDir, n)),
+    tracing: tracingStatus(s.pinDir),
     libbpf: libbpfVersion(),
     kernel: release(),
+  }
+}
+
+function tracingStatus(pinDir: string): NodeStatus['tracing'] {
+  const maps = DatapathMaps.open(pinDir)
+  try {
+    const orphanCleared = clearOrphanedTracing(pinDir, maps)
+    return { on: (maps.settings.monitorFlags & MONITOR_F_TRACE) !== 0, orphanCleared }
+  } finally {
+    maps.close()
   }
 }
