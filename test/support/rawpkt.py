@@ -7,10 +7,10 @@
 #                   --inner-src X --inner-dst Y --dport P [--inner-mac M] --payload TEXT [--count N]
 #       UDP/VXLAN around an inner Ethernet/IPv4/UDP datagram, through an
 #       IP_HDRINCL socket: the outer source is whatever is given.
-#   rawpkt.py vlan --ifname DEV --vid V [--tpid 0x8100] --dst-mac M --src X --dst Y --dport P
-#                  --payload TEXT [--count N]
-#       An 802.1Q (or 802.1ad) tagged Ethernet/IPv4/UDP frame through an
-#       AF_PACKET socket on DEV, the tag written into the frame.
+#   rawpkt.py frame --ifname DEV [--vid V [--tpid 0x8100]] --dst-mac M --src X --dst Y --dport P
+#                   --payload TEXT [--count N]
+#       An Ethernet/IPv4/UDP frame through an AF_PACKET socket on DEV, with
+#       an 802.1Q (or 802.1ad) tag written into it when --vid is given.
 #   rawpkt.py listen --bind IP --port P --timeout S
 #       Prints "got FROM TEXT" for every UDP datagram until S seconds pass quietly.
 import argparse
@@ -67,12 +67,13 @@ def send_vxlan(a) -> None:
         time.sleep(0.05)
 
 
-def send_vlan(a) -> None:
+def send_frame(a) -> None:
     ip = datagram(a.src, a.dst, a.dport, a.payload)
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
     s.bind((a.ifname, 0))
     src_mac = s.getsockname()[4]
-    frame = mac(a.dst_mac) + src_mac + struct.pack('!HH', int(a.tpid, 0), a.vid & 0xFFF) + struct.pack('!H', 0x0800) + ip
+    tag = struct.pack('!HH', int(a.tpid, 0), a.vid & 0xFFF) if a.vid is not None else b''
+    frame = mac(a.dst_mac) + src_mac + tag + struct.pack('!H', 0x0800) + ip
     for _ in range(a.count):
         s.send(frame)
         time.sleep(0.05)
@@ -106,9 +107,9 @@ def main() -> None:
     v.add_argument('--dport', type=int, required=True)
     v.add_argument('--payload', required=True)
     v.add_argument('--count', type=int, default=3)
-    t = sub.add_parser('vlan')
+    t = sub.add_parser('frame')
     t.add_argument('--ifname', required=True)
-    t.add_argument('--vid', type=int, required=True)
+    t.add_argument('--vid', type=int)
     t.add_argument('--tpid', default='0x8100')
     t.add_argument('--dst-mac', required=True)
     t.add_argument('--src', required=True)
@@ -121,7 +122,7 @@ def main() -> None:
     li.add_argument('--port', type=int, required=True)
     li.add_argument('--timeout', type=float, default=5)
     a = p.parse_args()
-    {'vxlan': send_vxlan, 'vlan': send_vlan, 'listen': listen}[a.cmd](a)
+    {'vxlan': send_vxlan, 'frame': send_frame, 'listen': listen}[a.cmd](a)
 
 
 if __name__ == '__main__':
