@@ -10,7 +10,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-PKGS=(clang llvm libbpf-dev libbpf1 bpftool iproute2 iputils-ping tcpdump iperf3 sockperf ethtool util-linux make python3)
+PKGS=(clang llvm libbpf-dev libbpf1 bpftool iproute2 iputils-ping tcpdump iperf3 sockperf ethtool util-linux make etcd-server etcd-client python3)
 if [ "${1:-}" = --vm ]; then
   PKGS+=(qemu-system-x86 qemu-utils busybox-static cpio kmod debootstrap e2fsprogs rsync openssh-client
          vagrant vagrant-libvirt libvirt-daemon-system libvirt-clients dnsmasq-base iptables zstd xz-utils)

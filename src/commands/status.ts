@@ -1,6 +1,13 @@
 import { BaseCommand, table } from '../cli/base.js'
 import { nodeStatus, type NodeStatus } from '../services/inspect/status.js'
 
+function agentLine(a: NonNullable<NodeStatus['agent']>): string {
+  const state = a.running ? (a.ready ? 'running, ready' : `running, NOT READY (${a.reason})`) : `stopped (last report ${a.updatedAt})`
+  const lease = typeof a.datastoreDetail.leaseExpiresAt === 'string' ? `, lease until ${a.datastoreDetail.leaseExpiresAt}` : ''
+  const sync = a.lastSync ? `, last sync ${a.lastSync.at} (${a.lastSync.trigger})` : ', never synced'
+  return `agent: ${state}; node ${a.nodeName}, datastore ${a.datastore}${lease}, ${a.peers} peers${sync}${a.url ? `; ${a.url}` : ''}`
+}
+
 export default class Status extends BaseCommand {
   static override summary = 'Show what the datapath has attached on this node: config, programs, maps'
   static override description =
@@ -22,6 +29,7 @@ export default class Status extends BaseCommand {
     this.log(`pin dir ${s.pinDir}, attached ${s.attachedAt}, ${s.endpoints} endpoints; libbpf ${s.libbpf}, kernel ${s.kernel}`)
     if (s.tracing.orphanCleared) this.log('tracing was left on by a monitor that is gone: turned off')
     else if (s.tracing.on) this.log('tracing on (a `monitor --type trace|all` is running)')
+    if (s.agent) this.log(agentLine(s.agent))
     this.log('')
     this.log(
       table(

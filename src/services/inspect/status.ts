@@ -8,6 +8,7 @@ import { queryProgram } from '../../datapath/tc.js'
 import { VXLAN_DEV } from '../../datapath/netdev.js'
 import { hooksOf, requireState } from '../node.js'
 import { bootTimeToDate } from './common.js'
+import { readAgentStatus, type AgentStatus } from '../agent-status.js'
 import { pinnedMapNames, summarizeMap, type MapSummary } from './maps.js'
 import { clearOrphanedTracing } from './monitor.js'
 
@@ -42,6 +43,8 @@ export interface NodeStatus {
   tracing: { on: boolean; orphanCleared: boolean }
   libbpf: string
   kernel: string
+  /** the node agent's last report (null: no agent ran on this pin dir) */
+  agent: (AgentStatus & { running: boolean }) | null
 }
 
 export function nodeStatus(pinDirFlag?: string): NodeStatus {
@@ -93,6 +96,7 @@ export function nodeStatus(pinDirFlag?: string): NodeStatus {
     tracing: tracingStatus(s.pinDir),
     libbpf: libbpfVersion(),
     kernel: release(),
+    agent: readAgentStatus(s.pinDir),
   }
 }
 
