@@ -7,7 +7,7 @@ import { UserError } from '../errors.js'
 import { syncRoutes, type RouteSpec, type SyncResult } from '../services/routes.js'
 import { deviceSubnets, resolveEncap } from '../services/node.js'
 import type { Mode } from '../services/config.js'
-import { parseCidr, type Cidr } from '../util/ipv4.js'
+import { cidrString, parseCidr, type Cidr } from '../util/ipv4.js'
 import type { OwnNode, PeerNode } from './datastore.js'
 import type { Logger } from './log.js'
 
@@ -31,6 +31,8 @@ export interface ReconcileResult extends SyncResult {
   /** routes left out (overlap, own CIDR, impossible encapsulation), with why */
   rejected: { cidr: string; origin: RouteOrigin; reason: string }[]
   byOrigin: Record<string, number>
+  /** origin of every installed route, by CIDR (for `routes list`) */
+  origins: Record<string, RouteOrigin>
 }
 
 export interface ReconcilerOptions {
@@ -95,13 +97,9 @@ export function selectRoutes(
   for (const s of spans) {
     const clash = taken.find((t) => s.start <= t.end && t.start <= s.end)
     if (clash) {
-      s.r.cidr === clash.r.cidr && s.r.nodeIp === clash.r.nodeIp && s.r.origin === clash.r.origin
-        ? rejected.push({ cidr: s.r.cidr, origin: s.r.origin, reason: 'listed twice' })
-        : rejected.push({
-            cidr: s.r.cidr,
-            origin: s.r.origin,
-            reason: `overlaps ${clash.r.cidr} (${clash.r.origin}, node ${clash.r.nodeIp})`,
-          })
+      const twice = s.r.cidr === clash.r.cidr && s.r.nodeIp === clash.r.nodeIp && s.r.origin === clash.r.origin
+      const reason = twice ? 'listed twice' : `overlaps ${clash.r.cidr} (${clash.r.origin}, node ${clash.r.nodeIp})`
+      rejected.push({ cidr: s.r.cidr, origin: s.r.origin, reason })
       continue
     }
     try {
@@ -201,7 +199,11 @@ export class Reconciler {
         this.o.pinDir,
       )
       const byOrigin: Record<string, number> = {}
-      for (const r of keep) byOrigin[r.origin] = (byOrigin[r.origin] ?? 0) + 1
+      const origins: Record<string, RouteOrigin> = {}
+      for (const r of keep) {
+        byOrigin[r.origin] = (byOrigin[r.origin] ?? 0) + 1
+        origins[cidrString(parseCidr(r.cidr))] = r.origin
+      }
       const result: ReconcileResult = {
         ...res,
         at: new Date().toISOString(),
@@ -210,6 +212,7 @@ export class Reconciler {
         desired: keep.length,
         rejected,
         byOrigin,
+        origins,
       }
       this.last = result
       this.lastError = null

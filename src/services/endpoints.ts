@@ -1,15 +1,15 @@
 // Local pod endpoints: the from-pod program on the pod's host-side device
 // (tc ingress of a veth, or the peer hook of a netkit pair), the endpoints
 // map entry, and a /32 kernel route so the node reaches the pod.
-import { BpfError, getLink } from '../libbpf/index.js'
-import { UserError } from '../errors.js'
+import { BpfError, UserError } from '../errors.js'
+import { getLink } from '../datapath/kernel.js'
 import { type Endpoint } from '../datapath/abi.js'
-import { DatapathMaps } from '../datapath/maps.js'
+
+export type { Endpoint }
 import { endpointRoute, getLinkByName, listMainRoutes, routeDelete, routeReplace, ROUTE_PROTO, VXLAN_DEV } from '../datapath/netdev.js'
-import { attachProgram, detachPodProgram, detachProgram, ensureClsact, podHook } from '../datapath/tc.js'
+import { attachProgram, detachPodProgram, detachProgram, ensureClsact, podHook, removeClsact } from '../datapath/tc.js'
 import { isMac, parseIPv4 } from '../util/ipv4.js'
-import { openFromPod, requireState } from './node.js'
-import { saveState } from './state.js'
+import { openFromPod, requireState, withNode, type NodeContext } from './node.js'
 import { checkEndpointDevice, checkEndpointIp, checkNoForeignRoute, foreignRoutes } from './validate.js'
 
 export interface AddEndpointInput {
@@ -23,8 +23,12 @@ export interface EndpointView extends Endpoint {
   ifname: string | null
 }
 
+/** Adds (or moves) a local pod endpoint, under the node's lock. */
 export function addEndpoint(input: AddEndpointInput): EndpointView {
-  const state = requireState(input.pinDir)
+  return withNode(input.pinDir, (node) => addEndpointTo(node, input), { write: true })
+}
+
+function addEndpointTo({ state, maps, save }: NodeContext, input: AddEndpointInput): EndpointView {
   const ip = parseIPv4(input.ip, 'endpoint IP')
   checkEndpointIp(ip, state.config.podCidr)
   if (input.mac !== undefined && !isMac(input.mac)) {
@@ -50,8 +54,7 @@ export function addEndpoint(input: AddEndpointInput): EndpointView {
     }
   }
 
-  const maps = DatapathMaps.open(state.pinDir)
-  try {
+  {
     const existing = maps.endpoints.get(ip)
     if (existing && existing.ifindex !== link.ifindex && getLinkIndexExists(existing.ifindex)) {
       throw new UserError(
@@ -83,6 +86,7 @@ export function addEndpoint(input: AddEndpointInput): EndpointView {
       if (!Object.values(state.endpoints).some((x) => x.ifindex === link.ifindex)) {
         try {
           detachProgram(hook)
+          if (created) removeClsact(link.ifindex)
         } catch {
           /* best effort */
         }
@@ -93,10 +97,8 @@ export function addEndpoint(input: AddEndpointInput): EndpointView {
     }
     if (created && !state.clsactCreated.includes(link.ifindex)) state.clsactCreated.push(link.ifindex)
     state.endpoints[ip] = { ifname: link.name, ifindex: link.ifindex, device }
-    saveState(state)
+    save()
     return { ...ep, ifname: link.name }
-  } finally {
-    maps.close()
   }
 }
 
@@ -110,41 +112,35 @@ function getLinkIndexExists(ifindex: number): boolean {
 }
 
 export function deleteEndpoint(ipArg: string, pinDir?: string): Endpoint {
-  const state = requireState(pinDir)
   const ip = parseIPv4(ipArg, 'endpoint IP')
-  const maps = DatapathMaps.open(state.pinDir)
-  try {
-    const ep = maps.endpoints.get(ip)
-    if (!ep) throw new UserError(`no endpoint ${ip}`, 'see `podnet-bpf endpoints list`')
-    maps.endpoints.delete(ip)
-    routeDelete(`${ip}/32`)
-    const gone = state.endpoints[ip]
-    delete state.endpoints[ip]
-    const stillUsed = Object.values(state.endpoints).some((e) => e.ifindex === ep.ifindex)
-    if (!stillUsed) {
-      try {
-        // an endpoint state does not know (only the map has it): both hooks
-        detachPodProgram(ep.ifindex, gone?.device)
-      } catch (e) {
-        // the pod (and its device) may be gone already; anything else (EPERM) is reported
-        if (!(e instanceof BpfError && ['ENODEV', 'ENOENT', 'ENXIO', 'EINVAL'].includes(e.code ?? ''))) throw e
+  return withNode(
+    pinDir,
+    ({ state, maps, save }) => {
+      const ep = maps.endpoints.get(ip)
+      if (!ep) throw new UserError(`no endpoint ${ip}`, 'see `podnet-bpf endpoints list`')
+      maps.endpoints.delete(ip)
+      routeDelete(`${ip}/32`)
+      const gone = state.endpoints[ip]
+      delete state.endpoints[ip]
+      const stillUsed = Object.values(state.endpoints).some((e) => e.ifindex === ep.ifindex)
+      if (!stillUsed) {
+        try {
+          // an endpoint state does not know (only the map has it): both hooks
+          detachPodProgram(ep.ifindex, gone?.device)
+        } catch (e) {
+          // the pod (and its device) may be gone already; anything else (EPERM) is reported
+          if (!(e instanceof BpfError && ['ENODEV', 'ENOENT', 'ENXIO', 'EINVAL'].includes(e.code ?? ''))) throw e
+        }
       }
-    }
-    saveState(state)
-    return ep
-  } finally {
-    maps.close()
-  }
+      save()
+      return ep
+    },
+    { write: true },
+  )
 }
 
 export function listEndpoints(pinDir?: string): EndpointView[] {
-  const state = requireState(pinDir)
-  const maps = DatapathMaps.open(state.pinDir)
-  try {
-    return maps.endpoints.list().map((e) => ({ ...e, ifname: state.endpoints[e.ip]?.ifname ?? null }))
-  } finally {
-    maps.close()
-  }
+  return withNode(pinDir, ({ state, maps }) => maps.endpoints.list().map((e) => ({ ...e, ifname: state.endpoints[e.ip]?.ifname ?? null })))
 }
 
 /** Bulk load of endpoints straight into the map with batch updates (no
@@ -152,11 +148,12 @@ export function listEndpoints(pinDir?: string): EndpointView[] {
 export function syncEndpointMap(eps: readonly Endpoint[], pinDir?: string): { written: number } {
   const state = requireState(pinDir)
   for (const e of eps) checkEndpointIp(parseIPv4(e.ip, 'endpoint IP'), state.config.podCidr)
-  const maps = DatapathMaps.open(state.pinDir)
-  try {
-    maps.endpoints.setMany(eps)
-    return { written: eps.length }
-  } finally {
-    maps.close()
-  }
+  return withNode(
+    state.pinDir,
+    ({ maps }) => {
+      maps.endpoints.setMany(eps)
+      return { written: eps.length }
+    },
+    { write: true },
+  )
 }
