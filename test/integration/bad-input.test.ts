@@ -58,6 +58,8 @@ function nodeSnapshot(n: NodeRef): string {
 function snapshot(): Record<string, string> {
   const s: Record<string, string> = { n1: nodeSnapshot(1), n2: nodeSnapshot(2), n3: nodeSnapshot(3) }
   for (const f of readdirSync(stateDir).sort()) {
+    // lock files name their last holder (pid, command line): not node state
+    if (f.endsWith('.lock')) continue
     const p = join(stateDir, f)
     s[`state ${f}`] = `${(statSync(p).mode & 0o777).toString(8)} ${readFileSync(p, 'utf8')}`
   }
@@ -214,10 +216,10 @@ const cases: Record<string, Case> = {
   },
   'attach --config bad value': { args: cfg('val.json', JSON.stringify({ ...node1Cfg, nodeIp: '1.2.3' })), want: 'nodeIp' },
   'attach --config wrong type': { args: cfg('type.json', JSON.stringify({ ...node1Cfg, vni: '7' })), want: 'vni' },
-  'attach --config unreadable (not root)': {
+  'attach --config of a root-only file, not as root': {
     args: ['attach', '--config', join(files, 'secret.json')],
     user: true,
-    want: 'permission denied',
+    want: 'missing capabilities',
     setup: () => {
       file('secret.json', JSON.stringify(node1Cfg))
       chmodSync(join(files, 'secret.json'), 0o600)
@@ -446,6 +448,27 @@ const cases: Record<string, Case> = {
   'routes list on a never-attached pin dir': { node: 3, args: ['routes', 'list'], want: 'not attached' },
   'endpoints add on a never-attached pin dir': { node: 3, args: addEp('10.244.3.20', 'eth1'), want: 'not attached' },
   'routes add with a pin dir on a non-bpf filesystem': { args: addRoute('10.244.3.0/24', n2.ip), pin: tmpPin, want: 'not attached' },
+
+  // another node's pin dir, and a second podnet in one namespace
+  "detach of another node's pin dir": { args: ['detach'], pin: n2.pinDir, want: 'belongs to network namespace' },
+  "routes del with another node's pin dir": { args: ['routes', 'del', n1.podCidr], pin: n2.pinDir, want: 'belongs to network namespace' },
+  "routes add with another node's pin dir": {
+    args: addRoute('10.244.3.0/24', n2.ip),
+    pin: n2.pinDir,
+    want: 'belongs to network namespace',
+  },
+  "endpoints add with another node's pin dir": { args: addEp('10.244.2.20', 'vp12'), pin: n2.pinDir, want: 'belongs to network namespace' },
+  "endpoints del with another node's pin dir": {
+    args: ['endpoints', 'del', '--ip', '10.244.2.11'],
+    pin: n2.pinDir,
+    want: 'belongs to network namespace',
+  },
+  "attach with another node's pin dir": { args: attach1, pin: n2.pinDir, want: 'belongs to network namespace' },
+  'a second attach in the same namespace with another pin dir': {
+    args: attach1,
+    pin: `/sys/fs/bpf/${id}-second`,
+    want: 'already attached in this network namespace',
+  },
 
   // the other commands
   'detach --pin-dir relative': { args: ['detach'], pin: 'relative/dir', want: 'not an absolute path' },
