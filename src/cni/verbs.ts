@@ -15,6 +15,7 @@ import {
   detachPod,
   isPodHostIfName,
   listPodDevices,
+  podDeviceExists,
   podHostIfName,
   type PodDrift,
 } from '../services/pods.js'
@@ -57,9 +58,16 @@ export function cmdAdd(env: CniEnv, conf: NetConf, log: Log): CniResult {
   if (!state) throw notAttached(conf)
   if (!existsSync(env.netns))
     throw new CniError(Code.NETNS_GONE, `network namespace ${env.netns} does not exist`, 'the runtime must create it before ADD')
+  const hostIf = podHostIfName(env.containerId, env.ifname)
+  // before allocating: undoing a second ADD must not take the first one's pod or IP
+  if (podDeviceExists(hostIf))
+    throw new CniError(
+      Code.POD_DEVICE,
+      `${env.containerId}/${env.ifname} already has a pod device (${hostIf})`,
+      'DEL it before adding it again',
+    )
   const ipam = ipamOf(conf, env, state.config.podCidr)
   const alloc = ipamAdd(ipam, env)
-  const hostIf = podHostIfName(env.containerId, env.ifname)
   try {
     const v4 = (alloc.ips ?? []).find((i) => /^\d+\.\d+\.\d+\.\d+\//.test(i.address))
     if (!v4) throw new CniError(Code.IPAM, `IPAM ${ipam.type} returned no IPv4 address`, 'configure an IPv4 range in ipam')

@@ -86,6 +86,10 @@ export function detachHostIf(hostIf: string, pinDir?: string): DetachedPod {
   return { hostIf, endpoints, deviceRemoved: deletePodDevice(hostIf) }
 }
 
+export function podDeviceExists(hostIf: string): boolean {
+  return getLinkByName(hostIf) !== null
+}
+
 /** Host-side pod devices on this node (named by podHostIfName). */
 export function listPodDevices(): string[] {
   return listPodHostIfs()
