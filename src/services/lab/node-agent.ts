@@ -6,25 +6,25 @@
 // instead of one per CLI command.
 import { UserError } from '../../errors.js'
 import { type Mode } from '../config.js'
-import { addEndpoint } from '../endpoints.js'
 import { attach, detach } from '../node.js'
 import { listRoutes, syncRoutes, type RouteView } from '../routes.js'
-import { createNetkitPod, ipBatch } from './netns.js'
-import { POD_GATEWAY, type PodDevice } from './plan.js'
+import { removeLabIpam, runPlugin, type LabPodRef } from './cni-client.js'
+import { type PodDevice } from './plan.js'
 
 export type AgentRequest =
   | {
       op: 'setup'
+      nodeNs: string
       pinDir: string
       nodeIp: string
       podCidr: string
       device: string
       mode: Mode
       podDevice: PodDevice
-      pods: { ns: string; ip: string; hostIf: string }[]
+      pods: LabPodRef[]
       routes: { cidr: string; nodeIp: string }[]
     }
-  | { op: 'detach'; pinDir: string }
+  | { op: 'detach'; nodeNs: string; pinDir: string; podDevice: PodDevice; pods: LabPodRef[] }
 
 export type AgentReply =
   | { ok: true; podMtu?: number; routes?: RouteView[]; removed?: number; timings: Record<string, number> }
@@ -41,26 +41,9 @@ function setup(req: Extract<AgentRequest, { op: 'setup' }>): AgentReply {
   const a = attach({ flags: { nodeIp: req.nodeIp, podCidr: req.podCidr, device: req.device, mode: req.mode }, pinDir: req.pinDir })
   lap('attach')
 
-  // pods per the contract: eth0 in the pod (a veth or netkit peer), one /32, gateway on-link
-  const up = req.pods.map((p) => ['link', 'set', p.hostIf, 'up'])
-  if (req.podDevice === 'netkit') {
-    for (const p of req.pods) createNetkitPod(p.hostIf, p.ns, a.podMtu)
-    ipBatch(null, up)
-  } else {
-    ipBatch(null, [...req.pods.map((p) => ['link', 'add', p.hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', p.ns]), ...up])
-  }
-  for (const p of req.pods) {
-    ipBatch(p.ns, [
-      ['link', 'set', 'lo', 'up'],
-      ['link', 'set', 'eth0', 'mtu', String(a.podMtu), 'up'],
-      ['addr', 'add', `${p.ip}/32`, 'dev', 'eth0'],
-      ['route', 'add', POD_GATEWAY, 'dev', 'eth0', 'scope', 'link'],
-      ['route', 'add', 'default', 'via', POD_GATEWAY, 'dev', 'eth0'],
-    ])
-  }
+  // pods as a runtime makes them: the CNI plugin, ADD per pod
+  for (const p of req.pods) runPlugin('ADD', { ns: req.nodeNs, pinDir: req.pinDir }, req.podDevice, p)
   lap('pods')
-  for (const p of req.pods) addEndpoint({ ip: p.ip, ifname: p.hostIf, pinDir: req.pinDir })
-  lap('endpoints')
   syncRoutes(req.routes, req.pinDir)
   const routes = listRoutes(req.pinDir)
   lap('routes')
@@ -70,8 +53,20 @@ function setup(req: Extract<AgentRequest, { op: 'setup' }>): AgentReply {
 function handle(req: AgentRequest): AgentReply {
   if (req.op === 'setup') return setup(req)
   const t = performance.now()
+  // DEL per pod, as a runtime does when it removes them; then the node
+  const errors: string[] = []
+  for (const p of req.pods) {
+    try {
+      runPlugin('DEL', { ns: req.nodeNs, pinDir: req.pinDir }, req.podDevice, p)
+    } catch (e) {
+      errors.push((e as Error).message)
+    }
+  }
+  const tDel = performance.now()
   const r = detach(req.pinDir)
-  return { ok: true, removed: r.removed.length, timings: { detach: Math.round(performance.now() - t) } }
+  removeLabIpam(req.nodeNs)
+  if (errors.length) throw new Error(errors.join('; '))
+  return { ok: true, removed: r.removed.length, timings: { del: Math.round(tDel - t), detach: Math.round(performance.now() - tDel) } }
 }
 
 async function main(): Promise<void> {
