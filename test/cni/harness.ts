@@ -175,3 +175,41 @@ export class CniLab {
 export function linksIn(ns: string): string[] {
   return (JSON.parse(must('ip', ['-n', ns, '-j', 'link', 'show'])) as { ifname: string }[]).map((l) => l.ifname)
 }
+
+const ECHO_SERVER = `require('net').createServer((s) => s.end(s.remoteAddress + ' ' + s.localAddress + '\\n')).listen(+process.argv[1], '0.0.0.0', () => console.log('ready'))`
+const ECHO_CLIENT = `const c = require('net').connect(+process.argv[2], process.argv[1]); let o = '';
+const t = setTimeout(() => { console.error('timeout'); process.exit(3) }, 5000);
+c.on('data', (d) => (o += d)); c.on('end', () => { clearTimeout(t); process.stdout.write(o) });
+c.on('error', (e) => { console.error(e.message); process.exit(2) })`
+
+/** A TCP server on 0.0.0.0:port in `ns` answering "<peer address> <local address>". */
+export async function tcpServer(ns: string, port: number): Promise<{ close: () => void }> {
+  const p = spawn('nsenter', [`--net=/run/netns/${ns}`, process.execPath, '-e', ECHO_SERVER, String(port)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  await new Promise<void>((res, rej) => {
+    const to = setTimeout(() => rej(new Error(`server in ${ns} did not start`)), 10_000)
+    p.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && (clearTimeout(to), res()))
+    p.on('exit', (c) => rej(new Error(`server in ${ns} exited ${c}`)))
+  })
+  return { close: () => p.kill('SIGKILL') }
+}
+
+/** Connects from `ns` to host:port; what the server answered (peer and local address). */
+export function tcpClient(ns: string, host: string, port: number): { peer: string; local: string } {
+  const r = sh('nsenter', [`--net=/run/netns/${ns}`, process.execPath, '-e', ECHO_CLIENT, host, String(port)], { timeoutMs: 15_000 })
+  if (r.status !== 0) throw new Error(`TCP ${ns} → ${host}:${port} failed: ${r.stderr.trim()}`)
+  const [peer, local] = r.stdout.trim().split(' ')
+  return { peer: peer!, local: local! }
+}
+
+/** Builds the libcni driver (Debian's golang-go, GOPATH mode, Debian's libcni sources). */
+export function buildLibcniDriver(outDir: string): string {
+  const out = join(outDir, 'libcni-driver')
+  const r = sh('go', ['build', '-o', out, join(ROOT, 'test', 'cni', 'libcni-driver', 'main.go')], {
+    env: { ...process.env, GO111MODULE: 'off', GOPATH: '/usr/share/gocode', GOCACHE: join(outDir, 'gocache'), GOFLAGS: '' },
+    timeoutMs: 300_000,
+  })
+  if (r.status !== 0) throw new Error(`building the libcni driver failed (needs golang-go and golang-github-appc-cni-dev): ${r.stderr}`)
+  return out
+}

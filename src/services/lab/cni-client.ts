@@ -7,6 +7,10 @@ import { join } from 'node:path'
 import { DEBIAN_CNI_DIR, pluginMainPath } from '../cni-install.js'
 import { stateDir } from '../state.js'
 import type { PodDevice } from './plan.js'
+import { UserError } from '../../errors.js'
+
+/** the plugin's error code for a kernel without netkit (src/cni/protocol.ts) */
+const NO_NETKIT = 104
 
 /** host-local's allocations for lab networks (one network per node). */
 export function labIpamDir(): string {
@@ -60,6 +64,8 @@ export function runPlugin(command: 'ADD' | 'DEL', node: { ns: string; pinDir: st
     /* not JSON */
   }
   if (r.status !== 0) {
+    // the lab's own flag is the fix for a kernel without netkit
+    if (parsed?.code === NO_NETKIT) throw new UserError(`CNI ${command} of ${pod.ns}: ${parsed.msg}`, 'use --pod-device veth')
     const why = parsed?.msg ? `${parsed.msg}${parsed.details ? ` (${parsed.details})` : ''}` : (r.stderr || out || String(r.error)).trim()
     throw new Error(`CNI ${command} of ${pod.ns}: ${why}`)
   }
