@@ -10,7 +10,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-PKGS=(clang llvm libbpf-dev libbpf1 bpftool iproute2 iputils-ping tcpdump iperf3 sockperf ethtool util-linux make
+PKGS=(clang llvm libbpf-dev libbpf1 bpftool iproute2 iputils-ping tcpdump iperf3 sockperf ethtool util-linux make etcd-server etcd-client
       # CNI: host-local/portmap (the plugin's IPAM and chained plugin), iptables for portmap,
       # containerd and libcni's Go sources + Go for the runtime tests, gcc for their pause image
       containernetworking-plugins iptables containerd golang-go golang-github-appc-cni-dev gcc libc6-dev)

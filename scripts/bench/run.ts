@@ -26,7 +26,17 @@ import {
 } from './lib/setups.js'
 import { defaultPlacement, measure, METRICS, setPlacement, startServers, type MetricId, type Sample, type Servers } from './lib/measure.js'
 import { verifyForwarding, type ForwardCheck } from './lib/verify.js'
-import { datapathTable, ratios, ratioTable, summarize } from './lib/report.js'
+import {
+  datapathTable,
+  disturbanceReport,
+  markDisturbed,
+  ratios,
+  ratioTable,
+  REFERENCE_SETUP,
+  retransmitTable,
+  samplesTable,
+  summarize,
+} from './lib/report.js'
 import { rotate } from './lib/stats.js'
 import { controlPlane, controlPlaneTable, type ControlPlaneResult } from './lib/controlplane.js'
 
@@ -219,17 +229,21 @@ async function main(): Promise<number> {
   }
 
   env.loadavgEnd = loadavg()
-  const rows = summarize(
-    setupIds.filter((id) => !failed[id] && samples.some((s) => s.setup === id)),
-    samples,
-  )
+  const reported = setupIds.filter((id) => !failed[id] && samples.some((s) => s.setup === id))
+  const marked = markDisturbed(samples)
+  const rows = summarize(reported, marked.samples)
   const ratioRows = ratios(rows)
   let md = ''
-  if (rows.length) md += `${datapathTable(rows)}\n\n${ratioRows.length ? `${ratioTable(ratioRows)}\n\n` : ''}`
+  if (rows.length) {
+    md += `${datapathTable(rows)}\n\n${ratioRows.length ? `${ratioTable(ratioRows)}\n\n` : ''}`
+    md += `${disturbanceReport(marked.disturbances, reported.includes(REFERENCE_SETUP))}\n\n`
+    if (metrics.includes('tcp1') || metrics.includes('tcp4')) md += `${retransmitTable(rows, duration)}\n\n`
+    md += `Every sample in run order ([disturbed]):\n\n${samplesTable(reported, marked.samples)}\n\n`
+  }
   if (cp) md += `${controlPlaneTable(cp)}\n\n`
   md +=
     `_${env.cpus} × ${env.cpuModel}, kernel ${env.kernel}, Node ${env.node}, ${env.iperf3}, ${env.sockperf}; ` +
-    `podnet pods: ${podDevice} pairs; ${reps} reps × ${duration}s per figure (medians); load average ${env.loadavgStart[0]!.toFixed(2)} at start, ${env.loadavgEnd[0]!.toFixed(2)} at end; ` +
+    `podnet pods: ${podDevice} pairs; ${reps} reps × ${duration}s per figure (medians of undisturbed reps, min–max in brackets); load average ${env.loadavgStart[0]!.toFixed(2)} at start, ${env.loadavgEnd[0]!.toFixed(2)} at end; ` +
     `run took ${fmtDuration(Date.now() - started)}._\n`
 
   process.stdout.write(`\n${md}`)
@@ -240,7 +254,7 @@ async function main(): Promise<number> {
   if (values.json) {
     writeFileSync(
       values.json,
-      `${JSON.stringify({ env, samples, summary: rows, ratios: ratioRows, checks, failed, podnetSetupTimings: setupTimings, controlPlane: cp }, null, 2)}\n`,
+      `${JSON.stringify({ env, samples: marked.samples, disturbed: marked.disturbances, summary: rows, ratios: ratioRows, checks, failed, podnetSetupTimings: setupTimings, controlPlane: cp }, null, 2)}\n`,
     )
     log(`raw samples written to ${values.json}`)
   }

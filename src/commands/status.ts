@@ -1,6 +1,13 @@
 import { BaseCommand, table } from '../cli/base.js'
 import { nodeStatus, type NodeStatus } from '../services/inspect/status.js'
 
+function agentLine(a: NonNullable<NodeStatus['agent']>): string {
+  const state = a.running ? (a.ready ? 'running, ready' : `running, NOT READY (${a.reason})`) : `stopped (last report ${a.updatedAt})`
+  const lease = typeof a.datastoreDetail.leaseExpiresAt === 'string' ? `, lease until ${a.datastoreDetail.leaseExpiresAt}` : ''
+  const sync = a.lastSync ? `, last sync ${a.lastSync.at} (${a.lastSync.trigger})` : ', never synced'
+  return `agent: ${state}; node ${a.nodeName}, datastore ${a.datastore}${lease}, ${a.peers} peers${sync}${a.url ? `; ${a.url}` : ''}`
+}
+
 export default class Status extends BaseCommand {
   static override summary = 'Show what the datapath has attached on this node: config, programs, maps'
   static override description =
@@ -20,6 +27,7 @@ export default class Status extends BaseCommand {
         : 'VXLAN: none (direct mode)',
     )
     this.log(`pin dir ${s.pinDir}, attached ${s.attachedAt}, ${s.endpoints} endpoints; libbpf ${s.libbpf}, kernel ${s.kernel}`)
+    if (s.agent) this.log(agentLine(s.agent))
     this.log('')
     this.log(
       table(

@@ -1,8 +1,9 @@
 // Parsers, statistics and generators of the benchmark, on recorded tool output.
 import { describe, expect, it } from 'vitest'
 import { parseIperfTcp, parseIperfUdp, parseSockperf } from '../../scripts/bench/lib/measure.js'
-import { median, ratio, rotate, spread } from '../../scripts/bench/lib/stats.js'
-import { ratios, summarize } from '../../scripts/bench/lib/report.js'
+import { disturbedReps, median, minMax, ratio, rotate, spread } from '../../scripts/bench/lib/stats.js'
+import { cell, disturbanceReport, figure, markDisturbed, ratios, samplesTable, summarize } from '../../scripts/bench/lib/report.js'
+import type { Sample } from '../../scripts/bench/lib/measure.js'
 import { parseAttachJson } from '../../scripts/bench/lib/podnet.js'
 import { endpointSet, routeSpecs } from '../../scripts/bench/cp-worker.js'
 
@@ -83,10 +84,108 @@ describe('statistics', () => {
     ]
     const rows = summarize(['limit', 'kernel-routing', 'kernel-vxlan', 'podnet-direct', 'podnet-vxlan'], samples)
     const r = ratios(rows)
-    expect(r.map((x) => x.name)).toEqual(['podnet-direct / limit', 'podnet-direct / kernel-routing', 'podnet-vxlan / kernel-vxlan'])
-    expect(r[0]!.tcp1).toBeCloseTo(0.9)
-    expect(r[0]!.rttP50).toBeCloseTo(1.25)
-    expect(r[2]!.tcp4).toBeCloseTo(1.2)
+    expect(r.map((x) => x.name)).toEqual([
+      'podnet-direct / kernel-routing',
+      'podnet-direct / limit',
+      'podnet-vxlan / podnet-direct',
+      'podnet-vxlan / kernel-vxlan',
+    ])
+    expect(r[1]!.tcp1).toBeCloseTo(0.9)
+    expect(r[1]!.rttP50).toBeCloseTo(1.25)
+    expect(r[0]!.udp).toBeCloseTo(9 / 8)
+    expect(r[2]!.tcp4).toBeCloseTo(6 / 9)
+    expect(r[3]!.tcp4).toBeCloseTo(1.2)
+    expect(r[3]!.n).toEqual([1, 1, 1, 1])
+  })
+})
+
+// limit, podnet-direct and kernel-routing over 5 repetitions of one figure; in
+// rep 4 the host was busy and everything, the limit included, fell by half.
+function busyRun(): Sample[] {
+  const limit = [100, 98, 102, 50, 101]
+  const direct = [90, 91, 89, 44, 92]
+  const kernel = [80, 82, 81, 41, 79]
+  const mk = (setup: string, vs: number[]): Sample[] =>
+    vs.map((value, i) => ({ setup, metric: 'tcp4', rep: i + 1, value, extra: { retransmits: 10 * (i + 1) } }))
+  return [...mk('limit', limit), ...mk('podnet-direct', direct), ...mk('kernel-routing', kernel)]
+}
+
+describe('disturbed repetitions', () => {
+  it('flags a repetition whose limit moved more than 20 % from the median, either way', () => {
+    const ds = disturbedReps([
+      { metric: 'tcp1', rep: 1, value: 10 },
+      { metric: 'tcp1', rep: 2, value: 10.5 },
+      { metric: 'tcp1', rep: 3, value: 12.6 },
+      { metric: 'tcp1', rep: 4, value: 7.9 },
+      { metric: 'tcp1', rep: 5, value: 10.2 },
+    ])
+    expect(ds.map((d) => d.rep)).toEqual([3, 4])
+    expect(ds[0]!.median).toBe(10.2)
+    expect(ds[0]!.deviation).toBeCloseTo(12.6 / 10.2 - 1)
+    expect(ds[1]!.deviation).toBeLessThan(-0.2)
+  })
+
+  it('keeps a repetition at exactly the threshold and judges each figure against its own median', () => {
+    const ds = disturbedReps([
+      { metric: 'tcp1', rep: 1, value: 10 },
+      { metric: 'tcp1', rep: 2, value: 12 },
+      { metric: 'tcp1', rep: 3, value: 8 },
+      { metric: 'rtt', rep: 1, value: 4 },
+      { metric: 'rtt', rep: 2, value: 4.1 },
+      { metric: 'rtt', rep: 3, value: 6 },
+    ])
+    expect(ds.map((d) => `${d.metric}/${d.rep}`)).toEqual(['rtt/3'])
+  })
+
+  it('never blames an errored sample (no value)', () => {
+    expect(
+      disturbedReps([
+        { metric: 'udp', rep: 1, value: Number.NaN },
+        { metric: 'udp', rep: 2, value: 500 },
+      ]),
+    ).toEqual([])
+  })
+
+  it('flags every setup of a disturbed repetition and leaves it out of medians and ratios', () => {
+    const { samples, disturbances } = markDisturbed(busyRun())
+    expect(disturbances).toHaveLength(1)
+    expect(disturbances[0]).toMatchObject({ metric: 'tcp4', rep: 4, value: 50, median: 100 })
+    expect(samples.filter((s) => s.disturbed).map((s) => `${s.setup}/${s.rep}`)).toEqual(['limit/4', 'podnet-direct/4', 'kernel-routing/4'])
+    expect(samples.every((s) => s.disturbed !== undefined)).toBe(true)
+
+    const rows = summarize(['limit', 'podnet-direct', 'kernel-routing'], samples)
+    const direct = rows[1]!
+    // median of 90 91 89 92, not of all five (which would be 90)
+    expect(direct.tcp4).toMatchObject({ median: 90.5, min: 89, max: 92, n: 4, of: 5, allDisturbed: false })
+    expect(direct.retr4).toMatchObject({ median: 25, min: 10, max: 50, n: 4 })
+    const r = ratios(rows).find((x) => x.name === 'podnet-direct / kernel-routing')!
+    expect(r.tcp4).toBeCloseTo(90.5 / 80.5)
+    expect(r.n[1]).toBe(4)
+  })
+
+  it('with every repetition disturbed, takes all of them and says so', () => {
+    const f = figure([
+      { value: 10, disturbed: true },
+      { value: 20, disturbed: true },
+    ])
+    expect(f).toEqual({ median: 15, min: 10, max: 20, n: 0, of: 2, allDisturbed: true })
+    expect(cell(f)).toBe('15.00 (10.00–20.00) !')
+  })
+
+  it('shows the spread beside the median, and nothing when there is one sample or none', () => {
+    expect(cell(figure([{ value: 3 }, { value: 1 }, { value: 2 }]))).toBe('2.00 (1.00–3.00)')
+    expect(cell(figure([{ value: 5 }]), 1)).toBe('5.0')
+    expect(cell(figure([{ value: Number.NaN }]))).toBe('—')
+    expect(minMax([Number.NaN, 4, 2])).toEqual([2, 4])
+    expect(minMax([])).toEqual([Number.NaN, Number.NaN])
+  })
+
+  it('reports the disturbed repetitions, and marks them in the sample table', () => {
+    const { samples, disturbances } = markDisturbed(busyRun())
+    expect(disturbanceReport(disturbances, true)).toMatch(/tcp4 rep 4: limit 50\.00 vs median 100\.00 \(−50 %\)/)
+    expect(disturbanceReport([], true)).toMatch(/No disturbed repetition/)
+    expect(disturbanceReport([], false)).toMatch(/cannot be checked/)
+    expect(samplesTable(['podnet-direct'], samples)).toContain('| podnet-bpf direct | 90.00 91.00 89.00 [44.00] 92.00 |')
   })
 })
 

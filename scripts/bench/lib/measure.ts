@@ -47,6 +47,8 @@ export interface Sample {
   p99?: number
   extra?: Record<string, number>
   error?: string
+  /** the limit moved > 20 % from its median in this repetition of this figure (report.ts) */
+  disturbed?: boolean
 }
 
 export interface Servers {

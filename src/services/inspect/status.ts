@@ -7,6 +7,7 @@ import { queryProgram } from '../../datapath/tc.js'
 import { VXLAN_DEV } from '../../datapath/netdev.js'
 import { hooksOf, requireState } from '../node.js'
 import { bootTimeToDate } from './common.js'
+import { readAgentStatus, type AgentStatus } from '../agent-status.js'
 import { pinnedMapNames, summarizeMap, type MapSummary } from './maps.js'
 
 export interface ProgramStatus {
@@ -38,6 +39,8 @@ export interface NodeStatus {
   maps: MapSummary[]
   libbpf: string
   kernel: string
+  /** the node agent's last report (null: no agent ran on this pin dir) */
+  agent: (AgentStatus & { running: boolean }) | null
 }
 
 export function nodeStatus(pinDirFlag?: string): NodeStatus {
@@ -88,5 +91,6 @@ export function nodeStatus(pinDirFlag?: string): NodeStatus {
     maps: pinnedMapNames(s.pinDir).map((n) => summarizeMap(s.pinDir, n)),
     libbpf: libbpfVersion(),
     kernel: release(),
+    agent: readAgentStatus(s.pinDir),
   }
 }

@@ -1,0 +1,235 @@
+// `podnet-bpf agent`: the node daemon. Lifecycle:
+//   datastore.start (learn/acquire the pod CIDR; nothing is changed on the
+//   node before this succeeds) → attach (idempotent: same config, no change)
+//   → first sync → CNI conflist written (only now can pods be scheduled)
+//   → datastore.markReady → ready, then every watch event and a periodic
+//   resync run the same reconcile. SIGTERM: stop watching, keep the datapath
+//   forwarding and the lease, exit 0; a restart converges without a flap.
+// The agent calls the same services as the CLI (attach, routes sync).
+import { attach } from '../services/node.js'
+import { resolvePinDir } from '../services/config.js'
+import { loadState } from '../services/state.js'
+import { defaultNodeIp } from '../services/netinfo.js'
+import { requirePrivileges } from '../services/preflight.js'
+import { MetricsReader, prometheusRegistry } from '../services/inspect/metrics.js'
+import { writeAgentStatus, type AgentStatus } from '../services/agent-status.js'
+import type { Registry } from 'prom-client'
+import type { AgentConfig } from './config.js'
+import type { Datastore, DatastoreContext, OwnNode } from './datastore.js'
+import { createDatastore } from './datastores.js'
+import { serveAgentHttp, type HttpServer } from './http.js'
+import type { Logger } from './log.js'
+import { AgentMetrics } from './metrics.js'
+import { Reconciler, peerToRoute, type ReconcileResult } from './reconcile.js'
+import { writeCniConflist } from './cni-conf.js'
+
+export interface AgentOptions {
+  config: AgentConfig
+  log: Logger
+  signal: AbortSignal
+  /** another datastore (tests, or stores registered elsewhere) */
+  createDatastore?: (cfg: AgentConfig, ctx: DatastoreContext) => Datastore
+  /** extra route sources (e.g. BGP), registered before the first sync */
+  onReconciler?: (r: Reconciler, a: Agent) => void | Promise<void>
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms)
+    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true })
+  })
+
+export class Agent {
+  readonly metrics = new AgentMetrics()
+  readonly pinDir: string
+  readonly startedAt = new Date().toISOString()
+  own: OwnNode | null = null
+  datastore: Datastore | null = null
+  reconciler: Reconciler | null = null
+  http: HttpServer | null = null
+  private phase = 'starting'
+  private synced = false
+  private datapathRegistry: Registry | null = null
+  private reader: MetricsReader | null = null
+  private statusTimer: NodeJS.Timeout | null = null
+
+  constructor(private readonly o: AgentOptions) {
+    this.pinDir = resolvePinDir(o.config.pinDir)
+  }
+
+  get log(): Logger {
+    return this.o.log
+  }
+
+  readiness(): { ready: boolean; reason: string | null } {
+    if (!this.synced) return { ready: false, reason: this.phase }
+    const ds = this.datastore?.status()
+    if (ds && !ds.ready) return { ready: false, reason: `${this.datastore!.kind}: ${ds.reason ?? 'not ready'}` }
+    const err = this.reconciler?.lastError
+    if (err) return { ready: false, reason: `last reconcile failed: ${err.message.split('\n')[0]}` }
+    return { ready: true, reason: null }
+  }
+
+  /** Runs until the signal aborts; rejects on a start-up failure (nothing of the datapath half-applied). */
+  async run(): Promise<void> {
+    const cfg = this.o.config
+    requirePrivileges()
+    const nodeIp = cfg.nodeIp ?? defaultNodeIp(cfg.device)
+    this.http = await serveAgentHttp(cfg.listen, {
+      ready: () => this.readiness(),
+      registries: () => [this.metrics.registry, ...(this.datapathRegistry ? [this.datapathRegistry] : [])],
+    })
+    this.log.info('agent starting', { node: cfg.nodeName, datastore: cfg.datastore, pinDir: this.pinDir, listen: this.http.url })
+    this.statusTimer = setInterval(() => this.refresh(), 1000)
+    try {
+      await this.start(nodeIp)
+      if (!this.o.signal.aborted) await new Promise<void>((r) => this.o.signal.addEventListener('abort', () => r(), { once: true }))
+    } finally {
+      await this.shutdown()
+    }
+  }
+
+  private async start(nodeIp: string): Promise<void> {
+    const cfg = this.o.config
+    const ctx: DatastoreContext = {
+      nodeName: cfg.nodeName,
+      nodeIp,
+      mode: cfg.mode,
+      vxlanPort: cfg.vxlanPort,
+      previousPodCidr: loadState(this.pinDir)?.config.podCidr,
+      leaseTtlMs: cfg.leaseTtl,
+      log: this.log,
+      events: { watchRestart: () => this.metrics.watchRestarts.inc(), error: () => this.metrics.datastoreErrors.inc() },
+    }
+    const ds = (this.o.createDatastore ?? createDatastore)(cfg, ctx)
+    this.datastore = ds
+    this.phase = `${ds.kind}: acquiring this node's pod CIDR`
+    const own = await ds.start(this.o.signal)
+    if (this.o.signal.aborted) return
+    this.own = own
+    this.log.info('pod CIDR acquired', { podCidr: own.podCidr, nodeIp: own.nodeIp })
+    ds.watch(() => this.reconciler?.trigger('datastore'), this.o.signal)
+
+    this.phase = 'attaching the datapath'
+    const a = attach({
+      flags: {
+        nodeIp: own.nodeIp,
+        podCidr: own.podCidr,
+        device: cfg.device,
+        mode: cfg.mode,
+        vni: cfg.vni,
+        vxlanPort: cfg.vxlanPort,
+        mtu: cfg.mtu,
+      },
+      pinDir: this.pinDir,
+    })
+    this.log.info(`datapath ${a.action}`, { mode: a.config.mode, podMtu: a.podMtu, device: cfg.device })
+    this.reader = new MetricsReader(this.pinDir)
+    this.datapathRegistry = prometheusRegistry(this.reader)
+
+    const rec = new Reconciler({
+      pinDir: this.pinDir,
+      own,
+      mode: cfg.mode,
+      device: cfg.device,
+      log: this.log,
+      onResult: (r) => this.onResult(r),
+      onError: (e, trigger) => {
+        this.metrics.reconciles.inc({ result: 'error' })
+        this.log.error('reconcile failed; datapath unchanged', { trigger, error: e.message })
+      },
+    })
+    rec.addRouteSource('datastore', () => ds.peers().map((p) => peerToRoute(p, cfg.mode)))
+    this.reconciler = rec
+    await this.o.onReconciler?.(rec, this)
+    this.phase = 'first sync'
+    await this.firstSync(rec)
+    if (this.o.signal.aborted) return
+
+    const conf = writeCniConflist(cfg.cniConfDir, { podCidr: own.podCidr, pinDir: this.pinDir, mtu: a.podMtu })
+    if (conf.changed) this.log.info('CNI config written', { path: conf.path })
+    await ds.markReady?.()
+    this.synced = true
+    rec.startResync(cfg.resyncInterval)
+    this.refresh()
+    this.log.info('ready', { peers: ds.peers().length, routes: rec.last?.desired ?? 0 })
+  }
+
+  /** Retries with backoff: the node is not ready until one sync succeeded. */
+  private async firstSync(rec: Reconciler): Promise<void> {
+    for (let delay = 500; !this.o.signal.aborted; delay = Math.min(delay * 2, 10_000)) {
+      try {
+        rec.runNow('start')
+        return
+      } catch {
+        this.phase = `first sync failed (retrying): ${rec.lastError?.message.split('\n')[0] ?? ''}`
+        await sleep(delay, this.o.signal)
+      }
+    }
+  }
+
+  private onResult(r: ReconcileResult): void {
+    this.metrics.reconciles.inc({ result: 'ok' })
+    this.metrics.reconcileSeconds.observe(r.seconds)
+    this.metrics.routes.reset()
+    for (const [origin, n] of Object.entries(r.byOrigin)) this.metrics.routes.set({ origin }, n)
+    this.metrics.rejected.set(r.rejected.length)
+    if (r.added || r.changed || r.removed) {
+      this.log.info('routes reconciled', {
+        trigger: r.trigger,
+        added: r.added,
+        changed: r.changed,
+        removed: r.removed,
+        total: r.desired,
+        ms: Math.round(r.seconds * 1000),
+      })
+    }
+    this.refresh()
+  }
+
+  /** Gauges and the status file (for `podnet-bpf status`). */
+  private refresh(stoppedAt: string | null = null): void {
+    const ready = this.readiness()
+    const ds = this.datastore?.status()
+    this.metrics.ready.set(ready.ready ? 1 : 0)
+    this.metrics.peers.set(this.datastore?.peers().length ?? 0)
+    const exp = ds?.detail?.leaseExpiresAt
+    this.metrics.leaseExpiry.set(typeof exp === 'string' ? Date.parse(exp) / 1000 : 0)
+    const last = this.reconciler?.last
+    const s: AgentStatus = {
+      pid: process.pid,
+      nodeName: this.o.config.nodeName,
+      datastore: this.o.config.datastore,
+      startedAt: this.startedAt,
+      updatedAt: new Date().toISOString(),
+      url: this.http?.url ?? null,
+      ready: ready.ready,
+      reason: ready.reason,
+      podCidr: this.own?.podCidr ?? null,
+      nodeIp: this.own?.nodeIp ?? null,
+      peers: this.datastore?.peers().length ?? 0,
+      routes: last?.byOrigin ?? {},
+      lastSync: last
+        ? { at: last.at, trigger: last.trigger, seconds: last.seconds, added: last.added, changed: last.changed, removed: last.removed }
+        : null,
+      lastError: this.reconciler?.lastError ?? null,
+      datastoreDetail: ds?.detail ?? {},
+      stoppedAt,
+    }
+    try {
+      writeAgentStatus(this.pinDir, s)
+    } catch (e) {
+      this.log.debug('cannot write the status file', { error: (e as Error).message })
+    }
+  }
+
+  private async shutdown(): Promise<void> {
+    if (this.statusTimer) clearInterval(this.statusTimer)
+    this.reconciler?.stop()
+    await this.datastore?.stop().catch((e: unknown) => this.log.warn('datastore stop failed', { error: (e as Error).message }))
+    await this.http?.close()
+    this.reader?.close()
+    this.refresh(new Date().toISOString())
+    this.log.info('agent stopped; datapath and lease left in place')
+  }
+}

@@ -1,0 +1,46 @@
+// The CNI network configuration the agent writes once the node can take pods
+// (container runtimes pick the first conflist in the directory; until it
+// exists, they keep pods pending). Written atomically, only when it changes.
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+
+export const CONFLIST_NAME = '10-podnet.conflist'
+
+export interface CniConfInput {
+  podCidr: string
+  pinDir: string
+  mtu: number
+}
+
+export function cniConflist(i: CniConfInput): Record<string, unknown> {
+  return {
+    cniVersion: '1.0.0',
+    name: 'podnet',
+    plugins: [
+      {
+        type: 'podnet-bpf',
+        pinDir: i.pinDir,
+        mtu: i.mtu,
+        ipam: { type: 'host-local', ranges: [[{ subnet: i.podCidr }]] },
+      },
+    ],
+  }
+}
+
+/** Returns the path and whether the file changed. */
+export function writeCniConflist(dir: string, i: CniConfInput): { path: string; changed: boolean } {
+  const path = join(dir, CONFLIST_NAME)
+  const text = `${JSON.stringify(cniConflist(i), null, 2)}\n`
+  let old: string | null = null
+  try {
+    old = readFileSync(path, 'utf8')
+  } catch {
+    /* first write */
+  }
+  if (old === text) return { path, changed: false }
+  mkdirSync(dir, { recursive: true })
+  const tmp = join(dir, `.${CONFLIST_NAME}.${process.pid}.tmp`)
+  writeFileSync(tmp, text)
+  renameSync(tmp, path)
+  return { path, changed: true }
+}

@@ -1,0 +1,60 @@
+// The agent's status file: what a running `podnet-bpf agent` reports about
+// itself (datastore, lease, last sync, peers), next to the node state, so
+// `podnet-bpf status` can show it without talking to the agent.
+import { join } from 'node:path'
+import { z } from '../util/zod.js'
+import { readJsonFile, writeJsonAtomic } from '../util/jsonfile.js'
+import { stateDir } from './state.js'
+
+export const AgentStatusSchema = z.object({
+  pid: z.number(),
+  nodeName: z.string(),
+  datastore: z.string(),
+  startedAt: z.string(),
+  updatedAt: z.string(),
+  /** the /healthz /readyz /metrics base URL */
+  url: z.string().nullable(),
+  ready: z.boolean(),
+  reason: z.string().nullable(),
+  podCidr: z.string().nullable(),
+  nodeIp: z.string().nullable(),
+  peers: z.number(),
+  routes: z.record(z.string(), z.number()),
+  lastSync: z
+    .object({ at: z.string(), trigger: z.string(), seconds: z.number(), added: z.number(), changed: z.number(), removed: z.number() })
+    .nullable(),
+  lastError: z.object({ at: z.string(), message: z.string() }).nullable(),
+  datastoreDetail: z.record(z.string(), z.unknown()),
+  stoppedAt: z.string().nullable(),
+})
+export type AgentStatus = z.infer<typeof AgentStatusSchema>
+
+export function agentStatusPath(pinDir: string): string {
+  return join(stateDir(), `agent${pinDir.replace(/\//g, '_')}.json`)
+}
+
+export function writeAgentStatus(pinDir: string, s: AgentStatus): void {
+  writeJsonAtomic(agentStatusPath(pinDir), s)
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** The last status the agent of this pin dir wrote; `running` says whether
+ * its process is still there. null: no agent ever ran here. */
+export function readAgentStatus(pinDir: string): (AgentStatus & { running: boolean }) | null {
+  let s: AgentStatus | null
+  try {
+    s = readJsonFile(agentStatusPath(pinDir), AgentStatusSchema)
+  } catch {
+    return null
+  }
+  if (!s) return null
+  return { ...s, running: s.stoppedAt === null && alive(s.pid) }
+}

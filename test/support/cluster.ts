@@ -1,0 +1,260 @@
+// A cluster for agent tests, built with plain iproute2: N node namespaces and
+// up to 3 etcd member namespaces on one L2 underlay bridge (in its own
+// namespace), pods per the pod contract, and `podnet-bpf agent` processes
+// whose logs go to files. Everything is named with the test's prefix and
+// removed by down(), also after a failure.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, closeSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { CLI, cli, deleteNetnsWithPrefix, must, sh, sleep } from './sys.js'
+
+export const UNDERLAY = '192.168.77'
+export const etcdIp = (k: number) => `${UNDERLAY}.${200 + k}`
+
+export interface CNode {
+  name: string
+  ns: string
+  ip: string
+  pinDir: string
+  cniDir: string
+}
+
+export interface AgentProc {
+  node: CNode
+  proc: ChildProcess
+  logFile: string
+  exited: Promise<number | null>
+  log(): string
+}
+
+export class Cluster {
+  readonly dir: string
+  readonly stateDir: string
+  readonly ul: string
+  readonly nodes: CNode[] = []
+  readonly pods: { ns: string; ip: string; node: CNode }[] = []
+  readonly etcd = new Map<number, ChildProcess>()
+  readonly agents = new Set<AgentProc>()
+  private etcdMembers = 0
+  private starts = 0
+
+  constructor(readonly id: string) {
+    this.dir = mkdtempSync(join(tmpdir(), `${id}-`))
+    this.stateDir = join(this.dir, 'state')
+    this.ul = `${id}-ul`
+  }
+
+  get env(): NodeJS.ProcessEnv {
+    return { PODNET_STATE_DIR: this.stateDir }
+  }
+
+  up(): void {
+    must('ip', ['netns', 'add', this.ul])
+    must('ip', ['-n', this.ul, 'link', 'add', 'br0', 'type', 'bridge'])
+    must('ip', ['-n', this.ul, 'link', 'set', 'br0', 'up'])
+  }
+
+  private plug(ns: string, port: string, ip: string): void {
+    must('ip', ['netns', 'add', ns])
+    sh('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1'])
+    must('ip', ['-n', ns, 'link', 'set', 'lo', 'up'])
+    must('ip', ['-n', this.ul, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns])
+    must('ip', ['-n', this.ul, 'link', 'set', port, 'master', 'br0', 'up'])
+    must('ip', ['-n', ns, 'addr', 'add', `${ip}/24`, 'dev', 'eth0'])
+    must('ip', ['-n', ns, 'link', 'set', 'eth0', 'up'])
+  }
+
+  addNode(i: number): CNode {
+    const n: CNode = {
+      name: `node${i}`,
+      ns: `${this.id}-n${i}`,
+      ip: `${UNDERLAY}.${i}`,
+      pinDir: `/sys/fs/bpf/${this.id}-n${i}`,
+      cniDir: join(this.dir, `cni-n${i}`),
+    }
+    this.plug(n.ns, `n${i}`, n.ip)
+    this.nodes.push(n)
+    return n
+  }
+
+  /** A 3-member etcd cluster (members 1..3 on .201-.203), started in parallel. */
+  async startEtcd(members = 3): Promise<string> {
+    this.etcdMembers = members
+    for (let k = 1; k <= members; k++) this.plug(`${this.id}-e${k}`, `e${k}`, etcdIp(k))
+    for (let k = 1; k <= members; k++) this.startMember(k, 'new')
+    await this.waitEtcdHealthy()
+    return this.endpoints
+  }
+
+  get endpoints(): string {
+    return Array.from({ length: this.etcdMembers }, (_, i) => `http://${etcdIp(i + 1)}:2379`).join(',')
+  }
+
+  startMember(k: number, state: 'new' | 'existing'): void {
+    const ip = etcdIp(k)
+    const cluster = Array.from({ length: this.etcdMembers }, (_, i) => `e${i + 1}=http://${etcdIp(i + 1)}:2380`).join(',')
+    const dataDir = join(this.dir, `etcd${k}`)
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+    const out = openSync(join(this.dir, `etcd${k}.log`), 'a')
+    const p = spawn(
+      'nsenter',
+      [
+        `--net=/run/netns/${this.id}-e${k}`,
+        'etcd',
+        '--name',
+        `e${k}`,
+        '--data-dir',
+        dataDir,
+        '--listen-client-urls',
+        `http://${ip}:2379`,
+        '--advertise-client-urls',
+        `http://${ip}:2379`,
+        '--listen-peer-urls',
+        `http://${ip}:2380`,
+        '--initial-advertise-peer-urls',
+        `http://${ip}:2380`,
+        '--initial-cluster',
+        cluster,
+        '--initial-cluster-state',
+        state,
+        '--initial-cluster-token',
+        this.id,
+        '--heartbeat-interval',
+        '50',
+        '--election-timeout',
+        '500',
+      ],
+      { stdio: ['ignore', out, out] },
+    )
+    closeSync(out)
+    this.etcd.set(k, p)
+  }
+
+  async stopMember(k: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const p = this.etcd.get(k)
+    if (!p || p.exitCode !== null || p.signalCode !== null) return
+    const done = new Promise((r) => p.once('exit', r))
+    p.kill(signal)
+    await done
+    this.etcd.delete(k)
+  }
+
+  etcdctl(args: string[], member?: number): string {
+    const k = member ?? [...this.etcd.keys()][0] ?? 1
+    return must('nsenter', [`--net=/run/netns/${this.id}-e${k}`, 'etcdctl', '--endpoints', `http://${etcdIp(k)}:2379`, ...args], {
+      env: { ...process.env, ETCDCTL_API: '3' },
+    })
+  }
+
+  async waitEtcdHealthy(timeoutMs = 20_000): Promise<void> {
+    const t0 = Date.now()
+    for (;;) {
+      const r = sh('nsenter', [`--net=/run/netns/${this.id}-e1`, 'etcdctl', '--endpoints', this.endpoints, 'endpoint', 'health'], {
+        env: { ...process.env, ETCDCTL_API: '3' },
+        timeoutMs: 10_000,
+      })
+      if (r.status === 0) return
+      if (Date.now() - t0 > timeoutMs) throw new Error(`etcd not healthy: ${r.stderr}${r.stdout}`)
+      await sleep(200)
+    }
+  }
+
+  /** A pod per the contract in `node`, IP `podCidr` + 10 + idx. */
+  addPod(node: CNode, podCidr: string, idx: number, mtu = 1450): { ns: string; ip: string; node: CNode } {
+    const base = podCidr.split('/')[0]!.split('.').map(Number)
+    const ip = `${base[0]}.${base[1]}.${base[2]}.${base[3]! + 10 + idx}`
+    const ns = `${node.ns}p${idx}`
+    const hostIf = `vp${idx}`
+    must('ip', ['netns', 'add', ns])
+    sh('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1'])
+    must('ip', ['-n', ns, 'link', 'set', 'lo', 'up'])
+    must('ip', ['-n', node.ns, 'link', 'add', hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns])
+    must('ip', ['-n', node.ns, 'link', 'set', hostIf, 'up'])
+    must('ip', ['-n', ns, 'link', 'set', 'eth0', 'mtu', String(mtu), 'up'])
+    must('ip', ['-n', ns, 'addr', 'add', `${ip}/32`, 'dev', 'eth0'])
+    must('ip', ['-n', ns, 'route', 'add', '169.254.1.1', 'dev', 'eth0', 'scope', 'link'])
+    must('ip', ['-n', ns, 'route', 'add', 'default', 'via', '169.254.1.1', 'dev', 'eth0'])
+    const r = cli(node.ns, ['endpoints', 'add', '--ip', ip, '--ifname', hostIf, '--pin-dir', node.pinDir], this.env)
+    if (r.status !== 0) throw new Error(`endpoints add ${ip} in ${node.ns}: ${r.stderr}`)
+    const pod = { ns, ip, node }
+    this.pods.push(pod)
+    return pod
+  }
+
+  startAgent(node: CNode, args: string[]): AgentProc {
+    const logFile = join(this.dir, `agent-${node.name}-${++this.starts}.log`)
+    const out = openSync(logFile, 'a')
+    const proc = spawn(
+      'nsenter',
+      [
+        `--net=/run/netns/${node.ns}`,
+        'node',
+        CLI,
+        'agent',
+        '--node-name',
+        node.name,
+        '--device',
+        'eth0',
+        '--pin-dir',
+        node.pinDir,
+        '--listen',
+        '127.0.0.1:9963',
+        '--cni-conf-dir',
+        node.cniDir,
+        '--log-format',
+        'json',
+        ...args,
+      ],
+      { stdio: ['ignore', out, out], env: { ...process.env, ...this.env } },
+    )
+    closeSync(out)
+    const a: AgentProc = {
+      node,
+      proc,
+      logFile,
+      exited: new Promise((r) => proc.once('exit', (c, s) => r(c ?? (s ? -1 : null)))),
+      log: () => readFileSync(logFile, 'utf8'),
+    }
+    this.agents.add(a)
+    void a.exited.then(() => this.agents.delete(a))
+    return a
+  }
+
+  async stopAgent(a: AgentProc, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (a.proc.exitCode === null && a.proc.signalCode === null) a.proc.kill(signal)
+    return a.exited
+  }
+
+  /** GET on the agent's HTTP port (inside its namespace). */
+  http(node: CNode, path: string): { status: number; body: string } {
+    const js = `fetch('http://127.0.0.1:9963${path}').then(async (r) => console.log(JSON.stringify({ status: r.status, body: await r.text() }))).catch((e) => console.log(JSON.stringify({ status: 0, body: String(e) })))`
+    const r = sh('nsenter', [`--net=/run/netns/${node.ns}`, 'node', '-e', js], { timeoutMs: 10_000 })
+    return JSON.parse(r.stdout.trim() || '{"status":0,"body":""}') as { status: number; body: string }
+  }
+
+  async waitFor<T>(what: string, fn: () => T | undefined | false | null, timeoutMs = 30_000, everyMs = 100): Promise<T> {
+    const t0 = Date.now()
+    for (;;) {
+      const v = fn()
+      if (v) return v
+      if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+      await sleep(everyMs)
+    }
+  }
+
+  routes(node: CNode): { cidr: string; nodeIp: string; encap: string }[] {
+    const r = cli(node.ns, ['routes', 'list', '--pin-dir', node.pinDir, '--json'], this.env)
+    if (r.status !== 0) return []
+    return JSON.parse(r.stdout) as { cidr: string; nodeIp: string; encap: string }[]
+  }
+
+  async down(): Promise<void> {
+    for (const a of [...this.agents]) await this.stopAgent(a, 'SIGKILL')
+    for (const k of [...this.etcd.keys()]) await this.stopMember(k)
+    for (const n of this.nodes) cli(n.ns, ['detach', '--pin-dir', n.pinDir], this.env)
+    deleteNetnsWithPrefix(`${this.id}-`)
+    for (const n of this.nodes) sh('rm', ['-rf', n.pinDir])
+    rmSync(this.dir, { recursive: true, force: true })
+  }
+}
