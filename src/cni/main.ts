@@ -44,6 +44,7 @@ function main(): void {
   const e = process.env
   const log = new Log(e.PODNET_CNI_LOG ?? DEFAULT_LOG_FILE, {
     command: e.CNI_COMMAND,
+    args: e.CNI_ARGS,
     containerId: e.CNI_CONTAINERID,
     ifname: e.CNI_IFNAME,
     netns: e.CNI_NETNS,

@@ -23,15 +23,22 @@ export function pluginMainPath(): string {
   return resolve(dirname(here), '../../dist/cni/main.js')
 }
 
-export interface InstallInput {
-  binDir: string
-  confDir: string
+/** What the conflist says: one source for `cni install` and the agent. */
+export interface ConflistInput {
   pinDir?: string
+  /** the node's pod CIDR as host-local's range [default: "usePodCidr", resolved by the plugin] */
+  podCidr?: string
+  mtu?: number
   /** network name in the conflist */
   network?: string
   /** host-local's dataDir (default: its own, /var/lib/cni/networks) */
   ipamDataDir?: string
   logFile?: string
+}
+
+export interface InstallInput extends ConflistInput {
+  binDir: string
+  confDir: string
 }
 
 export interface InstallResult {
@@ -40,7 +47,7 @@ export interface InstallResult {
   linked: string[]
 }
 
-export function conflistFor(input: InstallInput): Record<string, unknown> {
+export function conflistFor(input: ConflistInput): Record<string, unknown> {
   return {
     cniVersion: '1.0.0',
     name: input.network ?? 'podnet',
@@ -48,8 +55,13 @@ export function conflistFor(input: InstallInput): Record<string, unknown> {
       {
         type: PLUGIN_NAME,
         pinDir: resolvePinDir(input.pinDir),
+        ...(input.mtu !== undefined ? { mtu: input.mtu } : {}),
         ...(input.logFile ? { logFile: input.logFile } : {}),
-        ipam: { type: 'host-local', ranges: [[{ subnet: 'usePodCidr' }]], ...(input.ipamDataDir ? { dataDir: input.ipamDataDir } : {}) },
+        ipam: {
+          type: 'host-local',
+          ranges: [[{ subnet: input.podCidr ?? 'usePodCidr' }]],
+          ...(input.ipamDataDir ? { dataDir: input.ipamDataDir } : {}),
+        },
       },
       { type: 'portmap', capabilities: { portMappings: true } },
     ],

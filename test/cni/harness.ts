@@ -182,9 +182,11 @@ const t = setTimeout(() => { console.error('timeout'); process.exit(3) }, 5000);
 c.on('data', (d) => (o += d)); c.on('end', () => { clearTimeout(t); process.stdout.write(o) });
 c.on('error', (e) => { console.error(e.message); process.exit(2) })`
 
-/** A TCP server on 0.0.0.0:port in `ns` answering "<peer address> <local address>". */
+const nsPath = (ns: string) => (ns.includes('/') ? ns : `/run/netns/${ns}`)
+
+/** A TCP server on 0.0.0.0:port in `ns` (a name under /run/netns or a path) answering "<peer address> <local address>". */
 export async function tcpServer(ns: string, port: number): Promise<{ close: () => void }> {
-  const p = spawn('nsenter', [`--net=/run/netns/${ns}`, process.execPath, '-e', ECHO_SERVER, String(port)], {
+  const p = spawn('nsenter', [`--net=${nsPath(ns)}`, process.execPath, '-e', ECHO_SERVER, String(port)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   await new Promise<void>((res, rej) => {
@@ -197,7 +199,7 @@ export async function tcpServer(ns: string, port: number): Promise<{ close: () =
 
 /** Connects from `ns` to host:port; what the server answered (peer and local address). */
 export function tcpClient(ns: string, host: string, port: number): { peer: string; local: string } {
-  const r = sh('nsenter', [`--net=/run/netns/${ns}`, process.execPath, '-e', ECHO_CLIENT, host, String(port)], { timeoutMs: 15_000 })
+  const r = sh('nsenter', [`--net=${nsPath(ns)}`, process.execPath, '-e', ECHO_CLIENT, host, String(port)], { timeoutMs: 15_000 })
   if (r.status !== 0) throw new Error(`TCP ${ns} → ${host}:${port} failed: ${r.stderr.trim()}`)
   const [peer, local] = r.stdout.trim().split(' ')
   return { peer: peer!, local: local! }
