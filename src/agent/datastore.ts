@@ -27,6 +27,8 @@ export interface OwnNode {
   name: string
   nodeIp: string
   podCidr: string
+  /** the network every pod CIDR is allocated from, when the store knows it (BGP import filter) */
+  clusterCidr?: string
 }
 
 export interface DatastoreStatus {
