@@ -13,7 +13,7 @@ import {
 } from '../datapath/pod.js'
 import { getLinkByName } from '../datapath/netdev.js'
 import { addEndpoint, deleteEndpoint, listEndpoints, type EndpointView } from './endpoints.js'
-import { hooksOf, requireState } from './node.js'
+import { hooksOf, requireState, withNodeLock } from './node.js'
 import { queryProgram } from '../datapath/tc.js'
 import { loadState } from './state.js'
 import { resolvePinDir } from './config.js'
@@ -72,17 +72,21 @@ export function detachPod(ref: PodRef): DetachedPod {
 }
 
 export function detachHostIf(hostIf: string, pinDir?: string): DetachedPod {
-  const state = loadState(resolvePinDir(pinDir))
+  const dir = resolvePinDir(pinDir)
   const endpoints: string[] = []
-  for (const [ip, ep] of Object.entries(state?.endpoints ?? {})) {
-    if (ep.ifname !== hostIf) continue
-    try {
-      deleteEndpoint(ip, pinDir)
-    } catch (e) {
-      if (!(e instanceof UserError)) throw e
+  const removeEndpoints = () => {
+    for (const [ip, ep] of Object.entries(loadState(dir)?.endpoints ?? {})) {
+      if (ep.ifname !== hostIf) continue
+      try {
+        deleteEndpoint(ip, dir)
+      } catch (e) {
+        if (!(e instanceof UserError)) throw e
+      }
+      endpoints.push(ip)
     }
-    endpoints.push(ip)
   }
+  // state read and endpoint removal under one hold of the node's lock
+  if (loadState(dir)) withNodeLock(dir, removeEndpoints)
   return { hostIf, endpoints, deviceRemoved: deletePodDevice(hostIf) }
 }
 

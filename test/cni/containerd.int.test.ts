@@ -28,7 +28,20 @@ beforeAll(async () => {
     const cni = { binDir: join(dir, 'cni-bin'), confDir: join(dir, 'net.d') }
     const inst = cli(
       null,
-      ['cni', 'install', '--bin-dir', cni.binDir, '--conf-dir', cni.confDir, '--pin-dir', n.pinDir, '--network', `${lab.id}-${n.name}`, '--ipam-data-dir', lab.ipamDir],
+      [
+        'cni',
+        'install',
+        '--bin-dir',
+        cni.binDir,
+        '--conf-dir',
+        cni.confDir,
+        '--pin-dir',
+        n.pinDir,
+        '--network',
+        `${lab.id}-${n.name}`,
+        '--ipam-data-dir',
+        lab.ipamDir,
+      ],
       lab.env,
     )
     if (inst.status !== 0) throw new Error(inst.stderr)
