@@ -5,7 +5,6 @@ import { readFileSync } from 'node:fs'
 import { DEFAULT_LOG_FILE, Log } from './log.js'
 import { parseNetConf } from './netconf.js'
 import { CniError, Code, LATEST, SUPPORTED_VERSIONS, parseEnv, type CniEnv } from './protocol.js'
-import { cmdAdd, cmdCheck, cmdDel, cmdGc, cmdStatus, toCniError } from './verbs.js'
 
 function readStdin(): string {
   try {
@@ -15,7 +14,8 @@ function readStdin(): string {
   }
 }
 
-function run(env: CniEnv, stdin: string, log: Log, setVersion: (v: string) => void): unknown {
+// the verbs (and through them libbpf's FFI) load only for verbs that need them: VERSION stays cheap
+async function run(env: CniEnv, stdin: string, log: Log, setVersion: (v: string) => void): Promise<unknown> {
   if (env.command === 'VERSION') return { cniVersion: LATEST, supportedVersions: SUPPORTED_VERSIONS }
   const conf = parseNetConf(stdin)
   setVersion(conf.cniVersion)
@@ -26,6 +26,7 @@ function run(env: CniEnv, stdin: string, log: Log, setVersion: (v: string) => vo
       `${env.command} needs cniVersion 1.1.0 (the config says ${conf.cniVersion})`,
       'set cniVersion 1.1.0',
     )
+  const { cmdAdd, cmdCheck, cmdDel, cmdGc, cmdStatus } = await import('./verbs.js')
   switch (env.command) {
     case 'ADD':
       return cmdAdd(env, conf, log)
@@ -40,7 +41,7 @@ function run(env: CniEnv, stdin: string, log: Log, setVersion: (v: string) => vo
   }
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const e = process.env
   const log = new Log(e.PODNET_CNI_LOG ?? DEFAULT_LOG_FILE, {
     command: e.CNI_COMMAND,
@@ -53,16 +54,16 @@ function main(): void {
   let version: string = LATEST
   try {
     const env = parseEnv(e)
-    const out = run(env, env.command === 'VERSION' ? '' : readStdin(), log, (v) => (version = v))
+    const out = await run(env, env.command === 'VERSION' ? '' : readStdin(), log, (v) => (version = v))
     // ADD and VERSION print a result; the other verbs print nothing on success
     if (env.command === 'ADD' || env.command === 'VERSION') process.stdout.write(JSON.stringify(out) + '\n')
     if (env.command !== 'VERSION') log.write('info', `${env.command} ok`)
   } catch (err) {
-    const c = toCniError(err)
+    const c = err instanceof CniError ? err : (await import('./verbs.js')).toCniError(err)
     log.write('error', c.message, { code: c.code, details: c.details, stack: c.code === Code.INTERNAL ? (err as Error).stack : undefined })
     process.stdout.write(JSON.stringify(c.toJSON(version)) + '\n')
     process.exitCode = 1
   }
 }
 
-main()
+await main()

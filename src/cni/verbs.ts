@@ -67,7 +67,9 @@ export function cmdAdd(env: CniEnv, conf: NetConf, log: Log): CniResult {
       'DEL it before adding it again',
     )
   const ipam = ipamOf(conf, env, state.config.podCidr)
+  const t0 = performance.now()
   const alloc = ipamAdd(ipam, env)
+  const tIpam = performance.now()
   try {
     const v4 = (alloc.ips ?? []).find((i) => /^\d+\.\d+\.\d+\.\d+\//.test(i.address))
     if (!v4) throw new CniError(Code.IPAM, `IPAM ${ipam.type} returned no IPv4 address`, 'configure an IPv4 range in ipam')
@@ -92,7 +94,13 @@ export function cmdAdd(env: CniEnv, conf: NetConf, log: Log): CniResult {
       device: conf.podDevice,
       mtu: conf.mtu,
     })
-    log.write('info', 'pod added', { ip, hostIf, allocated: v4.address })
+    log.write('info', 'pod added', {
+      ip,
+      hostIf,
+      allocated: v4.address,
+      ipamMs: Math.round(tIpam - t0),
+      podMs: Math.round(performance.now() - tIpam),
+    })
     return convertResult(
       {
         cniVersion: conf.cniVersion,

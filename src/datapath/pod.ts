@@ -6,7 +6,7 @@
 // plugin (CNI_NETNS) and the lab alike.
 import { closeSync, existsSync, openSync } from 'node:fs'
 import { createHash } from 'node:crypto'
-import { createNetkit, isBpfError } from '../libbpf/index.js'
+import { createNetkit, ifNameToIndex, isBpfError } from '../libbpf/index.js'
 import { CommandError, run, tryRun } from '../util/exec.js'
 
 /** Link-local next hop of every pod; from-pod answers its ARP. */
@@ -56,7 +56,6 @@ function ipInNetns(netns: string, lines: string[][], json = false): string {
 /** Creates the pair and configures the pod side. Leaves nothing behind when it fails. */
 export function createPodDevice(s: PodDeviceSpec): void {
   if (!existsSync(s.netns)) throw new PodDeviceError(`network namespace ${s.netns} does not exist`, 'no-netns')
-  if (tryRun('ip', ['link', 'show', 'dev', s.hostIf]) !== null) throw new PodDeviceError(`device ${s.hostIf} already exists`, 'exists')
   try {
     if (s.device === 'netkit') {
       createNetkitPair(s)
@@ -89,6 +88,17 @@ function createNetkitPair(s: PodDeviceSpec): void {
     throw e
   } finally {
     closeSync(fd)
+  }
+}
+
+/** Whether a device of that name exists in this namespace (if_nametoindex: no process spawned). */
+export function linkExists(name: string): boolean {
+  try {
+    ifNameToIndex(name)
+    return true
+  } catch (e) {
+    if (isBpfError(e)) return false
+    throw e
   }
 }
 

@@ -7,6 +7,7 @@ import {
   createPodDevice,
   deletePodDevice,
   inspectPodSide,
+  linkExists,
   listPodHostIfs,
   podHostIfName,
   type PodDevice,
@@ -91,7 +92,7 @@ export function detachHostIf(hostIf: string, pinDir?: string): DetachedPod {
 }
 
 export function podDeviceExists(hostIf: string): boolean {
-  return getLinkByName(hostIf) !== null
+  return linkExists(hostIf)
 }
 
 /** Host-side pod devices on this node (named by podHostIfName). */
