@@ -4,7 +4,7 @@
 // while they run; the last one to stop clears it).
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { MapFd, RingBuffer } from '../../libbpf/index.js'
+import { MapFd, RingBuffer } from '../../datapath/introspect.js'
 import { MONITOR_F_TRACE, Reason, decodeEvent, isDrop, type PodnetEvent } from '../../datapath/abi.js'
 import { DatapathMaps, mapPinPath } from '../../datapath/maps.js'
 import { VXLAN_DEV } from '../../datapath/netdev.js'
@@ -58,7 +58,7 @@ export class Monitor {
     private readonly onEvent: (e: MonitorEvent) => void,
   ) {
     if (o.ip !== undefined) parseIPv4(o.ip, '--ip address')
-    this.pinDir = requireState(o.pinDir).pinDir
+    this.pinDir = requireState(o.pinDir, { mapsOnly: true }).pinDir
     this.maps = DatapathMaps.open(this.pinDir)
     try {
       this.events = MapFd.fromPin(mapPinPath(this.pinDir, 'events'))

@@ -1,7 +1,7 @@
 // What is attached on this node and where: configuration, every live tc
 // program (as the kernel reports it), every pinned map, library versions.
 import { release } from 'node:os'
-import { ProgFd, libbpfVersion } from '../../libbpf/index.js'
+import { libbpfVersion, programInfo } from '../../datapath/kernel.js'
 import { Programs } from '../../datapath/abi.js'
 import { queryProgram } from '../../datapath/tc.js'
 import { VXLAN_DEV } from '../../datapath/netdev.js'
@@ -55,14 +55,9 @@ export function nodeStatus(pinDirFlag?: string): NodeStatus {
     let tag: string | null = null
     let loadedAt: string | null = null
     if (id !== null) {
-      const p = ProgFd.fromId(id)
-      try {
-        const info = p.info()
-        tag = info.tag
-        loadedAt = bootTimeToDate(info.loadTime).toISOString()
-      } finally {
-        p.close()
-      }
+      const info = programInfo(id)
+      tag = info.tag
+      loadedAt = bootTimeToDate(info.loadTime).toISOString()
     }
     return {
       program: Programs[h.key].program,

@@ -5,26 +5,13 @@
 // attach + pods + endpoints + routes here costs one Node.js start per node
 // instead of one per CLI command.
 import { UserError } from '../../errors.js'
-import { type Mode } from '../config.js'
+import { formatZodError } from '../config.js'
 import { attach, detach } from '../node.js'
 import { listRoutes, syncRoutes, type RouteView } from '../routes.js'
-import { removeLabIpam, runPlugin, type LabPodRef } from './cni-client.js'
-import { type PodDevice } from './plan.js'
+import { AgentRequestSchema, type AgentRequest } from './agent-request.js'
+import { removeLabIpam, runPlugin } from './cni-client.js'
 
-export type AgentRequest =
-  | {
-      op: 'setup'
-      nodeNs: string
-      pinDir: string
-      nodeIp: string
-      podCidr: string
-      device: string
-      mode: Mode
-      podDevice: PodDevice
-      pods: LabPodRef[]
-      routes: { cidr: string; nodeIp: string }[]
-    }
-  | { op: 'detach'; nodeNs: string; pinDir: string; podDevice: PodDevice; pods: LabPodRef[] }
+export type { AgentRequest }
 
 export type AgentReply =
   | { ok: true; podMtu?: number; routes?: RouteView[]; removed?: number; timings: Record<string, number> }
@@ -51,6 +38,7 @@ function setup(req: Extract<AgentRequest, { op: 'setup' }>): AgentReply {
 }
 
 function handle(req: AgentRequest): AgentReply {
+  // no node lock held here: the plugin processes ADD/DEL pods under it themselves
   if (req.op === 'setup') return setup(req)
   const t = performance.now()
   // DEL per pod, as a runtime does when it removes them; then the node
@@ -74,7 +62,9 @@ async function main(): Promise<void> {
   for await (const chunk of process.stdin) input += chunk
   let reply: AgentReply
   try {
-    reply = handle(JSON.parse(input) as AgentRequest)
+    const parsed = AgentRequestSchema.safeParse(JSON.parse(input))
+    if (!parsed.success) throw formatZodError(parsed.error, 'lab node agent request')
+    reply = handle(parsed.data)
   } catch (e) {
     const user = e instanceof UserError
     reply = { ok: false, error: { message: (e as Error).message, hint: user ? (e.hint ?? null) : null, user } }

@@ -188,6 +188,21 @@ describe('Kubernetes datastore', () => {
     await until('converged', () => peerNames(d).join() === 'n5=10.244.5.0/24@192.168.5.5')
   })
 
+  it('keeps its peers and reports not ready while the API server answers 503, and converges when it is healthy', async () => {
+    const d = open()
+    await d.start(AbortSignal.timeout(5000))
+    await until('a watch', () => srv.watchCount === 1)
+    srv.fail(503)
+    srv.cutWatches()
+    await until('not ready with the status', () => /unavailable: HTTP 503/.test(d.status().reason ?? ''))
+    srv.deleteNode('n2')
+    await new Promise((r) => setTimeout(r, 300))
+    expect(peerNames(d)).toEqual(['n2=10.244.2.0/24@192.168.5.2'])
+    srv.fail(null)
+    await until('ready and converged', () => d.status().ready && peerNames(d).length === 0)
+    srv.log.length = 0 // the 503s were ours
+  })
+
   it('sets NetworkUnavailable=False with reason PodnetIsUp by a strategic merge patch on nodes/status, once', async () => {
     const d = open()
     await d.start(AbortSignal.timeout(5000))
