@@ -1,12 +1,13 @@
 // The lab creates and removes its pods the way a container runtime does: it
 // executes the CNI plugin (ADD on `lab up`, DEL on `lab down`) with CNI_*
 // variables and a network config, so the lab exercises the plugin's path.
-import { spawnSync } from 'node:child_process'
 import { rmSync } from 'node:fs'
+import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { DEBIAN_CNI_DIR, pluginMainPath } from '../cni-install.js'
 import { stateDir } from '../state.js'
 import type { PodDevice } from './plan.js'
+import { spawnAsync } from './netns.js'
 import { UserError } from '../../errors.js'
 
 /** the plugin's error code for a kernel without netkit (src/cni/protocol.ts) */
@@ -40,8 +41,13 @@ function netConf(nodeNs: string, pinDir: string, podDevice: PodDevice): Record<s
 /** Runs the plugin for one pod (container ID = the pod's namespace name;
  * the lab's fixed IP through host-local's IP= argument). Throws the
  * plugin's error message. */
-export function runPlugin(command: 'ADD' | 'DEL', node: { ns: string; pinDir: string }, podDevice: PodDevice, pod: LabPodRef): unknown {
-  const r = spawnSync(process.execPath, ['--max-semi-space-size=2', pluginMainPath()], {
+export async function runPlugin(
+  command: 'ADD' | 'DEL',
+  node: { ns: string; pinDir: string },
+  podDevice: PodDevice,
+  pod: LabPodRef,
+): Promise<unknown> {
+  const r = await spawnAsync(process.execPath, ['--max-semi-space-size=2', pluginMainPath()], {
     input: JSON.stringify(netConf(node.ns, node.pinDir, podDevice)),
     env: {
       ...process.env,
@@ -52,10 +58,9 @@ export function runPlugin(command: 'ADD' | 'DEL', node: { ns: string; pinDir: st
       CNI_ARGS: `IgnoreUnknown=1;IP=${pod.ip}`,
       CNI_PATH: DEBIAN_CNI_DIR,
     },
-    encoding: 'utf8',
-    timeout: 60_000,
+    timeoutMs: 60_000,
   })
-  const out = (r.stdout ?? '').trim()
+  const out = r.stdout.trim()
   type Reply = { code?: number; msg?: string; details?: string }
   let parsed: Reply | null = null
   try {
@@ -66,8 +71,33 @@ export function runPlugin(command: 'ADD' | 'DEL', node: { ns: string; pinDir: st
   if (r.status !== 0) {
     // the lab's own flag is the fix for a kernel without netkit
     if (parsed?.code === NO_NETKIT) throw new UserError(`CNI ${command} of ${pod.ns}: ${parsed.msg}`, 'use --pod-device veth')
-    const why = parsed?.msg ? `${parsed.msg}${parsed.details ? ` (${parsed.details})` : ''}` : (r.stderr || out || String(r.error)).trim()
+    const why = parsed?.msg
+      ? `${parsed.msg}${parsed.details ? ` (${parsed.details})` : ''}`
+      : (r.stderr || out || `killed by ${r.signal}`).trim()
     throw new Error(`CNI ${command} of ${pod.ns}: ${why}`)
   }
   return parsed
+}
+
+/** Runs the plugin for every pod, several at once (they serialize on the node lock
+ * only where they touch the node's state); every failure is reported. */
+export async function runPluginAll(
+  command: 'ADD' | 'DEL',
+  node: { ns: string; pinDir: string },
+  podDevice: PodDevice,
+  pods: LabPodRef[],
+): Promise<string[]> {
+  // a few at a time (two per CPU): each is a Node.js start
+  const failed: Error[] = []
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < pods.length) {
+      const p = pods[next++]!
+      await runPlugin(command, node, podDevice, p).catch((e: Error) => failed.push(e))
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(pods.length, 2 * cpus().length) }, worker))
+  const user = failed.find((e) => e instanceof UserError)
+  if (user && command === 'ADD') throw user
+  return failed.map((e) => e.message)
 }

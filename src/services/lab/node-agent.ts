@@ -9,7 +9,7 @@ import { formatZodError } from '../config.js'
 import { attach, detach } from '../node.js'
 import { listRoutes, syncRoutes, type RouteView } from '../routes.js'
 import { AgentRequestSchema, type AgentRequest } from './agent-request.js'
-import { removeLabIpam, runPlugin } from './cni-client.js'
+import { removeLabIpam, runPluginAll } from './cni-client.js'
 
 export type { AgentRequest }
 
@@ -17,7 +17,7 @@ export type AgentReply =
   | { ok: true; podMtu?: number; routes?: RouteView[]; removed?: number; timings: Record<string, number> }
   | { ok: false; error: { message: string; hint: string | null; user: boolean } }
 
-function setup(req: Extract<AgentRequest, { op: 'setup' }>): AgentReply {
+async function setup(req: Extract<AgentRequest, { op: 'setup' }>): Promise<AgentReply> {
   const timings: Record<string, number> = {}
   let t = performance.now()
   const lap = (k: string) => {
@@ -28,8 +28,9 @@ function setup(req: Extract<AgentRequest, { op: 'setup' }>): AgentReply {
   const a = attach({ flags: { nodeIp: req.nodeIp, podCidr: req.podCidr, device: req.device, mode: req.mode }, pinDir: req.pinDir })
   lap('attach')
 
-  // pods as a runtime makes them: the CNI plugin, ADD per pod
-  for (const p of req.pods) runPlugin('ADD', { ns: req.nodeNs, pinDir: req.pinDir }, req.podDevice, p)
+  // pods as a runtime makes them: the CNI plugin, ADD per pod, all at once
+  const failed = await runPluginAll('ADD', { ns: req.nodeNs, pinDir: req.pinDir }, req.podDevice, req.pods)
+  if (failed.length) throw new Error(failed.join('; '))
   lap('pods')
   syncRoutes(req.routes, req.pinDir)
   const routes = listRoutes(req.pinDir)
@@ -37,19 +38,12 @@ function setup(req: Extract<AgentRequest, { op: 'setup' }>): AgentReply {
   return { ok: true, podMtu: a.podMtu, routes, timings }
 }
 
-function handle(req: AgentRequest): AgentReply {
+async function handle(req: AgentRequest): Promise<AgentReply> {
   // no node lock held here: the plugin processes ADD/DEL pods under it themselves
   if (req.op === 'setup') return setup(req)
   const t = performance.now()
   // DEL per pod, as a runtime does when it removes them; then the node
-  const errors: string[] = []
-  for (const p of req.pods) {
-    try {
-      runPlugin('DEL', { ns: req.nodeNs, pinDir: req.pinDir }, req.podDevice, p)
-    } catch (e) {
-      errors.push((e as Error).message)
-    }
-  }
+  const errors = await runPluginAll('DEL', { ns: req.nodeNs, pinDir: req.pinDir }, req.podDevice, req.pods)
   const tDel = performance.now()
   const r = detach(req.pinDir)
   removeLabIpam(req.nodeNs)
@@ -64,7 +58,7 @@ async function main(): Promise<void> {
   try {
     const parsed = AgentRequestSchema.safeParse(JSON.parse(input))
     if (!parsed.success) throw formatZodError(parsed.error, 'lab node agent request')
-    reply = handle(parsed.data)
+    reply = await handle(parsed.data)
   } catch (e) {
     const user = e instanceof UserError
     reply = { ok: false, error: { message: (e as Error).message, hint: user ? (e.hint ?? null) : null, user } }
