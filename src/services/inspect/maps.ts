@@ -154,7 +154,7 @@ function renderKey(btf: Btf, typeId: number, v: BtfValue, mapName: string): Rend
     return renderValue(btf, typeId, v)
   }
   if (typeof v === 'number') {
-    if (mapName === MapName.endpoints) return nboU32ToIp(v)
+    if (mapName === MapName.endpoints || mapName === MapName.peers) return nboU32ToIp(v)
     if (mapName === MapName.metrics) return `${dirLabel(Math.floor(v / REASON_MAX))}/${reasonLabel(v % REASON_MAX)}`
   }
   return plain(v)
