@@ -11,6 +11,7 @@ import {
   ratios,
   samplesTable,
   summarize,
+  usedCount,
 } from '../../scripts/bench/lib/report.js'
 import type { Sample } from '../../scripts/bench/lib/measure.js'
 import { parseAttachJson } from '../../scripts/bench/lib/podnet.js'
