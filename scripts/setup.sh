@@ -13,6 +13,8 @@ fi
 PKGS=(clang llvm libbpf-dev libbpf1 bpftool iproute2 iputils-ping tcpdump iperf3 sockperf ethtool util-linux make etcd-server etcd-client)
 # Kubernetes tests: the API test server's TLS certificate (openssl), agents probed inside node namespaces (curl)
 PKGS+=(curl openssl)
+# hand-made packets from raw sockets in the hostile-pod tests (test/support/rawpkt.py)
+PKGS+=(python3)
 if [ "${1:-}" = --vm ]; then
   PKGS+=(qemu-system-x86 qemu-utils busybox-static cpio kmod debootstrap e2fsprogs rsync openssh-client
          vagrant vagrant-libvirt libvirt-daemon-system libvirt-clients dnsmasq-base iptables zstd xz-utils)

@@ -248,6 +248,23 @@ describe('BGP routing with a BIRD top-of-rack router', () => {
     expect(out).toMatch(/1600 packets transmitted, 1600 received, 0% packet loss/)
   })
 
+  it('replaces the BGP daemon a SIGKILLed agent left running, keeping the routes', async () => {
+    const old = bgpOf(n1)!.daemon.pid!
+    await c.stopAgent(agents.get('node1')!, 'SIGKILL')
+    expect(sh('kill', ['-0', String(old)]).status).toBe(0) // the daemon outlives its agent
+    start(n1, 1)
+    await ready(n1)
+    await established(n1, TOR_A)
+    await c.waitFor(
+      'the old daemon gone',
+      () => sh('sh', ['-c', `grep -q '^State:.*Z' /proc/${old}/status 2>/dev/null || ! kill -0 ${old} 2>/dev/null`]).status === 0,
+      10_000,
+      100,
+    )
+    expect(agents.get('node1')!.log()).toContain('stopping the BGP daemon a previous agent left running')
+    expect(Object.keys(routeMap(n1)).sort()).toEqual([cidr(2), cidr(3)])
+  })
+
   it("withdraws a node's CIDR from the router and every peer once it is gone past the restart time", async () => {
     await c.stopAgent(agents.get('node3')!, 'SIGTERM')
     // graceful restart: still there right after the stop

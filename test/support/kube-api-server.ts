@@ -14,7 +14,6 @@ import { createServer as createHttpsServer } from 'node:https'
 import type { Socket } from 'node:net'
 import { jsonPatch, mergePatch, PatchError, strategicMergePatch } from './kube-patch.js'
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 export type KubeNode = { metadata: { name: string; [k: string]: any }; spec?: any; status?: any; [k: string]: any }
 export interface PolicyRule {
   apiGroups?: string[]
@@ -147,6 +146,11 @@ export class KubeApiTestServer {
   /** Answers every request with this HTTP status (a Status object), as a sick API server does (e.g. 503 while its etcd is away); null: healthy. */
   fail(code: number | null): void {
     this.failWith = code
+  }
+
+  /** Writes elsewhere in the cluster (other resources share the revision counter): the resourceVersion moves, Node watchers see no event. */
+  advance(n: number): void {
+    this.rv += n
   }
 
   /** Forgets history up to now: a watch from any older resourceVersion gets 410 Gone. */

@@ -5,26 +5,15 @@
 // attach + pods + endpoints + routes here costs one Node.js start per node
 // instead of one per CLI command.
 import { UserError } from '../../errors.js'
-import { type Mode } from '../config.js'
+import { formatZodError } from '../config.js'
+import { AgentRequestSchema, type AgentRequest } from './agent-request.js'
 import { addEndpoint } from '../endpoints.js'
-import { attach, detach } from '../node.js'
+import { attach, detach, withNodeLock } from '../node.js'
 import { listRoutes, syncRoutes, type RouteView } from '../routes.js'
 import { createNetkitPod, ipBatch } from './netns.js'
-import { POD_GATEWAY, type PodDevice } from './plan.js'
+import { POD_GATEWAY } from './plan.js'
 
-export type AgentRequest =
-  | {
-      op: 'setup'
-      pinDir: string
-      nodeIp: string
-      podCidr: string
-      device: string
-      mode: Mode
-      podDevice: PodDevice
-      pods: { ns: string; ip: string; hostIf: string }[]
-      routes: { cidr: string; nodeIp: string }[]
-    }
-  | { op: 'detach'; pinDir: string }
+export type { AgentRequest }
 
 export type AgentReply =
   | { ok: true; podMtu?: number; routes?: RouteView[]; removed?: number; timings: Record<string, number> }
@@ -68,7 +57,8 @@ function setup(req: Extract<AgentRequest, { op: 'setup' }>): AgentReply {
 }
 
 function handle(req: AgentRequest): AgentReply {
-  if (req.op === 'setup') return setup(req)
+  // one lock for the whole setup: the services it calls pass through it
+  if (req.op === 'setup') return withNodeLock(req.pinDir, () => setup(req))
   const t = performance.now()
   const r = detach(req.pinDir)
   return { ok: true, removed: r.removed.length, timings: { detach: Math.round(performance.now() - t) } }
@@ -79,7 +69,9 @@ async function main(): Promise<void> {
   for await (const chunk of process.stdin) input += chunk
   let reply: AgentReply
   try {
-    reply = handle(JSON.parse(input) as AgentRequest)
+    const parsed = AgentRequestSchema.safeParse(JSON.parse(input))
+    if (!parsed.success) throw formatZodError(parsed.error, 'lab node agent request')
+    reply = handle(parsed.data)
   } catch (e) {
     const user = e instanceof UserError
     reply = { ok: false, error: { message: (e as Error).message, hint: user ? (e.hint ?? null) : null, user } }

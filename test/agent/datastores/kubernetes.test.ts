@@ -141,6 +141,22 @@ describe('Kubernetes datastore', () => {
     expect(srv.log.filter((l) => l.verb === 'list')).toHaveLength(1)
   })
 
+  it('follows bookmarks, so a compaction after them does not force a relist', async () => {
+    const d = open()
+    await d.start(AbortSignal.timeout(5000))
+    await until('a watch', () => srv.watchCount === 1)
+    srv.advance(50) // other resources were written; no Node changed
+    await until('a bookmark with the new resourceVersion', () => d.status().detail?.resourceVersion === srv.resourceVersion)
+    srv.compact()
+    srv.cutWatches()
+    await until('a new watch', () => srv.watchCount === 1)
+    const watches = srv.log.filter((l) => l.verb === 'watch')
+    expect(watches.at(-1)!.query.resourceVersion).toBe(srv.resourceVersion)
+    expect(srv.log.filter((l) => l.verb === 'list')).toHaveLength(1)
+    expect(d.status().detail).toMatchObject({ relists410: 0 })
+    expect((d.status().detail?.bookmarks as number) > 0).toBe(true)
+  })
+
   it('relists on 410 Gone and keeps its peers throughout (no change reported when nothing changed)', async () => {
     srv.createNode({ name: 'n3', podCIDR: '10.244.3.0/24', internalIP: '192.168.5.3' })
     const d = open()
