@@ -206,7 +206,7 @@ describe.each(['direct', 'vxlan'] as const)('inspecting two nodes in %s mode', (
     expect(text.stdout).toContain(`${n2.podCidr}       node_ip=${n2.ip} flags=${mode === 'vxlan' ? 'vxlan' : '-'}`)
     expect(run(n1, ['routes', 'list']).stdout).toMatch(
       new RegExp(
-        `CIDR\\s+NODE\\s+ENCAP\\s+REQUESTED\\s+ORIGIN\\n10\\.244\\.2\\.0/24\\s+${n2.ip.replace(/\./g, '\\.')}\\s+${cross}\\s+default\\s+static`,
+        `CIDR\\s+NODE\\s+ENCAP\\s+REQUESTED\\s+ORIGIN\\n10\\.244\\.2\\.0/24\\s+${n2.ip.replace(/\./g, '\\.')}\\s+${cross}\\s+default`,
       ),
     )
   })
