@@ -4,9 +4,8 @@
 // of oclif (and semver, for an engines check) before any command runs
 import { Command } from '@oclif/core/command'
 import * as Flags from '@oclif/core/flags'
-import type { CommandError } from '@oclif/core/interfaces'
-import { UserError } from '../errors.js'
-import { BpfError } from '../errors.js'
+import type { CommandError, OptionFlag } from '@oclif/core/interfaces'
+import { BpfError, UserError } from '../errors.js'
 
 export const pinDirFlag = Flags.string({
   description: "bpffs directory holding this node's pins (one per node)",
@@ -44,6 +43,15 @@ export abstract class BaseCommand extends Command {
 }
 
 /** Renders rows as an aligned text table. */
+/** A flag whose choices come from a zod enum (the schema stays the one
+ * source of the values); typed as the enum's union. */
+export function enumFlag<T extends string>(
+  e: { options: readonly T[] },
+  props: { description: string; default?: T },
+): OptionFlag<T | undefined> {
+  return Flags.string({ ...props, options: [...e.options] }) as unknown as OptionFlag<T | undefined>
+}
+
 export function table(headers: string[], rows: (string | number)[][]): string {
   const cells = [headers, ...rows.map((r) => r.map(String))]
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)))

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs'
 import { z } from '../util/zod.js'
 import { UserError } from '../errors.js'
 import { isIPv4, parseCidr } from '../util/ipv4.js'
+import { DEFAULT_VXLAN_PORT } from '../datapath/abi.js'
 
 export const DEFAULT_PIN_DIR = '/sys/fs/bpf/podnet'
 
@@ -21,14 +22,21 @@ export type Mode = z.infer<typeof ModeSchema>
 export const EncapSchema = z.enum(['auto', 'vxlan', 'none'])
 export type Encap = z.infer<typeof EncapSchema>
 
+/** Defaults of the node configuration, declared once: the schema applies them, flag help shows them. */
+export const NodeDefaults = { mode: 'auto', vni: 1, vxlanPort: DEFAULT_VXLAN_PORT } as const satisfies {
+  mode: Mode
+  vni: number
+  vxlanPort: number
+}
+
 export const NodeConfigSchema = z
   .object({
     nodeIp: ipv4,
     podCidr: cidr,
     device: z.string().min(1).max(15, 'interface names are at most 15 characters'),
-    mode: ModeSchema.default('auto'),
-    vni: z.number().int().min(1).max(16_777_215, 'VNI is 24 bits: 1..16777215').default(1),
-    vxlanPort: z.number().int().min(1).max(65_535).default(8472),
+    mode: ModeSchema.default(NodeDefaults.mode),
+    vni: z.number().int().min(1).max(16_777_215, 'VNI is 24 bits: 1..16777215').default(NodeDefaults.vni),
+    vxlanPort: z.number().int().min(1).max(65_535).default(NodeDefaults.vxlanPort),
     /** pod-facing MTU; default: device MTU, minus 50 when a mode uses VXLAN */
     mtu: z.number().int().min(576, 'MTU below 576 breaks IPv4').max(65_535).optional(),
   })
