@@ -629,13 +629,15 @@ describe('files and pins are root-only; detach removes only our pins', () => {
   })
 
   it('creates a missing state directory 0700', () => {
-    const dir = join(mkdtempSync(join(tmpdir(), 'pngd-sd-')), 'nested', 'state')
+    const root = mkdtempSync(join(tmpdir(), 'pngd-sd-'))
+    const dir = join(root, 'nested', 'state')
     try {
       cliJson(n3.ns, [...attach3, '--pin-dir', n3.pinDir], { PODNET_STATE_DIR: dir })
       expect(statSync(dir).mode & 0o777).toBe(0o700)
       expect(statSync(join(dir, `${n3.pinDir.replace(/\//g, '_')}.json`)).mode & 0o777).toBe(0o600)
     } finally {
       cli(n3.ns, ['detach', '--pin-dir', n3.pinDir], { PODNET_STATE_DIR: dir })
+      rmSync(root, { recursive: true, force: true })
     }
     expect(existsSync(n3.pinDir)).toBe(false)
   })

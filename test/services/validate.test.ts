@@ -1,10 +1,10 @@
 // The input checks on their own: pure functions over addresses, routes,
 // links and files (no root, no namespaces).
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { UserError } from '../../src/errors.js'
 import { parseCidr } from '../../src/util/ipv4.js'
 import {
@@ -171,6 +171,7 @@ describe('capacity', () => {
 
 describe('input files', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pngd-files-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
   const f = (name: string, text: string) => {
     const p = join(dir, name)
     writeFileSync(p, text)
