@@ -11,6 +11,7 @@ import {
   ratios,
   samplesTable,
   summarize,
+  usedCount,
 } from '../../scripts/bench/lib/report.js'
 import type { Sample } from '../../scripts/bench/lib/measure.js'
 import { parseAttachJson } from '../../scripts/bench/lib/podnet.js'
@@ -183,6 +184,11 @@ describe('disturbed repetitions', () => {
     expect(direct.tcp4).toMatchObject({ median: 90.5, min: 89, max: 92, n: 4, of: 5, allDisturbed: false })
     expect(direct.retr4).toMatchObject({ median: 25, min: 10, max: 50, n: 4 })
     expect(cpuTable(rows)).toContain('| podnet-bpf direct | — | 0.905 (0.890–0.920) | — |')
+    expect(usedCount(direct)).toBe('4 of 5')
+    const none = figure([])
+    expect(usedCount({ ...direct, tcp1: figure([{ value: 1 }, { value: 2, disturbed: true }]), rttP50: none, udp: none })).toBe(
+      '1·4·—·— of 5',
+    )
     const r = ratios(rows).find((x) => x.name === 'podnet-direct / kernel-routing')!
     expect(r.tcp4).toBeCloseTo(90.5 / 80.5)
     expect(r.n[1]).toBe(4)

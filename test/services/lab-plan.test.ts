@@ -50,24 +50,27 @@ describe('planLab', () => {
 describe('the lab node agent request', () => {
   const setup = {
     op: 'setup',
+    nodeNs: 'pnlab-x-node1',
     pinDir: '/sys/fs/bpf/pnlab-x-node1',
     nodeIp: '192.168.77.1',
     podCidr: '10.244.1.0/24',
     device: 'eth0',
     mode: 'vxlan',
     podDevice: 'veth',
-    pods: [{ ns: 'pnlab-x-node1-pod1', ip: '10.244.1.10', hostIf: 'pn-pod1' }],
+    pods: [{ ns: 'pnlab-x-node1-pod1', ip: '10.244.1.10' }],
     routes: [{ cidr: '10.244.2.0/24', nodeIp: '192.168.77.2' }],
   }
 
   it('parses what lab up sends', () => {
     expect(AgentRequestSchema.parse(setup)).toEqual(setup)
-    expect(AgentRequestSchema.parse({ op: 'detach', pinDir: '/sys/fs/bpf/x' })).toEqual({ op: 'detach', pinDir: '/sys/fs/bpf/x' })
+    const detach = { op: 'detach', nodeNs: 'x', pinDir: '/sys/fs/bpf/x', podDevice: 'veth', pods: setup.pods }
+    expect(AgentRequestSchema.parse(detach)).toEqual(detach)
   })
 
   it.each([
     [{ ...setup, mode: 'tunnel' }, 'mode'],
-    [{ ...setup, pods: [{ ns: 'a', ip: '10.244.1.10' }] }, 'hostIf'],
+    [{ ...setup, pods: [{ ns: 'a' }] }, 'ip'],
+    [{ ...setup, nodeNs: undefined }, 'nodeNs'],
     [{ ...setup, extra: 1 }, 'extra'],
     [{ op: 'reboot', pinDir: '/x' }, 'op'],
   ])('refuses a malformed request (%#: %s)', (req, key) => {

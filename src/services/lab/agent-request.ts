@@ -3,10 +3,12 @@
 import { z } from '../../util/zod.js'
 import { ModeSchema } from '../config.js'
 
-const PodSchema = z.object({ ns: z.string().min(1), ip: z.string().min(1), hostIf: z.string().min(1).max(15) }).strict()
+// a pod as the CNI plugin is asked to make it: its namespace (also the container ID) and the lab's IP
+const PodSchema = z.object({ ns: z.string().min(1), ip: z.string().min(1) }).strict()
 const SetupSchema = z
   .object({
     op: z.literal('setup'),
+    nodeNs: z.string().min(1),
     pinDir: z.string().min(1),
     nodeIp: z.string().min(1),
     podCidr: z.string().min(1),
@@ -21,6 +23,14 @@ const SetupSchema = z
 /** What `lab up` / `lab down` send; parsed, never cast (the services validate the values). */
 export const AgentRequestSchema = z.discriminatedUnion('op', [
   SetupSchema,
-  z.object({ op: z.literal('detach'), pinDir: z.string().min(1) }).strict(),
+  z
+    .object({
+      op: z.literal('detach'),
+      nodeNs: z.string().min(1),
+      pinDir: z.string().min(1),
+      podDevice: z.enum(['veth', 'netkit']),
+      pods: z.array(PodSchema),
+    })
+    .strict(),
 ])
 export type AgentRequest = z.infer<typeof AgentRequestSchema>
