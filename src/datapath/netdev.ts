@@ -5,6 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { ifNameToIndex, routeOps, type RouteOp } from '../libbpf/index.js'
 import { ipJson, run, tryRun } from '../util/exec.js'
+import { UserError } from '../errors.js'
 
 /** Kernel routes we install carry this protocol number, so they are ours to remove. */
 export const ROUTE_PROTO = 112
@@ -47,6 +48,11 @@ export interface KernelRoute {
   prefsrc?: string
 }
 
+/** Every IPv4 route of the main table, protocols as numbers (`ip -N`). */
+export function listMainRoutes(): { dst: string; dev?: string; gateway?: string; protocol?: string; type?: string }[] {
+  return ipJson(['-N', '-4', 'route', 'show', 'table', 'main'])
+}
+
 export function listOurRoutes(): KernelRoute[] {
   return ipJson<KernelRoute[]>(['-4', 'route', 'show', 'proto', String(ROUTE_PROTO)])
 }
@@ -84,7 +90,17 @@ export function applyRoutes(replace: readonly KernelRouteSpec[], remove: readonl
   const ifindexes = new Map<string, number>()
   const oif = (dev: string) => {
     let i = ifindexes.get(dev)
-    if (i === undefined) ifindexes.set(dev, (i = ifNameToIndex(dev)))
+    if (i === undefined) {
+      try {
+        i = ifNameToIndex(dev)
+      } catch {
+        throw new UserError(
+          `device ${dev} is gone, so its routes cannot be written`,
+          'run podnet-bpf attach again (it recreates podnet devices)',
+        )
+      }
+      ifindexes.set(dev, i)
+    }
     return i
   }
   const ops: RouteOp[] = [
