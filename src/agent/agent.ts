@@ -107,7 +107,8 @@ export class Agent {
     const own = await ds.start(this.o.signal)
     if (this.o.signal.aborted) return
     this.own = own
-    this.log.info('pod CIDR acquired', { podCidr: own.podCidr, nodeIp: own.nodeIp })
+    const mode = cfg.mode ?? own.mode ?? 'auto'
+    this.log.info('pod CIDR acquired', { podCidr: own.podCidr, nodeIp: own.nodeIp, mode })
     ds.watch(() => this.reconciler?.trigger('datastore'), this.o.signal)
 
     this.phase = 'attaching the datapath'
@@ -116,7 +117,7 @@ export class Agent {
         nodeIp: own.nodeIp,
         podCidr: own.podCidr,
         device: cfg.device,
-        mode: cfg.mode,
+        mode,
         vni: cfg.vni,
         vxlanPort: cfg.vxlanPort,
         mtu: cfg.mtu,
@@ -130,7 +131,7 @@ export class Agent {
     const rec = new Reconciler({
       pinDir: this.pinDir,
       own,
-      mode: cfg.mode,
+      mode,
       device: cfg.device,
       log: this.log,
       onResult: (r) => this.onResult(r),
@@ -139,7 +140,7 @@ export class Agent {
         this.log.error('reconcile failed; datapath unchanged', { trigger, error: e.message })
       },
     })
-    rec.addRouteSource('datastore', () => ds.peers().map((p) => peerToRoute(p, cfg.mode)))
+    rec.addRouteSource('datastore', () => ds.peers().map((p) => peerToRoute(p, mode)))
     this.reconciler = rec
     await this.o.onReconciler?.(rec, this)
     this.phase = 'first sync'

@@ -67,7 +67,8 @@ export const AgentConfigSchema = z
       .default(hostname().toLowerCase()),
     nodeIp: ipv4.optional(),
     device: z.string().min(1).max(15, 'interface names are at most 15 characters').default('eth0'),
-    mode: ModeSchema.default('auto'),
+    /** default: the cluster config's mode (etcd), else auto */
+    mode: ModeSchema.optional(),
     vni: z.number().int().min(1).max(16_777_215).optional(),
     vxlanPort: z.number().int().min(1).max(65_535).default(8472),
     mtu: z.number().int().min(576).max(65_535).optional(),

@@ -243,6 +243,11 @@ export class Cluster {
     }
   }
 
+  /** `ip route …` inside a node namespace (test namespaces only, never the host's). */
+  nodeRoute(node: CNode, args: string[]): void {
+    must('ip', ['-n', node.ns, 'route', ...args])
+  }
+
   routes(node: CNode): { cidr: string; nodeIp: string; encap: string }[] {
     const r = cli(node.ns, ['routes', 'list', '--pin-dir', node.pinDir, '--json'], this.env)
     if (r.status !== 0) return []
@@ -256,5 +261,140 @@ export class Cluster {
     deleteNetnsWithPrefix(`${this.id}-`)
     for (const n of this.nodes) sh('rm', ['-rf', n.pinDir])
     rmSync(this.dir, { recursive: true, force: true })
+  }
+}
+
+export interface Pod {
+  ns: string
+  ip: string
+  node: CNode
+}
+
+const MESH_SERVER = `
+const net = require('net');
+net.createServer((s) => { s.on('error', () => {}); s.end(s.remoteAddress + '\\n') }).listen(7100, process.argv[1], () => console.log('ready'));`
+
+const MESH_CLIENT = `
+const net = require('net');
+const dsts = process.argv.slice(1);
+Promise.all(dsts.map((d) => new Promise((res) => {
+  const c = net.connect(7100, d); let out = '';
+  const t = setTimeout(() => { c.destroy(); res([d, 'timeout']) }, 5000);
+  c.on('data', (x) => out += x); c.on('end', () => { clearTimeout(t); res([d, out.trim()]) });
+  c.on('error', (e) => { clearTimeout(t); res([d, e.code || e.message]) });
+}))).then((r) => console.log(JSON.stringify(Object.fromEntries(r))));`
+
+/** TCP from every pod to every other pod: the source address each server saw
+ * (pod IP = no NAT), or the failure. Returns the pairs that were wrong. */
+export async function tcpMesh(pods: Pod[]): Promise<string[]> {
+  const servers = pods.map((p) =>
+    spawn('ip', ['netns', 'exec', p.ns, 'node', '-e', MESH_SERVER, p.ip], { stdio: ['ignore', 'pipe', 'pipe'] }),
+  )
+  try {
+    await Promise.all(
+      servers.map(
+        (s, i) =>
+          new Promise<void>((res, rej) => {
+            const t = setTimeout(() => rej(new Error(`server in ${pods[i]!.ns} did not start`)), 30_000)
+            s.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && (clearTimeout(t), res()))
+            s.on('exit', (c) => rej(new Error(`server in ${pods[i]!.ns} exited ${c}`)))
+          }),
+      ),
+    )
+    const bad: string[] = []
+    await Promise.all(
+      pods.map(async (src) => {
+        const dsts = pods.filter((p) => p !== src).map((p) => p.ip)
+        const out = await new Promise<string>((res) => {
+          const c = spawn('ip', ['netns', 'exec', src.ns, 'node', '-e', MESH_CLIENT, ...dsts], { stdio: ['ignore', 'pipe', 'pipe'] })
+          let o = ''
+          c.stdout!.on('data', (d: Buffer) => (o += d.toString()))
+          c.on('exit', () => res(o))
+        })
+        const seen = JSON.parse(out.trim() || '{}') as Record<string, string>
+        for (const d of dsts) if (seen[d] !== src.ip) bad.push(`${src.ip} → ${d}: ${seen[d] ?? 'no answer'}`)
+      }),
+    )
+    return bad
+  } finally {
+    for (const s of servers) s.kill('SIGKILL')
+  }
+}
+
+/** ping at `pps` for `seconds` in the background; `done` resolves with
+ * sent/received, the sequence numbers that got no reply although a later
+ * one did (`missing`: lost), and how many were sent after the last reply
+ * (`trailing`: in flight when stop() interrupted it, or lost at the end). */
+export function pingFlood(src: Pod, dst: string, pps: number, seconds: number) {
+  const count = Math.round(pps * seconds)
+  // ip netns exec execs ping, so this pid is ping's own
+  const p = spawn('ip', ['netns', 'exec', src.ns, 'ping', '-n', '-i', String(1 / pps), '-c', String(count), '-W', '1', dst], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  p.stdout!.on('data', (d: Buffer) => (out += d.toString()))
+  p.stderr!.on('data', (d: Buffer) => (out += d.toString()))
+  const done = new Promise<{ sent: number; received: number; missing: number[]; trailing: number; out: string }>((res) =>
+    p.on('exit', () => {
+      const m = /(\d+) packets transmitted, (\d+) received/.exec(out)
+      const seqs = new Set([...out.matchAll(/icmp_seq=(\d+) /g)].map((x) => Number(x[1])))
+      const max = Math.max(0, ...seqs)
+      const missing: number[] = []
+      for (let i = 1; i < max; i++) if (!seqs.has(i)) missing.push(i)
+      const sent = Number(m?.[1] ?? 0)
+      const summary = out
+        .split('\n')
+        .filter((l) => !l.includes('icmp_seq'))
+        .join('\n')
+      res({ sent, received: Number(m?.[2] ?? 0), missing, trailing: sent - max, out: summary })
+    }),
+  )
+  return { done, stop: () => p.kill('SIGINT') }
+}
+
+const STREAM_SERVER = `
+const net = require('net'); let bytes = 0, err = null;
+const srv = net.createServer((s) => { s.on('data', (d) => bytes += d.length); s.on('error', (e) => err = e.code || e.message);
+  s.on('end', () => { console.log(JSON.stringify({ bytes, err })); process.exit(0) }) });
+srv.listen(7200, process.argv[1], () => console.log('ready'));`
+
+// a paced stream (64 KiB every 10 ms, ~6.5 MB/s): a live connection, not a
+// saturated one, whose queueing on a loaded 2-core host would drop pings on its own
+const STREAM_CLIENT = `
+const net = require('net'); const buf = Buffer.alloc(65536, 7); let sent = 0, err = null;
+const c = net.connect(7200, process.argv[1], () => {
+  const t = setInterval(() => { if (stop) { clearInterval(t); c.end(); return } c.write(buf); sent += buf.length }, 10);
+});
+let stop = false;
+c.on('error', (e) => { err = e.code || e.message });
+c.on('close', () => { console.log(JSON.stringify({ sent, err })); process.exit(0) });
+process.on('SIGTERM', () => { stop = true; c.end() });`
+
+/** A TCP stream from src to dst (pod IPs) until stop(); reports bytes and any socket error (reset). */
+export async function tcpStream(
+  src: Pod,
+  dst: Pod,
+): Promise<{ stop(): Promise<{ client: { sent: number; err: string | null }; server: { bytes: number; err: string | null } }> }> {
+  const srv = spawn('ip', ['netns', 'exec', dst.ns, 'node', '-e', STREAM_SERVER, dst.ip], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let so = ''
+  await new Promise<void>((res, rej) => {
+    const t = setTimeout(() => rej(new Error('stream server did not start')), 30_000)
+    srv.stdout!.on('data', (d: Buffer) => ((so += d.toString()), so.includes('ready') && (clearTimeout(t), res())))
+  })
+  const cl = spawn('ip', ['netns', 'exec', src.ns, 'node', '-e', STREAM_CLIENT, dst.ip], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let co = ''
+  cl.stdout!.on('data', (d: Buffer) => (co += d.toString()))
+  return {
+    async stop() {
+      const clientDone = new Promise((r) => cl.on('exit', r))
+      const serverDone = new Promise((r) => srv.on('exit', r))
+      // ip netns exec execs the command, so the signal reaches node itself
+      cl.kill('SIGTERM')
+      await Promise.race([Promise.all([clientDone, serverDone]), sleep(10_000)])
+      srv.kill('SIGKILL')
+      cl.kill('SIGKILL')
+      const last = (s: string) => JSON.parse(s.trim().split('\n').pop() || 'null') as never
+      return { client: last(co) ?? { sent: 0, err: 'no report' }, server: last(so.replace('ready', '')) ?? { bytes: 0, err: 'no report' } }
+    },
   }
 }

@@ -22,7 +22,8 @@ export type AgentRequest =
       mode: Mode
       podDevice: PodDevice
       pods: { ns: string; ip: string; hostIf: string }[]
-      routes: { cidr: string; nodeIp: string }[]
+      /** absent: a podnet-bpf agent owns this node's routes (attach is then a no-op) */
+      routes?: { cidr: string; nodeIp: string }[]
     }
   | { op: 'detach'; pinDir: string }
 
@@ -61,7 +62,7 @@ function setup(req: Extract<AgentRequest, { op: 'setup' }>): AgentReply {
   lap('pods')
   for (const p of req.pods) addEndpoint({ ip: p.ip, ifname: p.hostIf, pinDir: req.pinDir })
   lap('endpoints')
-  syncRoutes(req.routes, req.pinDir)
+  if (req.routes) syncRoutes(req.routes, req.pinDir)
   const routes = listRoutes(req.pinDir)
   lap('routes')
   return { ok: true, podMtu: a.podMtu, routes, timings }
