@@ -11,6 +11,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 PKGS=(clang llvm libbpf-dev libbpf1 bpftool iproute2 iputils-ping tcpdump iperf3 sockperf ethtool util-linux make etcd-server etcd-client)
+# Kubernetes tests: the API test server's TLS certificate (openssl), agents probed inside node namespaces (curl)
+PKGS+=(curl openssl)
 if [ "${1:-}" = --vm ]; then
   PKGS+=(qemu-system-x86 qemu-utils busybox-static cpio kmod debootstrap e2fsprogs rsync openssh-client
          vagrant vagrant-libvirt libvirt-daemon-system libvirt-clients dnsmasq-base iptables zstd xz-utils)
@@ -21,8 +23,30 @@ for p in "${PKGS[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
+  # bird2: the agent (--routing bgp), the tests and the lab start their own
+  # BIRD instances in namespaces; Debian's bird service must not start in the
+  # host's namespace. A temporary policy-rc.d (when none exists) stops the
+  # package from starting it; one that exists already decides as it always does.
+  policy=/usr/sbin/policy-rc.d
+  ours=
+  if [[ " ${missing[*]} " == *" bird2 "* ]] && [ ! -e "$policy" ]; then
+    ours=1
+    printf '#!/bin/sh\n# podnet-bpf setup: no service starts during this install\nexit 101\n' > "$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  if [ -n "$ours" ]; then rm -f "$policy"; trap - EXIT; fi
+fi
+# whatever installed it: no root-namespace BIRD from Debian's unit, now or at boot
+if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+  for unit in bird.service bird6.service; do
+    if systemctl is-enabled "$unit" >/dev/null 2>&1 || systemctl is-active "$unit" >/dev/null 2>&1; then
+      systemctl disable --now "$unit" >/dev/null 2>&1 || true
+      echo "setup: disabled $unit (podnet-bpf runs its own BIRD instances)"
+    fi
+  done
 fi
 
 if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then

@@ -8,13 +8,16 @@
 // Needs root, iperf3, sockperf, iproute2; podnet setups need `npm run build`.
 import { writeFileSync } from 'node:fs'
 import { cpus, loadavg, release } from 'node:os'
+import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { execSync } from './lib/exec.js'
 import { installCleanupHandlers, runCleanup } from './lib/cleanup.js'
 import { deleteNs, runTag, staleNamespaces } from './lib/netns.js'
-import { cleanupPodnetNode, podnetAvailable } from './lib/podnet.js'
+import { checkoutProblem, cleanupPodnetNode, podnetAvailable } from './lib/podnet.js'
 import {
+  BASELINE_IDS,
   buildSetup,
+  setBaseline,
   netkitAvailable,
   setPodnetPodDevice,
   SETUP_IDS,
@@ -34,6 +37,7 @@ import {
   ratioTable,
   REFERENCE_SETUP,
   retransmitTable,
+  cpuTable,
   samplesTable,
   summarize,
 } from './lib/report.js'
@@ -48,7 +52,8 @@ function usage(msg?: string): never {
     'usage: bench [--quick] [--json FILE] [--markdown FILE] [--reps N] [--duration S]\n' +
       `             [--setups ${SETUP_IDS.join(',')}] [--metrics ${METRICS.join(',')}]\n` +
       '             [--no-control-plane | --control-plane-only] [--no-pin] [--cleanup-stale]\n' +
-      '             [--pod-device auto|veth|netkit]   (podnet pods; auto = netkit where the kernel has it)\n',
+      '             [--pod-device auto|veth|netkit]   (podnet pods; auto = netkit where the kernel has it)\n' +
+      '             [--baseline DIR]   (also measure the podnet setups of another built checkout: A/B in one run)\n',
   )
   process.exit(msg ? 2 : 0)
 }
@@ -79,6 +84,12 @@ function version(argv: string[]): string {
   return `${argv[0]} ${/(\d+\.\d+(?:\.\d+)?)/.exec(line)?.[1] ?? 'unknown'}`
 }
 
+function gitHead(dir: string): string {
+  const r = execSync(['git', '-C', dir, 'log', '-1', '--format=%h %s'], { allowFail: true })
+  const dirty = execSync(['git', '-C', dir, 'status', '--porcelain', '--untracked-files=no'], { allowFail: true }).stdout.trim()
+  return r.code === 0 ? `${r.stdout.trim().slice(0, 72)}${dirty ? ' (+ uncommitted changes)' : ''}` : 'unknown'
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
@@ -94,6 +105,7 @@ async function main(): Promise<number> {
       'cleanup-stale': { type: 'boolean', default: false },
       'no-pin': { type: 'boolean', default: false },
       'pod-device': { type: 'string', default: 'auto' },
+      baseline: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -116,6 +128,15 @@ async function main(): Promise<number> {
   if (!(reps >= 1 && duration >= 1)) usage('--reps and --duration must be ≥ 1')
   const metrics = list(values.metrics, METRICS, 'metric')
   let setupIds = list(values.setups, SETUP_IDS, 'setup')
+  // A/B in one run: the podnet setups again, driven by another built checkout
+  if (values.baseline) {
+    const problem = checkoutProblem(resolve(values.baseline))
+    if (problem) usage(`--baseline: ${problem}`)
+    setBaseline(resolve(values.baseline))
+  } else {
+    if (values.setups && setupIds.some((s) => BASELINE_IDS.includes(s))) usage('the *-base setups need --baseline DIR')
+    setupIds = setupIds.filter((s) => !BASELINE_IDS.includes(s))
+  }
   const datapath = !values['control-plane-only']
   const wantCp = !values['no-control-plane']
 
@@ -163,6 +184,8 @@ async function main(): Promise<number> {
     quick,
     placement,
     podDevice,
+    baseline: values.baseline ? `${resolve(values.baseline)} @ ${gitHead(resolve(values.baseline))}` : null,
+    build: gitHead('.'),
   }
   log(
     `podnet-bpf bench: ${env.cpus} CPUs, kernel ${env.kernel}, load ${env.loadavgStart.map((x) => x.toFixed(2)).join(' ')}; ${reps} reps × ${duration}s, ${quick ? 'quick' : 'full'}`,
@@ -238,12 +261,14 @@ async function main(): Promise<number> {
     md += `${datapathTable(rows)}\n\n${ratioRows.length ? `${ratioTable(ratioRows)}\n\n` : ''}`
     md += `${disturbanceReport(marked.disturbances, reported.includes(REFERENCE_SETUP))}\n\n`
     if (metrics.includes('tcp1') || metrics.includes('tcp4')) md += `${retransmitTable(rows, duration)}\n\n`
+    if (metrics.some((m) => m !== 'rtt'))
+      md += `CPU time charged to the iperf3 processes (inline softirq work included) per unit of work, lower is better:\n\n${cpuTable(rows)}\n\n`
     md += `Every sample in run order ([disturbed]):\n\n${samplesTable(reported, marked.samples)}\n\n`
   }
   if (cp) md += `${controlPlaneTable(cp)}\n\n`
   md +=
     `_${env.cpus} × ${env.cpuModel}, kernel ${env.kernel}, Node ${env.node}, ${env.iperf3}, ${env.sockperf}; ` +
-    `podnet pods: ${podDevice} pairs; ${reps} reps × ${duration}s per figure (medians of undisturbed reps, min–max in brackets); load average ${env.loadavgStart[0]!.toFixed(2)} at start, ${env.loadavgEnd[0]!.toFixed(2)} at end; ` +
+    `podnet pods: ${podDevice} pairs; ${env.baseline ? `baseline: ${env.baseline}; ` : ''}${reps} reps × ${duration}s per figure (medians of undisturbed reps, min–max in brackets); load average ${env.loadavgStart[0]!.toFixed(2)} at start, ${env.loadavgEnd[0]!.toFixed(2)} at end; ` +
     `run took ${fmtDuration(Date.now() - started)}._\n`
 
   process.stdout.write(`\n${md}`)

@@ -1,9 +1,9 @@
 // `podnet-bpf agent`: the node daemon. Lifecycle:
 //   datastore.start (learn/acquire the pod CIDR; nothing is changed on the
 //   node before this succeeds) → attach (idempotent: same config, no change)
-//   → first sync → CNI conflist written (only now can pods be scheduled)
-//   → datastore.markReady → ready, then every watch event and a periodic
-//   resync run the same reconcile. SIGTERM: stop watching, keep the datapath
+//   → first sync → datastore.markReady (Kubernetes: NetworkUnavailable=False)
+//   → CNI conflist written (only now can pods be scheduled) → ready, then
+//   every watch event and a periodic resync run the same reconcile. SIGTERM: stop watching, keep the datapath
 //   forwarding and the lease, exit 0; a restart converges without a flap.
 // The agent calls the same services as the CLI (attach, routes sync).
 import { attach } from '../services/node.js'
@@ -22,13 +22,16 @@ import type { Logger } from './log.js'
 import { AgentMetrics } from './metrics.js'
 import { Reconciler, peerToRoute, type ReconcileResult } from './reconcile.js'
 import { writeCniConflist } from './cni-conf.js'
+import { stateDir } from '../services/state.js'
+import { BgpController, bgpRunDir } from './bgp/controller.js'
+import { checkBgpSetup } from './bgp/render.js'
 
 export interface AgentOptions {
   config: AgentConfig
   log: Logger
   signal: AbortSignal
   /** another datastore (tests, or stores registered elsewhere) */
-  createDatastore?: (cfg: AgentConfig, ctx: DatastoreContext) => Datastore
+  createDatastore?: (cfg: AgentConfig, ctx: DatastoreContext) => Datastore | Promise<Datastore>
   /** extra route sources (e.g. BGP), registered before the first sync */
   onReconciler?: (r: Reconciler, a: Agent) => void | Promise<void>
 }
@@ -47,6 +50,7 @@ export class Agent {
   datastore: Datastore | null = null
   reconciler: Reconciler | null = null
   http: HttpServer | null = null
+  bgp: BgpController | null = null
   private phase = 'starting'
   private synced = false
   private datapathRegistry: Registry | null = null
@@ -62,8 +66,9 @@ export class Agent {
   }
 
   readiness(): { ready: boolean; reason: string | null } {
-    if (!this.synced) return { ready: false, reason: this.phase }
     const ds = this.datastore?.status()
+    // while starting, the datastore may know more (e.g. waiting for a Kubernetes pod CIDR)
+    if (!this.synced) return { ready: false, reason: ds?.reason && !ds.ready ? `${this.phase} (${ds.reason})` : this.phase }
     if (ds && !ds.ready) return { ready: false, reason: `${this.datastore!.kind}: ${ds.reason ?? 'not ready'}` }
     const err = this.reconciler?.lastError
     if (err) return { ready: false, reason: `last reconcile failed: ${err.message.split('\n')[0]}` }
@@ -101,7 +106,7 @@ export class Agent {
       log: this.log,
       events: { watchRestart: () => this.metrics.watchRestarts.inc(), error: () => this.metrics.datastoreErrors.inc() },
     }
-    const ds = (this.o.createDatastore ?? createDatastore)(cfg, ctx)
+    const ds = await (this.o.createDatastore ?? createDatastore)(cfg, ctx)
     this.datastore = ds
     this.phase = `${ds.kind}: acquiring this node's pod CIDR`
     const own = await ds.start(this.o.signal)
@@ -109,6 +114,9 @@ export class Agent {
     this.own = own
     const mode = cfg.mode ?? own.mode ?? 'auto'
     this.log.info('pod CIDR acquired', { podCidr: own.podCidr, nodeIp: own.nodeIp, mode })
+    // BGP settings that only the node can check (a peer that is the node itself, the
+    // pod CIDR outside the cluster network) fail here, before the datapath changes
+    const clusterCidr = cfg.routing === 'bgp' ? checkBgpSetup(cfg.bgp, own, cfg.clusterCidr ?? own.clusterCidr, ds.peers()) : ''
     ds.watch(() => this.reconciler?.trigger('datastore'), this.o.signal)
 
     this.phase = 'attaching the datapath'
@@ -142,14 +150,32 @@ export class Agent {
     })
     rec.addRouteSource('datastore', () => ds.peers().map((p) => peerToRoute(p, mode)))
     this.reconciler = rec
+    if (cfg.routing === 'bgp') {
+      this.phase = 'starting the BGP daemon'
+      this.bgp = new BgpController({
+        bgp: cfg.bgp,
+        clusterCidr,
+        own,
+        device: cfg.device,
+        datastore: ds,
+        reconciler: rec,
+        log: this.log,
+        runDir: bgpRunDir(stateDir(), this.pinDir),
+        registry: this.metrics.registry,
+      })
+      await this.bgp.start()
+    }
     await this.o.onReconciler?.(rec, this)
     this.phase = 'first sync'
     await this.firstSync(rec)
     if (this.o.signal.aborted) return
 
+    // the node's network is declared up before pods can be wired: kubelet keeps
+    // the node NotReady until the CNI config exists
+    await ds.markReady?.()
+    if (this.o.signal.aborted) return
     const conf = writeCniConflist(cfg.cniConfDir, { podCidr: own.podCidr, pinDir: this.pinDir, mtu: a.podMtu })
     if (conf.changed) this.log.info('CNI config written', { path: conf.path })
-    await ds.markReady?.()
     this.synced = true
     rec.startResync(cfg.resyncInterval)
     this.refresh()
@@ -210,12 +236,14 @@ export class Agent {
       nodeIp: this.own?.nodeIp ?? null,
       peers: this.datastore?.peers().length ?? 0,
       routes: last?.byOrigin ?? {},
+      routeOrigins: last?.origins ?? {},
       lastSync: last
         ? { at: last.at, trigger: last.trigger, seconds: last.seconds, added: last.added, changed: last.changed, removed: last.removed }
         : null,
       lastError: this.reconciler?.lastError ?? null,
       datastoreDetail: ds?.detail ?? {},
       stoppedAt,
+      bgp: this.bgp?.status() ?? null,
     }
     try {
       writeAgentStatus(this.pinDir, s)
@@ -227,6 +255,7 @@ export class Agent {
   private async shutdown(): Promise<void> {
     if (this.statusTimer) clearInterval(this.statusTimer)
     this.reconciler?.stop()
+    await this.bgp?.stop().catch((e: unknown) => this.log.warn('BGP daemon stop failed', { error: (e as Error).message }))
     await this.datastore?.stop().catch((e: unknown) => this.log.warn('datastore stop failed', { error: (e as Error).message }))
     await this.http?.close()
     this.reader?.close()

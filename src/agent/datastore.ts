@@ -30,6 +30,8 @@ export interface OwnNode {
   /** the datapath mode the store says this node runs (e.g. the cluster
    * config's default); --mode overrides it */
   mode?: PeerMode
+  /** the network every pod CIDR is allocated from, when the store knows it (BGP import filter) */
+  clusterCidr?: string
 }
 
 export interface DatastoreStatus {

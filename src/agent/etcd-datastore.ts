@@ -134,7 +134,7 @@ export class EtcdDatastore implements Datastore {
       throw etcdUserError(e, this.cfg)
     }
     this.scheduleKeepalive(this.period)
-    return { name: this.ctx.nodeName, nodeIp: this.ctx.nodeIp, podCidr: this.own!.cidr, mode }
+    return { name: this.ctx.nodeName, nodeIp: this.ctx.nodeIp, podCidr: this.own!.cidr, mode, clusterCidr: cidrString(network) }
   }
 
   /** This node's current subnet, else its previous one if free, else a random free one. */

@@ -7,7 +7,7 @@ import { UserError } from '../errors.js'
 import { syncRoutes, type RouteSpec, type SyncResult } from '../services/routes.js'
 import { deviceSubnets, resolveEncap } from '../services/node.js'
 import type { Mode } from '../services/config.js'
-import { parseCidr, type Cidr } from '../util/ipv4.js'
+import { cidrString, parseCidr, type Cidr } from '../util/ipv4.js'
 import type { OwnNode, PeerNode } from './datastore.js'
 import type { Logger } from './log.js'
 
@@ -31,6 +31,8 @@ export interface ReconcileResult extends SyncResult {
   /** routes left out (overlap, own CIDR, impossible encapsulation), with why */
   rejected: { cidr: string; origin: RouteOrigin; reason: string }[]
   byOrigin: Record<string, number>
+  /** origin of every installed route, by CIDR (for `routes list`) */
+  origins: Record<string, RouteOrigin>
 }
 
 export interface ReconcilerOptions {
@@ -201,7 +203,11 @@ export class Reconciler {
         this.o.pinDir,
       )
       const byOrigin: Record<string, number> = {}
-      for (const r of keep) byOrigin[r.origin] = (byOrigin[r.origin] ?? 0) + 1
+      const origins: Record<string, RouteOrigin> = {}
+      for (const r of keep) {
+        byOrigin[r.origin] = (byOrigin[r.origin] ?? 0) + 1
+        origins[cidrString(parseCidr(r.cidr))] = r.origin
+      }
       const result: ReconcileResult = {
         ...res,
         at: new Date().toISOString(),
@@ -210,6 +216,7 @@ export class Reconciler {
         desired: keep.length,
         rejected,
         byOrigin,
+        origins,
       }
       this.last = result
       this.lastError = null

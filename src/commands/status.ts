@@ -28,6 +28,7 @@ export default class Status extends BaseCommand {
     )
     this.log(`pin dir ${s.pinDir}, attached ${s.attachedAt}, ${s.endpoints} endpoints; libbpf ${s.libbpf}, kernel ${s.kernel}`)
     if (s.agent) this.log(agentLine(s.agent))
+    if (s.agent?.bgp) this.logBgp(s.agent.bgp)
     this.log('')
     this.log(
       table(
@@ -57,5 +58,27 @@ export default class Status extends BaseCommand {
       ),
     )
     return s
+  }
+
+  private logBgp(b: NonNullable<NonNullable<NodeStatus['agent']>['bgp']>): void {
+    const d = b.daemon
+    this.log(
+      `BGP: AS ${b.asn}, router id ${b.routerId}, table ${b.table} (${b.routes} routes); BIRD ${d.pid ? `pid ${d.pid}` : 'NOT RUNNING'}, ${d.restarts} restarts${b.error ? `; ERROR ${b.error}` : ''}`,
+    )
+    this.log(
+      table(
+        ['PEER', 'ASN', 'WHO', 'STATE', 'UPTIME', 'RECEIVED', 'ACCEPTED', 'REJECTED'],
+        b.sessions.map((x) => [
+          x.peer,
+          String(x.asn),
+          x.description,
+          x.state === 'Established' ? x.state : `${x.state}${x.info && x.info !== x.state ? ` (${x.info})` : ''}`,
+          `${x.uptimeSeconds}s`,
+          String(x.prefixes.received),
+          String(x.prefixes.accepted),
+          String(x.prefixes.rejected),
+        ]),
+      ),
+    )
   }
 }

@@ -118,3 +118,13 @@ export function detachPodProgram(ifindex: number, device?: 'veth' | 'netkit'): b
   }
   return removed
 }
+
+/** A pinned program, opened for attaching it to more hooks. */
+export interface PinnedProgram {
+  readonly fd: number
+  close(): void
+}
+
+export function openPinnedProgram(path: string): PinnedProgram {
+  return ProgFd.fromPin(path)
+}

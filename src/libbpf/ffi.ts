@@ -228,6 +228,10 @@ export interface Libc {
   socket(domain: number, type: number, protocol: number): number
   send(fd: number, buf: Buffer, len: number, flags: number): number
   recv(fd: number, buf: Buffer, len: number, flags: number): number
+  bind(fd: number, addr: Buffer, len: number): number
+  setsockopt(fd: number, level: number, name: number, val: Buffer, len: number): number
+  poll(fds: Buffer, nfds: number, timeoutMs: number): number
+  flock(fd: number, operation: number): number
 }
 
 const LIBC_DEFS = {
@@ -242,6 +246,10 @@ const LIBC_DEFS = {
   socket: ['int', ['int', 'int', 'int']],
   send: ['long', ['int', P, 'size_t', 'int']],
   recv: ['long', ['int', P, 'size_t', 'int']],
+  bind: ['int', ['int', P, 'uint32']],
+  setsockopt: ['int', ['int', 'int', 'int', P, 'uint32']],
+  poll: ['int', [P, 'ulong', 'int']],
+  flock: ['int', ['int', 'int']],
 } as const satisfies Record<keyof Libc, readonly [string, readonly string[]]>
 
 let libbpfLib: Libbpf | undefined
@@ -262,6 +270,22 @@ export function libc(): Libc {
     libcLib = ffi().Library('libc.so.6', LIBC_DEFS) as unknown as Libc
   }
   return libcLib
+}
+
+/**
+ * poll(2) for one fd on a libuv worker thread (ffi's `.async`), so a wait for
+ * kernel events does not block the event loop. Resolves to poll's return
+ * value (0 = timeout); the caller then reads with MSG_DONTWAIT on the main
+ * thread, where errno is reliable.
+ */
+export function pollAsync(fd: number, events: number, timeoutMs: number): Promise<number> {
+  const pfd = Buffer.alloc(8) // struct pollfd { int fd; short events; short revents; }
+  pfd.writeInt32LE(fd, 0)
+  pfd.writeInt16LE(events, 4)
+  const fn = (libc() as unknown as Record<string, { async: (...a: unknown[]) => void }>).poll!
+  return new Promise((resolve, reject) => {
+    fn.async(pfd, 1, timeoutMs, (err: Error | null, ret: number) => (err ? reject(err) : resolve(ret)))
+  })
 }
 
 /** errno as left by the last C call. Call it right after the failing call. */

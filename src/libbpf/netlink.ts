@@ -41,9 +41,14 @@ export interface LinkInfo {
 }
 
 let seq = Math.floor(Math.random() * 0x7fffffff)
+
+/** A fresh request sequence number. */
+export function nextSeq(): number {
+  return (seq = (seq + 1) & 0x7fffffff)
+}
 let recvBuf: Buffer | undefined
 
-function align4(n: number): number {
+export function align4(n: number): number {
   return (n + 3) & ~3
 }
 
@@ -76,7 +81,7 @@ export function getLink(ifindex: number, netnsid?: number): LinkInfo {
  * send(), so recv never blocks): an error reply throws BpfError; every other
  * reply goes to `onReply` until it returns a value.
  */
-function transact<T>(
+export function transact<T>(
   req: Buffer,
   mySeq: number,
   op: string,

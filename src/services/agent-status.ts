@@ -20,12 +20,39 @@ export const AgentStatusSchema = z.object({
   nodeIp: z.string().nullable(),
   peers: z.number(),
   routes: z.record(z.string(), z.number()),
+  /** origin (static, datastore, bgp) of each route the agent installed, by CIDR */
+  routeOrigins: z.record(z.string(), z.string()).optional(),
   lastSync: z
     .object({ at: z.string(), trigger: z.string(), seconds: z.number(), added: z.number(), changed: z.number(), removed: z.number() })
     .nullable(),
   lastError: z.object({ at: z.string(), message: z.string() }).nullable(),
   datastoreDetail: z.record(z.string(), z.unknown()),
   stoppedAt: z.string().nullable(),
+  /** BGP mode: daemon and sessions (BgpStatus of src/agent/bgp/controller.ts) */
+  bgp: z
+    .object({
+      asn: z.number(),
+      routerId: z.string(),
+      table: z.number(),
+      daemon: z.object({ pid: z.number().nullable(), restarts: z.number(), config: z.string(), socket: z.string() }),
+      sessions: z.array(
+        z.object({
+          name: z.string(),
+          description: z.string(),
+          peer: z.string(),
+          asn: z.number(),
+          state: z.string(),
+          since: z.string(),
+          uptimeSeconds: z.number(),
+          info: z.string(),
+          prefixes: z.object({ received: z.number(), accepted: z.number(), rejected: z.number() }),
+        }),
+      ),
+      routes: z.number(),
+      error: z.string().nullable(),
+    })
+    .nullable()
+    .optional(),
 })
 export type AgentStatus = z.infer<typeof AgentStatusSchema>
 

@@ -8,8 +8,7 @@ import { DatapathMaps } from '../datapath/maps.js'
 import { endpointRoute, getLinkByName, routeDelete, routeReplace } from '../datapath/netdev.js'
 import { attachProgram, detachPodProgram, detachProgram, ensureClsact, podHook } from '../datapath/tc.js'
 import { cidrContains, isMac, parseCidr, parseIPv4 } from '../util/ipv4.js'
-import { openFromPod, requireState } from './node.js'
-import { saveState } from './state.js'
+import { openFromPod, requireState, withNode, type NodeContext } from './node.js'
 
 export interface AddEndpointInput {
   ip: string
@@ -22,8 +21,12 @@ export interface EndpointView extends Endpoint {
   ifname: string | null
 }
 
+/** Adds (or moves) a local pod endpoint, under the node's lock. */
 export function addEndpoint(input: AddEndpointInput): EndpointView {
-  const state = requireState(input.pinDir)
+  return withNode(input.pinDir, (node) => addEndpointTo(node, input), { write: true })
+}
+
+function addEndpointTo({ state, maps, save }: NodeContext, input: AddEndpointInput): EndpointView {
   const ip = parseIPv4(input.ip, 'endpoint IP')
   const cidr = parseCidr(state.config.podCidr)
   if (!cidrContains(cidr, ip)) {
@@ -55,8 +58,7 @@ export function addEndpoint(input: AddEndpointInput): EndpointView {
     }
   }
 
-  const maps = DatapathMaps.open(state.pinDir)
-  try {
+  {
     const existing = maps.endpoints.get(ip)
     if (existing && existing.ifindex !== link.ifindex && getLinkIndexExists(existing.ifindex)) {
       throw new UserError(
@@ -97,10 +99,8 @@ export function addEndpoint(input: AddEndpointInput): EndpointView {
     }
     if (created && !state.clsactCreated.includes(link.ifindex)) state.clsactCreated.push(link.ifindex)
     state.endpoints[ip] = { ifname: link.name, ifindex: link.ifindex, device }
-    saveState(state)
+    save()
     return { ...ep, ifname: link.name }
-  } finally {
-    maps.close()
   }
 }
 
@@ -114,41 +114,35 @@ function getLinkIndexExists(ifindex: number): boolean {
 }
 
 export function deleteEndpoint(ipArg: string, pinDir?: string): Endpoint {
-  const state = requireState(pinDir)
   const ip = parseIPv4(ipArg, 'endpoint IP')
-  const maps = DatapathMaps.open(state.pinDir)
-  try {
-    const ep = maps.endpoints.get(ip)
-    if (!ep) throw new UserError(`no endpoint ${ip}`, 'see `podnet-bpf endpoints list`')
-    maps.endpoints.delete(ip)
-    routeDelete(`${ip}/32`)
-    const gone = state.endpoints[ip]
-    delete state.endpoints[ip]
-    const stillUsed = Object.values(state.endpoints).some((e) => e.ifindex === ep.ifindex)
-    if (!stillUsed) {
-      try {
-        // an endpoint state does not know (only the map has it): both hooks
-        detachPodProgram(ep.ifindex, gone?.device)
-      } catch (e) {
-        // the pod (and its device) may be gone already
-        if (!(e instanceof BpfError)) throw e
+  return withNode(
+    pinDir,
+    ({ state, maps, save }) => {
+      const ep = maps.endpoints.get(ip)
+      if (!ep) throw new UserError(`no endpoint ${ip}`, 'see `podnet-bpf endpoints list`')
+      maps.endpoints.delete(ip)
+      routeDelete(`${ip}/32`)
+      const gone = state.endpoints[ip]
+      delete state.endpoints[ip]
+      const stillUsed = Object.values(state.endpoints).some((e) => e.ifindex === ep.ifindex)
+      if (!stillUsed) {
+        try {
+          // an endpoint state does not know (only the map has it): both hooks
+          detachPodProgram(ep.ifindex, gone?.device)
+        } catch (e) {
+          // the pod (and its device) may be gone already
+          if (!(e instanceof BpfError)) throw e
+        }
       }
-    }
-    saveState(state)
-    return ep
-  } finally {
-    maps.close()
-  }
+      save()
+      return ep
+    },
+    { write: true },
+  )
 }
 
 export function listEndpoints(pinDir?: string): EndpointView[] {
-  const state = requireState(pinDir)
-  const maps = DatapathMaps.open(state.pinDir)
-  try {
-    return maps.endpoints.list().map((e) => ({ ...e, ifname: state.endpoints[e.ip]?.ifname ?? null }))
-  } finally {
-    maps.close()
-  }
+  return withNode(pinDir, ({ state, maps }) => maps.endpoints.list().map((e) => ({ ...e, ifname: state.endpoints[e.ip]?.ifname ?? null })))
 }
 
 /** Bulk load of endpoints straight into the map with batch updates (no
@@ -161,11 +155,12 @@ export function syncEndpointMap(eps: readonly Endpoint[], pinDir?: string): { wr
     if (!cidrContains(cidr, e.ip))
       throw new UserError(`endpoint IP ${e.ip} is outside this node's pod CIDR ${state.config.podCidr}`, 'fix the input')
   }
-  const maps = DatapathMaps.open(state.pinDir)
-  try {
-    maps.endpoints.setMany(eps)
-    return { written: eps.length }
-  } finally {
-    maps.close()
-  }
+  return withNode(
+    state.pinDir,
+    ({ maps }) => {
+      maps.endpoints.setMany(eps)
+      return { written: eps.length }
+    },
+    { write: true },
+  )
 }

@@ -1,45 +1,95 @@
-// attach / detach: bring this node's datapath to the requested configuration,
-// or remove everything podnet-bpf created.
-import { existsSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs'
+// The node API: the one way every front door (CLI, CNI plugin, agent, lab)
+// opens a node. `withNode` resolves the pin dir, checks privileges, takes the
+// node's lock for writers, loads the state, opens the maps and closes them
+// again; `withNodeLock` is the lock alone, for callers that do several steps.
 import { join } from 'node:path'
-import { isDeepStrictEqual } from 'node:util'
-import { BpfError, ProgFd, isBpffs } from '../libbpf/index.js'
 import { UserError } from '../errors.js'
-import { Programs, type DatapathConfig, type ProgramKey } from '../datapath/abi.js'
+import { Programs, type ProgramKey } from '../datapath/abi.js'
+import { holdsLock, withFileLock } from '../datapath/lock.js'
+import { currentNetns, netnsEntry, sameNetns } from '../datapath/netns.js'
 import { DatapathMaps } from '../datapath/maps.js'
-import { loadProgram, objectHash, type LoadedProgram } from '../datapath/objects.js'
-import {
-  createVxlan,
-  deleteLink,
-  applyRoutes,
-  endpointRoute,
-  getLinkByName,
-  ipv4Addresses,
-  listLinks,
-  listOurRoutes,
-  peerRoute,
-  readSysctl,
-  setMtu,
-  VXLAN_DEV,
-  VXLAN_OVERHEAD,
-  writeSysctl,
-  type AddrInfo,
-  type LinkInfo,
-} from '../datapath/netdev.js'
-import {
-  attachProgram,
-  detachPodProgram,
-  detachProgram,
-  ensureClsact,
-  podHook,
-  queryProgram,
-  removeClsact,
-  type Hook,
-} from '../datapath/tc.js'
-import { type Cidr, cidrContains, cidrString, intToIp, ipToInt, maskOf, parseCidr } from '../util/ipv4.js'
-import { parseNodeConfig, readConfigFile, resolvePinDir, type Encap, type Mode, type NodeConfig } from './config.js'
-import { ensurePinDir, requirePrivileges } from './preflight.js'
-import { loadState, removeState, saveState, type NodeState } from './state.js'
+import { VXLAN_DEV } from '../datapath/netdev.js'
+import { openPinnedProgram, podHook, type Hook, type PinnedProgram } from '../datapath/tc.js'
+import { resolvePinDir, type Mode } from './config.js'
+import { requirePrivileges } from './preflight.js'
+import { loadState, lockPath, saveState, statePath, type NodeState } from './state.js'
+
+export { loadState } from './state.js'
+export type { NodeState } from './state.js'
+// attach/detach live in attach.ts; re-exported so `services/node.js` stays a way in
+export { attach, detach, teardown, type AttachInput, type AttachResult, type DetachResult } from './attach.js'
+export { deviceSubnets, resolveEncap } from './encap.js'
+
+export interface NodeContext {
+  pinDir: string
+  state: NodeState
+  maps: DatapathMaps
+  /** writes `state` back (atomically) */
+  save(): void
+}
+
+export interface NodeOptions {
+  /** take the node's exclusive lock (every command that changes the node) */
+  write?: boolean
+}
+
+/** Runs `fn` on an attached node: state loaded (under the lock when `write`), maps open, closed in finally. */
+export function withNode<T>(pinDirFlag: string | undefined, fn: (node: NodeContext) => T, opts: NodeOptions = {}): T {
+  const pinDir = resolvePinDir(pinDirFlag)
+  const run = (): T => {
+    const state = requireState(pinDir)
+    const maps = DatapathMaps.open(state.pinDir)
+    try {
+      return fn({ pinDir, state, maps, save: () => saveState(state) })
+    } finally {
+      maps.close()
+    }
+  }
+  return opts.write ? withNodeLock(pinDir, run) : run()
+}
+
+/** Runs `fn` (synchronous) holding the node's exclusive lock; re-entrant
+ * within this process, so a caller holding it can call any service. */
+export function withNodeLock<T>(pinDirFlag: string | undefined, fn: (pinDir: string) => T): T {
+  const pinDir = resolvePinDir(pinDirFlag)
+  requirePrivileges()
+  return withFileLock(lockPath(pinDir), { what: `pin dir ${pinDir}` }, () => fn(pinDir))
+}
+
+/** True when this process holds the node's lock. */
+export function holdsNodeLock(pinDirFlag?: string): boolean {
+  return holdsLock(lockPath(resolvePinDir(pinDirFlag)))
+}
+
+/** For commands that need an attached node. */
+export function requireState(pinDirFlag?: string): NodeState {
+  const pinDir = resolvePinDir(pinDirFlag)
+  requirePrivileges()
+  const s = loadState(pinDir)
+  if (!s)
+    throw new UserError(
+      `podnet-bpf is not attached for pin dir ${pinDir}`,
+      'run `podnet-bpf attach …` first (or pass the --pin-dir you attached with)',
+    )
+  assertOwnNetns(s)
+  return s
+}
+
+/** A pin dir belongs to the network namespace it was attached in: refuse to
+ * act on it from any other (its devices and routes are not here). */
+export function assertOwnNetns(s: NodeState): void {
+  if (!s.netns) return
+  const here = currentNetns()
+  if (sameNetns(here, s.netns)) return
+  const there = netnsEntry(s.netns)
+  const label = there.name ? `"${there.name}" (net:[${s.netns.ino}])` : `net:[${s.netns.ino}]`
+  throw new UserError(
+    `pin dir ${s.pinDir} belongs to network namespace ${label}, not to this one (net:[${here.ino}])`,
+    there.path
+      ? `run the command in that namespace: nsenter --net=${there.path} podnet-bpf … --pin-dir ${s.pinDir}`
+      : `that namespace is gone, and with it the node's devices: remove its leftovers with rm -r ${s.pinDir} ${statePath(s.pinDir)}`,
+  )
+}
 
 export function progPinPath(pinDir: string, key: ProgramKey): string {
   return join(pinDir, `prog_${key}`)
@@ -49,11 +99,15 @@ export function programKeysFor(mode: Mode): ProgramKey[] {
   return mode === 'direct' ? ['fromPod', 'fromNetdev'] : ['fromPod', 'fromNetdev', 'fromOverlay', 'toOverlay']
 }
 
+export interface NodeHook {
+  key: ProgramKey
+  hook: Hook
+  device: string
+}
+
 /** The hooks each program belongs on, for this state. */
-export function hooksOf(
-  state: Pick<NodeState, 'config' | 'deviceIfindex' | 'vxlan' | 'endpoints'>,
-): { key: ProgramKey; hook: Hook; device: string }[] {
-  const out: { key: ProgramKey; hook: Hook; device: string }[] = []
+export function hooksOf(state: Pick<NodeState, 'config' | 'deviceIfindex' | 'vxlan' | 'endpoints'>): NodeHook[] {
+  const out: NodeHook[] = []
   out.push({ key: 'fromNetdev', hook: { ifindex: state.deviceIfindex, point: 'ingress' }, device: state.config.device })
   if (state.vxlan) {
     out.push({ key: 'fromOverlay', hook: { ifindex: state.vxlan.ifindex, point: 'ingress' }, device: VXLAN_DEV })
@@ -68,419 +122,9 @@ export function hooksOf(
   return out
 }
 
-export interface AttachInput {
-  flags: Record<string, unknown>
-  configFile?: string
-  pinDir?: string
+/** The pinned from-pod program of this node (caller closes it). */
+export function openFromPod(state: NodeState): PinnedProgram {
+  return openPinnedProgram(progPinPath(state.pinDir, 'fromPod'))
 }
 
-export interface AttachResult {
-  action: 'attached' | 'replaced' | 'unchanged'
-  pinDir: string
-  config: NodeConfig
-  podMtu: number
-  deviceMtu: number
-  vxlanDevice: string | null
-  programs: { program: string; device: string; hook: string; id: number }[]
-}
-
-function requireDevice(name: string): LinkInfo {
-  const dev = getLinkByName(name)
-  if (!dev) throw new UserError(`interface "${name}" not found`, 'pass the node NIC with --device (see `ip link`)')
-  return dev
-}
-
-/** true = VXLAN. Throws when the requested encapsulation cannot work here. */
-export function resolveEncap(req: Encap | 'default', mode: Mode, nodeIp: string, deviceSubnets: readonly Cidr[], cidr: string): boolean {
-  const want: Encap = req === 'default' ? (mode === 'direct' ? 'none' : mode) : req
-  const onLink = deviceSubnets.some((s) => cidrContains(s, nodeIp))
-  if (want === 'auto') return !onLink
-  if (want === 'vxlan') {
-    if (mode === 'direct') {
-      throw new UserError(
-        `route ${cidr} wants VXLAN but this node is attached in direct mode (no VXLAN device)`,
-        're-attach with --mode vxlan or --mode auto, or use --encap none',
-      )
-    }
-    return true
-  }
-  if (!onLink) {
-    throw new UserError(
-      `node IP ${nodeIp} for route ${cidr} is not in a subnet of the node device (${deviceSubnets.map(cidrString).join(', ') || 'no IPv4 address'}), so it cannot be reached directly`,
-      'use --encap vxlan (or auto), or attach with --mode vxlan/auto',
-    )
-  }
-  return false
-}
-
-export function deviceSubnets(device: string): Cidr[] {
-  return subnetsOf(ipv4Addresses(device))
-}
-
-function subnetsOf(addrs: readonly AddrInfo[]): Cidr[] {
-  return addrs.map((a) => {
-    const mask = maskOf(a.prefixlen)
-    const net = (ipToInt(a.local) & mask) >>> 0
-    return { addr: intToIp(net), len: a.prefixlen, net, mask }
-  })
-}
-
-export function attach(input: AttachInput): AttachResult {
-  const fileCfg = input.configFile ? readConfigFile(input.configFile) : {}
-  const flags = Object.fromEntries(Object.entries(input.flags).filter(([, v]) => v !== undefined))
-  const cfg = parseNodeConfig({ ...fileCfg, ...flags }, input.configFile ? `configuration (${input.configFile} + flags)` : 'flags')
-  const pinDir = resolvePinDir(input.pinDir)
-  requirePrivileges()
-
-  const dev = requireDevice(cfg.device)
-  const addrs = ipv4Addresses(cfg.device)
-  if (!addrs.some((a) => a.local === cfg.nodeIp)) {
-    throw new UserError(
-      `node IP ${cfg.nodeIp} is not an address of ${cfg.device} (it has ${addrs.map((a) => a.local).join(', ') || 'none'})`,
-      'pass --node-ip with an address of --device',
-    )
-  }
-  const needsVxlan = cfg.mode !== 'direct'
-  const maxPodMtu = needsVxlan ? dev.mtu - VXLAN_OVERHEAD : dev.mtu
-  const podMtu = cfg.mtu ?? maxPodMtu
-  if (podMtu > maxPodMtu) {
-    throw new UserError(
-      `--mtu ${podMtu} does not fit ${cfg.device} (MTU ${dev.mtu})${needsVxlan ? ' with the 50-byte VXLAN header' : ''}`,
-      `use --mtu ${maxPodMtu} or less`,
-    )
-  }
-
-  const prev = loadState(pinDir)
-  // nothing of ours on this node yet (no state, no pinned routes map)
-  const fresh = !prev && !existsSync(join(pinDir, 'podnet_routes'))
-  if (prev) {
-    const cidr = parseCidr(cfg.podCidr)
-    const outside = Object.keys(prev.endpoints).filter((ip) => !cidrContains(cidr, ip))
-    if (outside.length) {
-      throw new UserError(
-        `endpoints ${outside.join(', ')} are outside the new pod CIDR ${cfg.podCidr}`,
-        'delete them first (podnet-bpf endpoints del --ip …)',
-      )
-    }
-  }
-  const subnets = subnetsOf(addrs)
-  // Every route must still be possible in the new mode: check before changing anything.
-  let maps0: DatapathMaps | null = null
-  const reresolved: { cidr: string; nodeIp: string; vxlan: boolean }[] = []
-  if (prev && existsSync(join(pinDir, 'podnet_routes'))) {
-    maps0 = DatapathMaps.open(pinDir)
-    try {
-      for (const r of maps0.routes.entries()) {
-        const req = prev.routeEncap[r.cidr] ?? (r.vxlan ? 'vxlan' : 'none')
-        reresolved.push({ cidr: r.cidr, nodeIp: r.nodeIp, vxlan: resolveEncap(req, cfg.mode, r.nodeIp, subnets, r.cidr) })
-      }
-    } finally {
-      maps0.close()
-    }
-  }
-
-  const keys = programKeysFor(cfg.mode)
-  const hashes = Object.fromEntries(keys.map((k) => [k, objectHash(k)]))
-  const build = keys.map((k) => hashes[k]).join('.')
-
-  if (prev && isDeepStrictEqual(prev.config, cfg) && prev.build === build && prev.deviceIfindex === dev.ifindex && isLive(prev)) {
-    return result('unchanged', prev)
-  }
-
-  ensurePinDir(pinDir)
-  const state: NodeState = prev
-    ? { ...prev, config: cfg, deviceIfindex: dev.ifindex, deviceMtu: dev.mtu, podMtu }
-    : {
-        version: 1,
-        pinDir,
-        config: cfg,
-        deviceIfindex: dev.ifindex,
-        deviceMtu: dev.mtu,
-        podMtu,
-        vxlan: null,
-        build,
-        programs: {},
-        clsactCreated: [],
-        sysctls: [],
-        routeEncap: {},
-        endpoints: {},
-        attachedAt: new Date().toISOString(),
-      }
-  const loaded: LoadedProgram[] = []
-  try {
-    // 1. the overlay device, before programs that redirect to it
-    const oldVxlan = prev?.vxlan ?? null
-    if (needsVxlan) {
-      let vx = getLinkByName(VXLAN_DEV)
-      let created = oldVxlan?.created ?? false
-      if (vx && (vx.kind !== 'vxlan' || !vx.vxlan?.external || vx.vxlan.port !== cfg.vxlanPort)) {
-        if (!created) {
-          throw new UserError(
-            `a device named ${VXLAN_DEV} exists but is not a collect_md VXLAN device on port ${cfg.vxlanPort}`,
-            `delete it (ip link del ${VXLAN_DEV}) and attach again`,
-          )
-        }
-        deleteLink(VXLAN_DEV)
-        vx = null
-      }
-      if (!vx) {
-        try {
-          createVxlan(cfg.vxlanPort, podMtu)
-        } catch (e) {
-          throw new UserError(
-            `cannot create the VXLAN device: ${(e as Error).message.split('\n')[0]}`,
-            'load the vxlan module (modprobe vxlan) or use --mode direct',
-          )
-        }
-        created = true
-        vx = requireDevice(VXLAN_DEV)
-      } else if (vx.mtu !== podMtu) {
-        setMtu(VXLAN_DEV, podMtu)
-      }
-      state.vxlan = { ifindex: vx.ifindex, created }
-    } else {
-      state.vxlan = null
-    }
-
-    // 2. load every program with this node's configuration (maps reused from pins)
-    const dp: DatapathConfig = {
-      nodeIp: cfg.nodeIp,
-      deviceIfindex: dev.ifindex,
-      vxlanIfindex: state.vxlan?.ifindex ?? 0,
-      vni: cfg.vni,
-      deviceMtu: dev.mtu,
-      overlayMtu: needsVxlan ? podMtu : 0,
-      podCidr: cfg.podCidr,
-      vxlanPort: cfg.vxlanPort,
-      nodePrefixLen: addrs.find((a) => a.local === cfg.nodeIp)?.prefixlen,
-    }
-    for (const k of keys) loaded.push(loadProgram(k, dp, pinDir))
-    const byKey = new Map(loaded.map((l) => [l.key, l]))
-
-    // 3. attach (atomic replace where a previous build sits)
-    for (const h of hooksOf(state)) {
-      const l = byKey.get(h.key)!
-      try {
-        if (h.hook.point !== 'netkit-peer' && ensureClsact(h.hook.ifindex) && !state.clsactCreated.includes(h.hook.ifindex))
-          state.clsactCreated.push(h.hook.ifindex)
-        attachProgram(h.hook, l.prog.fd())
-      } catch (e) {
-        // a pod device that vanished since (or whose ifindex is now another
-        // device): its endpoint is stale, not fatal
-        if (
-          h.key === 'fromPod' &&
-          e instanceof BpfError &&
-          (e.code === 'ENODEV' || e.code === 'ENXIO' || e.code === 'EINVAL' || e.code === 'EACCES')
-        )
-          continue
-        throw e
-      }
-    }
-    for (const l of loaded) {
-      const p = progPinPath(pinDir, l.key)
-      if (existsSync(p)) unlinkSync(p)
-      l.prog.pin(p)
-      state.programs[l.key] = { id: l.prog.id(), hash: hashes[l.key]! }
-    }
-    // programs of a mode we left (vxlan → direct)
-    for (const k of Object.keys(Programs) as ProgramKey[]) {
-      if (keys.includes(k)) continue
-      delete state.programs[k]
-      const p = progPinPath(pinDir, k)
-      if (existsSync(p)) unlinkSync(p)
-    }
-    state.build = build
-
-    // 4. node sysctls: forwarding, and loose reverse-path filtering on the
-    // NIC (replies to VXLAN-encapsulated traffic come back unencapsulated)
-    setSysctl(state, 'net/ipv4/ip_forward', '1')
-    const rpAll = Number(readSysctl('net/ipv4/conf/all/rp_filter') ?? '0')
-    const rpDev = Number(readSysctl(`net/ipv4/conf/${cfg.device}/rp_filter`) ?? '0')
-    if (Math.max(rpAll, rpDev) === 1) setSysctl(state, `net/ipv4/conf/${cfg.device}/rp_filter`, '2')
-
-    // 5. routes follow the (possibly new) mode; kernel routes for node → pod
-    if (reresolved.length) {
-      const maps = DatapathMaps.open(pinDir)
-      try {
-        maps.routes.setMany(reresolved)
-      } finally {
-        maps.close()
-      }
-    }
-    // one link dump, not an `ip link show` per endpoint
-    const ifindexOf = new Map(listLinks().map((l) => [l.name, l.ifindex]))
-    applyRoutes(
-      [
-        ...Object.entries(state.endpoints)
-          .filter(([, e]) => ifindexOf.get(e.ifname) === e.ifindex)
-          .map(([ip, e]) => endpointRoute(ip, e.ifname, cfg.nodeIp)),
-        ...reresolved.map((r) => peerRoute(r.cidr, r.nodeIp, r.vxlan, cfg.device, cfg.nodeIp)),
-      ],
-      // a first attach owns no kernel routes yet: any of ours are leftovers of
-      // a detach that could not finish (routes sync relies on this)
-      fresh ? listOurRoutes().map((r) => r.dst) : [],
-    )
-
-    // 6. an overlay we no longer need
-    if (oldVxlan && !needsVxlan && oldVxlan.created) deleteLink(VXLAN_DEV)
-
-    saveState(state)
-    return result(prev ? 'replaced' : 'attached', state)
-  } catch (e) {
-    // first attach: leave nothing behind; re-attach: the previous programs
-    // stay wherever the replace had not happened yet, and state is untouched
-    if (!prev) teardown(state)
-    throw e
-  } finally {
-    for (const l of loaded) l.obj.close()
-  }
-}
-
-function setSysctl(state: NodeState, path: string, value: string): void {
-  const old = readSysctl(path)
-  if (old === null || old === value) return
-  if (!state.sysctls.some((s) => s.path === path)) state.sysctls.push({ path, old })
-  writeSysctl(path, value)
-}
-
-/** Are our programs still on every hook (nobody removed them, devices still there)? */
-function isLive(s: NodeState): boolean {
-  for (const h of hooksOf(s)) {
-    if (h.key === 'fromPod') continue
-    try {
-      if (queryProgram(h.hook) !== s.programs[h.key]?.id) return false
-    } catch {
-      return false
-    }
-  }
-  if (s.vxlan && getLinkByName(VXLAN_DEV)?.ifindex !== s.vxlan.ifindex) return false
-  return true
-}
-
-function result(action: AttachResult['action'], s: NodeState): AttachResult {
-  return {
-    action,
-    pinDir: s.pinDir,
-    config: s.config,
-    podMtu: s.podMtu,
-    deviceMtu: s.deviceMtu,
-    vxlanDevice: s.vxlan ? VXLAN_DEV : null,
-    programs: hooksOf(s)
-      .filter((h) => h.key !== 'fromPod')
-      .map((h) => ({
-        program: Programs[h.key].program,
-        device: h.device,
-        hook: h.hook.point,
-        id: s.programs[h.key]?.id ?? 0,
-      })),
-  }
-}
-
-export interface DetachResult {
-  pinDir: string
-  wasAttached: boolean
-  removed: string[]
-}
-
-export function detach(pinDirFlag?: string): DetachResult {
-  const pinDir = resolvePinDir(pinDirFlag)
-  requirePrivileges()
-  const state = loadState(pinDir)
-  const hasPins = isBpffs(pinDir) && existsSync(pinDir) && readdirSync(pinDir).some(isOurPin)
-  if (!state && !hasPins) return { pinDir, wasAttached: false, removed: [] }
-  const removed = state ? teardown(state) : removePins(pinDir)
-  return { pinDir, wasAttached: true, removed }
-}
-
-function isOurPin(name: string): boolean {
-  return name.startsWith('podnet_') || name.startsWith('prog_')
-}
-
-function removePins(pinDir: string): string[] {
-  const removed: string[] = []
-  if (!existsSync(pinDir)) return removed
-  for (const f of readdirSync(pinDir)) {
-    if (!isOurPin(f)) continue
-    unlinkSync(join(pinDir, f))
-    removed.push(`pin ${join(pinDir, f)}`)
-  }
-  try {
-    rmdirSync(pinDir)
-  } catch {
-    /* not empty (someone else's pins) or already gone */
-  }
-  return removed
-}
-
-/** Removes everything a (possibly partial) state records. Best effort per
- * item, so one vanished device does not strand the rest. */
-export function teardown(state: NodeState): string[] {
-  const removed: string[] = []
-  const errors: string[] = []
-  const step = (what: string, fn: () => unknown) => {
-    try {
-      if (fn() !== false) removed.push(what)
-    } catch (e) {
-      if (
-        e instanceof BpfError &&
-        (e.code === 'ENODEV' || e.code === 'ENOENT' || e.code === 'EINVAL' || e.code === 'ENXIO' || e.code === 'EACCES')
-      )
-        return
-      errors.push(`${what}: ${(e as Error).message}`)
-    }
-  }
-  // endpoints that exist only in the map (state lost track) still get unhooked
-  // veth/netkit as state recorded it; map-only: unknown
-  const kinds = new Map(Object.values(state.endpoints).map((e) => [e.ifindex, e.device] as const))
-  const epIfindexes = new Set(Object.values(state.endpoints).map((e) => e.ifindex))
-  try {
-    const maps = DatapathMaps.open(state.pinDir)
-    try {
-      for (const e of maps.endpoints.entries()) epIfindexes.add(e.ifindex)
-    } finally {
-      maps.close()
-    }
-  } catch {
-    /* maps already gone */
-  }
-  for (const ifindex of epIfindexes) {
-    const device = kinds.get(ifindex)
-    step(`from-pod on ifindex ${ifindex}`, () => detachPodProgram(ifindex, device))
-  }
-  step(`tc ingress filter on ${state.config.device}`, () => detachProgram({ ifindex: state.deviceIfindex, point: 'ingress' }))
-  if (state.vxlan) {
-    if (state.vxlan.created) step(`device ${VXLAN_DEV}`, () => deleteLink(VXLAN_DEV))
-    else {
-      step(`tc filters on ${VXLAN_DEV}`, () => detachProgram({ ifindex: state.vxlan!.ifindex, point: 'ingress' }))
-      step(`tc egress filter on ${VXLAN_DEV}`, () => detachProgram({ ifindex: state.vxlan!.ifindex, point: 'egress' }))
-    }
-  }
-  for (const ifindex of state.clsactCreated) {
-    if (state.vxlan?.created && ifindex === state.vxlan.ifindex) continue
-    step(`clsact qdisc on ifindex ${ifindex}`, () => removeClsact(ifindex))
-  }
-  const kernelRoutes = listOurRoutes().map((r) => r.dst)
-  if (kernelRoutes.length) step(`${kernelRoutes.length} kernel routes`, () => applyRoutes([], kernelRoutes))
-  for (const s of [...state.sysctls].reverse()) step(`sysctl ${s.path}=${s.old}`, () => writeSysctl(s.path, s.old))
-  removed.push(...removePins(state.pinDir))
-  removeState(state.pinDir)
-  if (errors.length) throw new Error(`detach left some items behind:\n  ${errors.join('\n  ')}`)
-  return removed
-}
-
-/** For commands that need an attached node. */
-export function requireState(pinDirFlag?: string): NodeState {
-  const pinDir = resolvePinDir(pinDirFlag)
-  requirePrivileges()
-  const s = loadState(pinDir)
-  if (!s)
-    throw new UserError(
-      `podnet-bpf is not attached for pin dir ${pinDir}`,
-      'run `podnet-bpf attach …` first (or pass the --pin-dir you attached with)',
-    )
-  return s
-}
-
-export function openFromPod(state: NodeState): ProgFd {
-  return ProgFd.fromPin(progPinPath(state.pinDir, 'fromPod'))
-}
+export const programName = (key: ProgramKey): string => Programs[key].program

@@ -5,14 +5,18 @@ import { DatapathMaps } from '../datapath/maps.js'
 import { applyRoutes, listOurRoutes, peerRoute, routeDelete, routeReplace, type KernelRouteSpec } from '../datapath/netdev.js'
 import { cidrString, cidrsOverlap, parseCidr, parseIPv4, type Cidr } from '../util/ipv4.js'
 import { EncapSchema, type Encap } from './config.js'
-import { deviceSubnets, requireState, resolveEncap } from './node.js'
-import { saveState, type NodeState } from './state.js'
+import { deviceSubnets, resolveEncap } from './encap.js'
+import { requireState, withNode } from './node.js'
+import { type NodeState } from './state.js'
+import { readAgentStatus } from './agent-status.js'
 
 export interface RouteView {
   cidr: string
   nodeIp: string
   encap: 'vxlan' | 'direct'
   requested: Encap | 'default'
+  /** who installed it: the agent's route source (datastore, bgp, static), or static (routes add/sync) */
+  origin?: string
 }
 
 export interface RouteSpec {
@@ -89,58 +93,56 @@ function kernelRoute(state: NodeState, r: Resolved): KernelRouteSpec {
 
 /** Adds a route, or changes an existing route for the same CIDR (takes effect on the next packet). */
 export function addRoute(spec: RouteSpec, pinDir?: string): RouteView {
-  const state = requireState(pinDir)
-  const maps = DatapathMaps.open(state.pinDir)
-  try {
-    const r = resolve(state, parseCidr(state.config.podCidr), spec, maps.routes.list(), deviceSubnets(state.config.device))
-    const before = maps.routes.get(r.cidr)
-    maps.routes.set(r)
-    try {
-      routeReplace(kernelRoute(state, r))
-    } catch (e) {
-      if (before) maps.routes.set(before)
-      else maps.routes.delete(r.cidr)
-      throw e
-    }
-    state.routeEncap[r.cidr] = r.requested
-    saveState(state)
-    return view(r)
-  } finally {
-    maps.close()
-  }
+  return withNode(
+    pinDir,
+    ({ state, maps, save }) => {
+      const r = resolve(state, parseCidr(state.config.podCidr), spec, maps.routes.list(), deviceSubnets(state.config.device))
+      const before = maps.routes.get(r.cidr)
+      maps.routes.set(r)
+      try {
+        routeReplace(kernelRoute(state, r))
+      } catch (e) {
+        if (before) maps.routes.set(before)
+        else maps.routes.delete(r.cidr)
+        throw e
+      }
+      state.routeEncap[r.cidr] = r.requested
+      save()
+      return view(r)
+    },
+    { write: true },
+  )
 }
 
 export function deleteRoute(cidrArg: string, pinDir?: string): RouteView {
-  const state = requireState(pinDir)
   const cidr = cidrString(parseCidr(cidrArg, 'route CIDR'))
-  const maps = DatapathMaps.open(state.pinDir)
-  try {
-    const r = maps.routes.get(cidr)
-    if (!r) throw new UserError(`no route for ${cidr}`, 'see `podnet-bpf routes list`')
-    maps.routes.delete(cidr)
-    routeDelete(cidr)
-    const requested = state.routeEncap[cidr] ?? 'default'
-    delete state.routeEncap[cidr]
-    saveState(state)
-    return { cidr, nodeIp: r.nodeIp, encap: r.vxlan ? 'vxlan' : 'direct', requested }
-  } finally {
-    maps.close()
-  }
+  return withNode(
+    pinDir,
+    ({ state, maps, save }) => {
+      const r = maps.routes.get(cidr)
+      if (!r) throw new UserError(`no route for ${cidr}`, 'see `podnet-bpf routes list`')
+      maps.routes.delete(cidr)
+      routeDelete(cidr)
+      const requested = state.routeEncap[cidr] ?? 'default'
+      delete state.routeEncap[cidr]
+      save()
+      return { cidr, nodeIp: r.nodeIp, encap: r.vxlan ? 'vxlan' : 'direct', requested }
+    },
+    { write: true },
+  )
 }
 
 export function listRoutes(pinDir?: string): RouteView[] {
-  const state = requireState(pinDir)
-  const maps = DatapathMaps.open(state.pinDir)
-  try {
+  return withNode(pinDir, ({ state, maps }) => {
+    const origins = readAgentStatus(state.pinDir)?.routeOrigins ?? {}
     return maps.routes.list().map((r) => ({
       cidr: r.cidr,
       nodeIp: r.nodeIp,
       encap: r.vxlan ? 'vxlan' : 'direct',
       requested: state.routeEncap[r.cidr] ?? 'default',
+      origin: origins[r.cidr] ?? 'static',
     }))
-  } finally {
-    maps.close()
-  }
+  })
 }
 
 export interface SyncResult {
@@ -155,51 +157,51 @@ export interface SyncResult {
  * state, so an interrupted sync leaves forwarding working and a re-run
  * converges (it diffs against the live map, and re-applies kernel routes). */
 export function syncRoutes(specs: readonly RouteSpec[], pinDir?: string): SyncResult {
-  const state = requireState(pinDir)
-  const subnets = deviceSubnets(state.config.device)
-  const own = parseCidr(state.config.podCidr)
-  const desired = specs.map((s) => resolve(state, own, s, [], subnets))
-  assertDisjoint(desired)
-  const seen = new Set(desired.map((r) => r.cidr))
-  const maps = DatapathMaps.open(state.pinDir)
-  try {
-    const live = new Map(maps.routes.list().map((r) => [r.cidr, r]))
-    const res: SyncResult = { added: 0, changed: 0, removed: 0, unchanged: 0 }
-    const writes: Resolved[] = []
-    for (const r of desired) {
-      const cur = live.get(r.cidr)
-      if (!cur) res.added++
-      else if (cur.nodeIp !== r.nodeIp || cur.vxlan !== r.vxlan) res.changed++
-      else {
-        res.unchanged++
-        continue
+  return withNode(
+    pinDir,
+    ({ state, maps, save }) => {
+      const subnets = deviceSubnets(state.config.device)
+      const own = parseCidr(state.config.podCidr)
+      const desired = specs.map((s) => resolve(state, own, s, [], subnets))
+      assertDisjoint(desired)
+      const seen = new Set(desired.map((r) => r.cidr))
+      const live = new Map(maps.routes.list().map((r) => [r.cidr, r]))
+      const res: SyncResult = { added: 0, changed: 0, removed: 0, unchanged: 0 }
+      const writes: Resolved[] = []
+      for (const r of desired) {
+        const cur = live.get(r.cidr)
+        if (!cur) res.added++
+        else if (cur.nodeIp !== r.nodeIp || cur.vxlan !== r.vxlan) res.changed++
+        else {
+          res.unchanged++
+          continue
+        }
+        writes.push(r)
       }
-      writes.push(r)
-    }
-    const stale = [...live.keys()].filter((c) => !seen.has(c))
-    maps.routes.setMany(writes)
-    maps.routes.deleteMany(stale)
-    res.removed = stale.length
+      const stale = [...live.keys()].filter((c) => !seen.has(c))
+      maps.routes.setMany(writes)
+      maps.routes.deleteMany(stale)
+      res.removed = stale.length
 
-    // A kernel route of ours can outlive its CIDR only if that CIDR is still
-    // in the map or in state: every change writes map → kernel → state, so an
-    // interrupted one leaves it in one of them, and a first attach removes
-    // what an unfinished detach left. Dump the kernel's routes (an `ip` run
-    // that costs more than the rest of a 5,000-route sync) only then.
-    const mayBeStale = stale.length > 0 || Object.keys(state.routeEncap).some((c) => !seen.has(c))
-    const kernelStale = mayBeStale
-      ? listOurRoutes()
-          .map((k) => k.dst)
-          .filter((dst) => dst.includes('/') && !seen.has(dst))
-      : []
-    applyRoutes(
-      desired.map((r) => kernelRoute(state, r)),
-      kernelStale,
-    )
-    state.routeEncap = Object.fromEntries(desired.map((r) => [r.cidr, r.requested]))
-    saveState(state)
-    return res
-  } finally {
-    maps.close()
-  }
+      // A kernel route of ours can outlive its CIDR only if that CIDR is still
+      // in the map or in state: every change writes map → kernel → state, so an
+      // interrupted one leaves it in one of them, and a first attach removes
+      // what an unfinished detach left. Dump the kernel's routes (an `ip` run
+      // that costs more than the rest of a 5,000-route sync) only then.
+      const mayBeStale = stale.length > 0 || Object.keys(state.routeEncap).some((c) => !seen.has(c))
+      const kernelStale = mayBeStale
+        ? listOurRoutes()
+            .map((k) => k.dst)
+            .filter((dst) => dst.includes('/') && !seen.has(dst))
+        : []
+      applyRoutes(
+        desired.map((r) => kernelRoute(state, r)),
+        kernelStale,
+      )
+      state.routeEncap = Object.fromEntries(desired.map((r) => [r.cidr, r.requested]))
+      save()
+      return res
+    },
+    { write: true },
+  )
 }

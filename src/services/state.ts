@@ -1,6 +1,6 @@
 // What attach created on this node, so later commands and detach act on
 // exactly that. One JSON file per pin dir, written atomically.
-import { rmSync } from 'node:fs'
+import { readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { z } from '../util/zod.js'
 import { readJsonFile, writeJsonAtomic } from '../util/jsonfile.js'
@@ -29,6 +29,8 @@ export const NodeStateSchema = z.object({
     z.object({ ifname: z.string(), ifindex: z.number(), device: z.enum(['veth', 'netkit']).default('veth') }),
   ),
   attachedAt: z.string(),
+  /** the network namespace attached in (absent in state written before it was recorded) */
+  netns: z.object({ dev: z.number(), ino: z.number() }).optional(),
 })
 export type NodeState = z.infer<typeof NodeStateSchema>
 
@@ -50,4 +52,35 @@ export function saveState(s: NodeState): void {
 
 export function removeState(pinDir: string): void {
   rmSync(statePath(pinDir), { force: true })
+}
+
+/** The node's lock file (see datapath/lock.ts), beside its state file. */
+export function lockPath(pinDir: string): string {
+  return join(stateDir(), `${pinDir.replace(/\//g, '_')}.lock`)
+}
+
+/** The lock serialising attaches within one network namespace (one podnet per namespace). */
+export function netnsLockPath(netns: { dev: number; ino: number }): string {
+  return join(stateDir(), `netns-${netns.dev}-${netns.ino}.lock`)
+}
+
+/** Every node state in the state dir that parses (others' files are skipped). */
+export function listStates(): NodeState[] {
+  let names: string[]
+  try {
+    names = readdirSync(stateDir())
+  } catch {
+    return []
+  }
+  const out: NodeState[] = []
+  for (const f of names) {
+    if (!f.startsWith('_') || !f.endsWith('.json')) continue
+    try {
+      const r = NodeStateSchema.safeParse(JSON.parse(readFileSync(join(stateDir(), f), 'utf8')))
+      if (r.success) out.push(r.data)
+    } catch {
+      /* unreadable or mid-write: not a node we can reason about */
+    }
+  }
+  return out
 }

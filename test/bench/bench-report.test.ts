@@ -2,7 +2,16 @@
 import { describe, expect, it } from 'vitest'
 import { parseIperfTcp, parseIperfUdp, parseSockperf } from '../../scripts/bench/lib/measure.js'
 import { disturbedReps, median, minMax, ratio, rotate, spread } from '../../scripts/bench/lib/stats.js'
-import { cell, disturbanceReport, figure, markDisturbed, ratios, samplesTable, summarize } from '../../scripts/bench/lib/report.js'
+import {
+  cell,
+  cpuTable,
+  disturbanceReport,
+  figure,
+  markDisturbed,
+  ratios,
+  samplesTable,
+  summarize,
+} from '../../scripts/bench/lib/report.js'
 import type { Sample } from '../../scripts/bench/lib/measure.js'
 import { parseAttachJson } from '../../scripts/bench/lib/podnet.js'
 import { endpointSet, routeSpecs } from '../../scripts/bench/cp-worker.js'
@@ -27,9 +36,19 @@ describe('tool output parsing', () => {
 
   it('takes TCP throughput from the receiver side of iperf3 -J', () => {
     const json = JSON.stringify({
-      end: { sum_received: { bytes: 5e9, seconds: 5, bits_per_second: 8e9 }, sum_sent: { bytes: 5e9, retransmits: 3 } },
+      end: {
+        sum_received: { bytes: 5e9, seconds: 5, bits_per_second: 8e9 },
+        sum_sent: { bytes: 5e9, retransmits: 3 },
+        cpu_utilization_percent: { host_total: 80, remote_total: 40 },
+      },
     })
-    expect(parseIperfTcp(json)).toEqual({ gbps: 8, bytes: 5e9, retransmits: 3 })
+    // 1.2 CPUs for 5 s over 5 GB
+    expect(parseIperfTcp(json)).toEqual({ gbps: 8, bytes: 5e9, retransmits: 3, cpuSecPerGB: 1.2 })
+  })
+
+  it('leaves the CPU cost out (NaN) when iperf3 reports no CPU figures', () => {
+    const json = JSON.stringify({ end: { sum_received: { bytes: 5e9, seconds: 5, bits_per_second: 8e9 } } })
+    expect(parseIperfTcp(json).cpuSecPerGB).toBeNaN()
   })
 
   it('treats an iperf3 run that received nothing as an error, never as a figure', () => {
@@ -39,9 +58,14 @@ describe('tool output parsing', () => {
 
   it('counts UDP packets the receiver got, not what the sender sent', () => {
     const json = JSON.stringify({
-      end: { sum_received: { bytes: 64 * 400_000, seconds: 1, lost_percent: 20 }, sum_sent: { packets: 500_000, seconds: 1 } },
+      end: {
+        sum_received: { bytes: 64 * 400_000, seconds: 1, lost_percent: 20 },
+        sum_sent: { packets: 500_000, seconds: 1 },
+        cpu_utilization_percent: { host_total: 50 },
+      },
     })
-    expect(parseIperfUdp(json, 64)).toEqual({ kpps: 400, lossPct: 20, sentKpps: 500 })
+    // half a CPU for 1 s over 500,000 packets: 1000 ns each
+    expect(parseIperfUdp(json, 64)).toEqual({ kpps: 400, lossPct: 20, sentKpps: 500, senderNsPerPkt: 1000 })
   })
 
   it('reads podMtu from attach --json, bare or wrapped', () => {
@@ -106,7 +130,7 @@ function busyRun(): Sample[] {
   const direct = [90, 91, 89, 44, 92]
   const kernel = [80, 82, 81, 41, 79]
   const mk = (setup: string, vs: number[]): Sample[] =>
-    vs.map((value, i) => ({ setup, metric: 'tcp4', rep: i + 1, value, extra: { retransmits: 10 * (i + 1) } }))
+    vs.map((value, i) => ({ setup, metric: 'tcp4', rep: i + 1, value, extra: { retransmits: 10 * (i + 1), cpuSecPerGB: value / 100 } }))
   return [...mk('limit', limit), ...mk('podnet-direct', direct), ...mk('kernel-routing', kernel)]
 }
 
@@ -158,6 +182,7 @@ describe('disturbed repetitions', () => {
     // median of 90 91 89 92, not of all five (which would be 90)
     expect(direct.tcp4).toMatchObject({ median: 90.5, min: 89, max: 92, n: 4, of: 5, allDisturbed: false })
     expect(direct.retr4).toMatchObject({ median: 25, min: 10, max: 50, n: 4 })
+    expect(cpuTable(rows)).toContain('| podnet-bpf direct | — | 0.905 (0.890–0.920) | — |')
     const r = ratios(rows).find((x) => x.name === 'podnet-direct / kernel-routing')!
     expect(r.tcp4).toBeCloseTo(90.5 / 80.5)
     expect(r.n[1]).toBe(4)

@@ -48,7 +48,7 @@ afterAll(() => c.down())
 
 describe('agent with the file datastore', () => {
   it('installs the peer routes and pods reach each other over TCP with their own source IP', async () => {
-    expect(c.routes(n1)).toEqual([{ cidr: cidr(2), nodeIp: n2.ip, encap: 'direct', requested: 'default' }])
+    expect(c.routes(n1)).toEqual([{ cidr: cidr(2), nodeIp: n2.ip, encap: 'direct', requested: 'default', origin: 'datastore' }])
     expect(ping(p1.ns, p2.ip).status).toBe(0)
     expect(await peerAddressSeen('tcp', p2.ns, p2.ip, p1.ns)).toBe(p1.ip)
   })

@@ -163,7 +163,7 @@ describe('on an attached node', () => {
     expectUserError(cli(n1.ns, ['routes', 'add', '10.244.3.0/240', '--node-ip', n2.ip, ...pin], env), 'invalid route CIDR')
     expectUserError(cli(n1.ns, ['routes', 'del', '10.244.9.0/24', ...pin], env), 'no route for')
     const routes = cliJson<{ cidr: string; encap: string }[]>(n1.ns, ['routes', 'list', ...pin], env)
-    expect(routes).toEqual([{ cidr: n2.podCidr, nodeIp: n2.ip, encap: 'direct', requested: 'default' }])
+    expect(routes).toEqual([{ cidr: n2.podCidr, nodeIp: n2.ip, encap: 'direct', requested: 'default', origin: 'static' }])
   })
 
   it("changes a route's encapsulation in place and back, and traffic follows on the next packet", async () => {

@@ -79,31 +79,54 @@ interface IperfEnd {
   error?: string
 }
 
-export function parseIperfTcp(json: string): { gbps: number; bytes: number; retransmits: number } {
+/** CPU time of sender and receiver processes (iperf3's getrusage, % of one
+ * CPU over the run) per GB received. With no IRQ time accounting the
+ * softirq work a process runs inline is charged to it, so this is the cost of
+ * the path, and a busy host that takes CPU away from the test does not raise
+ * it the way it lowers Gbit/s. NaN when iperf3 did not report CPU. */
+function cpuSecondsPerGB(d: IperfEnd, bytes: number, seconds: number): number {
+  const c = d.end?.cpu_utilization_percent
+  if (!c || !(seconds > 0)) return Number.NaN
+  return (((c.host_total + c.remote_total) / 100) * seconds) / (bytes / 1e9)
+}
+
+export function parseIperfTcp(json: string): { gbps: number; bytes: number; retransmits: number; cpuSecPerGB: number } {
   const d = JSON.parse(json) as IperfEnd
   if (d.error) throw new Error(`iperf3: ${d.error}`)
   const r = d.end?.sum_received
   if (!r || !(r.bytes > 0)) throw new Error('iperf3: nothing received')
-  return { gbps: r.bits_per_second / 1e9, bytes: r.bytes, retransmits: d.end?.sum_sent?.retransmits ?? 0 }
+  return {
+    gbps: r.bits_per_second / 1e9,
+    bytes: r.bytes,
+    retransmits: d.end?.sum_sent?.retransmits ?? 0,
+    cpuSecPerGB: cpuSecondsPerGB(d, r.bytes, r.seconds),
+  }
 }
 
 /** Received packets per second, from the receiver's byte count. */
-export function parseIperfUdp(json: string, payload = UDP_PAYLOAD): { kpps: number; lossPct: number; sentKpps: number } {
+export function parseIperfUdp(
+  json: string,
+  payload = UDP_PAYLOAD,
+): { kpps: number; lossPct: number; sentKpps: number; senderNsPerPkt: number } {
   const d = JSON.parse(json) as {
     error?: string
     end?: {
       sum_received?: { bytes: number; seconds: number; lost_percent: number }
       sum_sent?: { packets: number; seconds: number }
+      cpu_utilization_percent?: { host_total: number }
     }
   }
   if (d.error) throw new Error(`iperf3: ${d.error}`)
   const r = d.end?.sum_received
   const s = d.end?.sum_sent
   if (!r || !(r.bytes > 0) || !(r.seconds > 0)) throw new Error('iperf3 udp: nothing received')
+  const cpu = d.end?.cpu_utilization_percent?.host_total
   return {
     kpps: r.bytes / payload / r.seconds / 1e3,
     lossPct: r.lost_percent,
     sentKpps: s && s.seconds > 0 ? s.packets / s.seconds / 1e3 : Number.NaN,
+    // the sender's CPU carries each packet through the whole path (inline softirqs)
+    senderNsPerPkt: s && s.packets > 0 && cpu !== undefined ? ((cpu / 100) * s.seconds * 1e9) / s.packets : Number.NaN,
   }
 }
 
@@ -164,11 +187,11 @@ export async function measure(s: Setup, metric: MetricId, rep: number, durationS
       case 'tcp1':
       case 'tcp4': {
         const r = parseIperfTcp(await iperfClient(s, ['-P', metric === 'tcp1' ? '1' : '4'], durationS))
-        return { ...base, value: r.gbps, extra: { bytes: r.bytes, retransmits: r.retransmits } }
+        return { ...base, value: r.gbps, extra: { bytes: r.bytes, retransmits: r.retransmits, cpuSecPerGB: r.cpuSecPerGB } }
       }
       case 'udp': {
         const r = parseIperfUdp(await iperfClient(s, ['-u', '-b', '0', '-l', String(UDP_PAYLOAD)], durationS))
-        return { ...base, value: r.kpps, extra: { lossPct: r.lossPct, sentKpps: r.sentKpps } }
+        return { ...base, value: r.kpps, extra: { lossPct: r.lossPct, sentKpps: r.sentKpps, senderNsPerPkt: r.senderNsPerPkt } }
       }
       case 'rtt': {
         const out = await exec(

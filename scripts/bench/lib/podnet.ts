@@ -33,10 +33,24 @@ export function pinDirFor(nodeNs: string): string {
   return `/sys/fs/bpf/${nodeNs}`
 }
 
+/** A built podnet-bpf checkout (its bin/run.js, dist/ and bpf/build/) or a reason it is not one. */
+export function checkoutProblem(dir: string): string | null {
+  if (!existsSync(join(dir, 'bin/run.js'))) return `${dir} has no bin/run.js (not a podnet-bpf checkout)`
+  if (!existsSync(join(dir, 'dist/commands/attach.js'))) return `${dir} is not built (run npm run build there)`
+  return null
+}
+
+/** The CLI each node namespace is driven with: this checkout's, or a baseline's (--baseline). */
+const cliOfNode = new Map<string, string>()
+
+export function setNodeCli(nodeNs: string, checkout: string): void {
+  cliOfNode.set(nodeNs, join(checkout, 'bin/run.js'))
+}
+
 export function cliArgv(nodeNs: string, args: string[]): string[] {
   // executed itself, so its `#!` line (node flags, environment) applies as
   // for an installed podnet-bpf
-  return nsenter(nodeNs, [CLI_BIN, ...args, '--pin-dir', pinDirFor(nodeNs)])
+  return nsenter(nodeNs, [cliOfNode.get(nodeNs) ?? CLI_BIN, ...args, '--pin-dir', pinDirFor(nodeNs)])
 }
 
 /** Run one CLI command in a node namespace; throws with its stderr on failure. */

@@ -52,6 +52,10 @@ export interface Summary {
   /** TCP retransmits per sample (iperf3 sender side) */
   retr1: Figure
   retr4: Figure
+  /** CPU cost: TCP CPU-seconds per GB (both ends), UDP sender CPU ns per packet */
+  cpu1: Figure
+  cpu4: Figure
+  udpNs: Figure
   errors: string[]
 }
 
@@ -70,6 +74,9 @@ export function summarize(setups: SetupId[], samples: Sample[]): Summary[] {
       udpSent: by('udp', (s) => s.extra?.['sentKpps']),
       retr1: by('tcp1', (s) => s.extra?.['retransmits']),
       retr4: by('tcp4', (s) => s.extra?.['retransmits']),
+      cpu1: by('tcp1', (s) => s.extra?.['cpuSecPerGB']),
+      cpu4: by('tcp4', (s) => s.extra?.['cpuSecPerGB']),
+      udpNs: by('udp', (s) => s.extra?.['senderNsPerPkt']),
       errors: samples.filter((s) => s.setup === id && s.error).map((s) => `${s.metric} rep ${s.rep}: ${s.error}`),
     }
   })
@@ -113,6 +120,16 @@ export function retransmitTable(rows: Summary[], durationS: number): string {
   return lines.join('\n')
 }
 
+/** CPU time per unit of work: what a busy host moves least (lower is better). */
+export function cpuTable(rows: Summary[]): string {
+  const lines = [
+    '| setup | TCP 1 stream CPU-s per GB | TCP 4 streams CPU-s per GB | UDP 64 B sender CPU ns per packet |',
+    '|---|---:|---:|---:|',
+  ]
+  for (const r of rows) lines.push(`| ${SETUP_LABEL[r.setup]} | ${cell(r.cpu1, 3)} | ${cell(r.cpu4, 3)} | ${cell(r.udpNs, 0)} |`)
+  return lines.join('\n')
+}
+
 export interface RatioRow {
   name: string
   tcp1: number
@@ -131,6 +148,8 @@ export const RATIO_PAIRS: ReadonlyArray<[SetupId, SetupId, string]> = [
   ['podnet-direct', 'limit', 'UDP ≥ 0.85; TCP ≥ 0.98, RTT p50 ≤ 1.10 (issue 6)'],
   ['podnet-vxlan', 'podnet-direct', 'TCP 4 ≥ 0.85'],
   ['podnet-vxlan', 'kernel-vxlan', 'throughput ≥ 1.15, RTT p50 ≤ 0.80'],
+  ['podnet-direct', 'podnet-direct-base', 'A/B: this build / baseline'],
+  ['podnet-vxlan', 'podnet-vxlan-base', 'A/B: this build / baseline'],
 ]
 
 export function ratios(rows: Summary[]): RatioRow[] {

@@ -3,11 +3,21 @@
 // (eth0 in the pod, `hv0` on the node) with 10.244.1.10 ↔ 10.244.2.10.
 import { join } from 'node:path'
 import { addNs, deleteNs, ip, link, nsenter, sysctl } from './netns.js'
-import { parseAttachJson, podnet, REPO_ROOT, registerPodnetCleanup } from './podnet.js'
+import { parseAttachJson, podnet, REPO_ROOT, registerPodnetCleanup, setNodeCli } from './podnet.js'
 import { exec, execSync } from './exec.js'
 
-export const SETUP_IDS = ['limit', 'kernel-routing', 'kernel-vxlan', 'podnet-direct', 'podnet-vxlan'] as const
+export const SETUP_IDS = [
+  'limit',
+  'kernel-routing',
+  'kernel-vxlan',
+  'podnet-direct',
+  'podnet-vxlan',
+  'podnet-direct-base',
+  'podnet-vxlan-base',
+] as const
 export type SetupId = (typeof SETUP_IDS)[number]
+/** The podnet setups again, driven by another checkout (--baseline): A/B in one run. */
+export const BASELINE_IDS: readonly SetupId[] = ['podnet-direct-base', 'podnet-vxlan-base']
 
 export const SETUP_LABEL: Record<SetupId, string> = {
   limit: 'limit (node↔node underlay)',
@@ -15,6 +25,8 @@ export const SETUP_LABEL: Record<SetupId, string> = {
   'kernel-vxlan': 'kernel VXLAN (Flannel style)',
   'podnet-direct': 'podnet-bpf direct',
   'podnet-vxlan': 'podnet-bpf VXLAN',
+  'podnet-direct-base': 'podnet-bpf direct, baseline',
+  'podnet-vxlan-base': 'podnet-bpf VXLAN, baseline',
 }
 
 const SHORT: Record<SetupId, string> = {
@@ -23,6 +35,14 @@ const SHORT: Record<SetupId, string> = {
   'kernel-vxlan': 'kvx',
   'podnet-direct': 'pnd',
   'podnet-vxlan': 'pnv',
+  'podnet-direct-base': 'pndb',
+  'podnet-vxlan-base': 'pnvb',
+}
+
+let baselineCheckout: string | null = null
+/** The checkout the *-base setups are built with. */
+export function setBaseline(dir: string | null): void {
+  baselineCheckout = dir
 }
 
 export const NODE_IP = ['192.168.77.1', '192.168.77.2'] as const
@@ -74,10 +94,7 @@ let podnetPods: PodDevice = 'veth'
 
 export function setPodnetPodDevice(d: PodDevice): void {
   podnetPods = d
-  if (d === 'netkit') {
-    SETUP_LABEL['podnet-direct'] += ' (netkit pods)'
-    SETUP_LABEL['podnet-vxlan'] += ' (netkit pods)'
-  }
+  if (d === 'netkit') for (const id of SETUP_IDS) if (id.startsWith('podnet')) SETUP_LABEL[id] += ' (netkit pods)'
 }
 
 /** The primary is born in the node namespace, the peer (eth0) in the pod's:
@@ -232,11 +249,12 @@ export interface PodnetTimings {
 }
 
 /** podnet-bpf in direct or VXLAN mode, driven only through its CLI. */
-async function podnetSetup(tag: string, mode: 'direct' | 'vxlan', timings?: PodnetTimings): Promise<Setup> {
+async function podnetSetup(tag: string, mode: 'direct' | 'vxlan', timings?: PodnetTimings, checkout?: string): Promise<Setup> {
   const nodes = nodePair(tag)
   const pods: string[] = []
   let podMtu = 0
   for (const [i, node] of nodes.entries()) {
+    if (checkout) setNodeCli(node, checkout)
     registerPodnetCleanup(node)
     const { pod, podMac } = await podnetPodNs(tag, node, i)
     pods.push(pod)
@@ -292,5 +310,11 @@ export async function buildSetup(id: SetupId, tag: string, timings?: PodnetTimin
       return podnetSetup(t, 'direct', timings)
     case 'podnet-vxlan':
       return podnetSetup(t, 'vxlan', timings)
+    case 'podnet-direct-base':
+    case 'podnet-vxlan-base': {
+      if (!baselineCheckout) throw new Error(`${id} needs --baseline DIR (another built podnet-bpf checkout)`)
+      const s = await podnetSetup(t, id === 'podnet-vxlan-base' ? 'vxlan' : 'direct', undefined, baselineCheckout)
+      return { ...s, id }
+    }
   }
 }

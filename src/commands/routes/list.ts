@@ -12,8 +12,8 @@ export default class RoutesList extends BaseCommand {
     if (!this.jsonEnabled())
       this.log(
         table(
-          ['CIDR', 'NODE', 'ENCAP', 'REQUESTED'],
-          rs.map((r) => [r.cidr, r.nodeIp, r.encap, r.requested]),
+          ['CIDR', 'NODE', 'ENCAP', 'REQUESTED', 'ORIGIN'],
+          rs.map((r) => [r.cidr, r.nodeIp, r.encap, r.requested, r.origin ?? 'static']),
         ),
       )
     return rs

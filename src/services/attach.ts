@@ -1,0 +1,479 @@
+// attach / detach: bring this node's datapath to the requested configuration,
+// or remove everything podnet-bpf created.
+import { existsSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs'
+import { join } from 'node:path'
+import { isDeepStrictEqual } from 'node:util'
+import { BpfError, isBpffs } from '../libbpf/index.js'
+import { UserError } from '../errors.js'
+import { Programs, type DatapathConfig, type ProgramKey } from '../datapath/abi.js'
+import { DatapathMaps } from '../datapath/maps.js'
+import { loadProgram, objectHash, type LoadedProgram } from '../datapath/objects.js'
+import {
+  createVxlan,
+  deleteLink,
+  applyRoutes,
+  endpointRoute,
+  getLinkByName,
+  ipv4Addresses,
+  listLinks,
+  listOurRoutes,
+  peerRoute,
+  readSysctl,
+  setMtu,
+  VXLAN_DEV,
+  VXLAN_OVERHEAD,
+  writeSysctl,
+  type AddrInfo,
+  type LinkInfo,
+} from '../datapath/netdev.js'
+import {
+  attachProgram,
+  detachPodProgram,
+  detachProgram,
+  ensureClsact,
+  podHook,
+  queryProgram,
+  removeClsact,
+  type Hook,
+} from '../datapath/tc.js'
+import { type Cidr, cidrContains, cidrString, intToIp, ipToInt, maskOf, parseCidr } from '../util/ipv4.js'
+import { parseNodeConfig, readConfigFile, resolvePinDir, type Encap, type Mode, type NodeConfig } from './config.js'
+import { ensurePinDir, requirePrivileges } from './preflight.js'
+import { listStates, loadState, lockPath, netnsLockPath, removeState, saveState, type NodeState } from './state.js'
+import { subnetsOf, resolveEncap } from './encap.js'
+import { assertOwnNetns, hooksOf, progPinPath, programKeysFor, withNodeLock, type NodeHook } from './node.js'
+import { removeHeldLockFile, withFileLock } from '../datapath/lock.js'
+import { currentNetns, sameNetns, type NetnsId } from '../datapath/netns.js'
+
+export interface AttachInput {
+  flags: Record<string, unknown>
+  configFile?: string
+  pinDir?: string
+}
+
+export interface AttachResult {
+  action: 'attached' | 'replaced' | 'unchanged'
+  pinDir: string
+  config: NodeConfig
+  podMtu: number
+  deviceMtu: number
+  vxlanDevice: string | null
+  programs: { program: string; device: string; hook: string; id: number }[]
+}
+
+function requireDevice(name: string): LinkInfo {
+  const dev = getLinkByName(name)
+  if (!dev) throw new UserError(`interface "${name}" not found`, 'pass the node NIC with --device (see `ip link`)')
+  return dev
+}
+
+/** Brings the node to the requested configuration, under the node's lock. */
+export function attach(input: AttachInput): AttachResult {
+  return withNodeLock(input.pinDir, (pinDir) => {
+    // attaches in one namespace run one at a time, so two pin dirs cannot both claim it
+    const netns = currentNetns()
+    const lock = netnsLockPath(netns)
+    return withFileLock(lock, { what: `network namespace net:[${netns.ino}]` }, () => {
+      try {
+        return attachLocked(input, pinDir, netns)
+      } finally {
+        removeHeldLockFile(lock)
+      }
+    })
+  })
+}
+
+/** One podnet per network namespace: refuse a second pin dir here. */
+function assertNetnsFree(pinDir: string, netns: NetnsId): void {
+  const other = listStates().find((s) => s.pinDir !== pinDir && s.netns && sameNetns(s.netns, netns))
+  if (other) {
+    throw new UserError(
+      `podnet-bpf is already attached in this network namespace with pin dir ${other.pinDir}`,
+      `use --pin-dir ${other.pinDir}, or detach that one first (podnet-bpf detach --pin-dir ${other.pinDir})`,
+    )
+  }
+}
+
+function attachLocked(input: AttachInput, pinDir: string, netns: NetnsId): AttachResult {
+  const prev = loadState(pinDir)
+  if (prev) assertOwnNetns(prev)
+  assertNetnsFree(pinDir, netns)
+  const fileCfg = input.configFile ? readConfigFile(input.configFile) : {}
+  const flags = Object.fromEntries(Object.entries(input.flags).filter(([, v]) => v !== undefined))
+  const cfg = parseNodeConfig({ ...fileCfg, ...flags }, input.configFile ? `configuration (${input.configFile} + flags)` : 'flags')
+
+  const dev = requireDevice(cfg.device)
+  const addrs = ipv4Addresses(cfg.device)
+  if (!addrs.some((a) => a.local === cfg.nodeIp)) {
+    throw new UserError(
+      `node IP ${cfg.nodeIp} is not an address of ${cfg.device} (it has ${addrs.map((a) => a.local).join(', ') || 'none'})`,
+      'pass --node-ip with an address of --device',
+    )
+  }
+  const needsVxlan = cfg.mode !== 'direct'
+  const maxPodMtu = needsVxlan ? dev.mtu - VXLAN_OVERHEAD : dev.mtu
+  const podMtu = cfg.mtu ?? maxPodMtu
+  if (podMtu > maxPodMtu) {
+    throw new UserError(
+      `--mtu ${podMtu} does not fit ${cfg.device} (MTU ${dev.mtu})${needsVxlan ? ' with the 50-byte VXLAN header' : ''}`,
+      `use --mtu ${maxPodMtu} or less`,
+    )
+  }
+
+  // nothing of ours on this node yet (no state, no pinned routes map)
+  const fresh = !prev && !existsSync(join(pinDir, 'podnet_routes'))
+  if (prev) {
+    const cidr = parseCidr(cfg.podCidr)
+    const outside = Object.keys(prev.endpoints).filter((ip) => !cidrContains(cidr, ip))
+    if (outside.length) {
+      throw new UserError(
+        `endpoints ${outside.join(', ')} are outside the new pod CIDR ${cfg.podCidr}`,
+        'delete them first (podnet-bpf endpoints del --ip …)',
+      )
+    }
+  }
+  const subnets = subnetsOf(addrs)
+  // Every route must still be possible in the new mode: check before changing anything.
+  let maps0: DatapathMaps | null = null
+  const reresolved: { cidr: string; nodeIp: string; vxlan: boolean }[] = []
+  if (prev && existsSync(join(pinDir, 'podnet_routes'))) {
+    maps0 = DatapathMaps.open(pinDir)
+    try {
+      for (const r of maps0.routes.entries()) {
+        const req = prev.routeEncap[r.cidr] ?? (r.vxlan ? 'vxlan' : 'none')
+        reresolved.push({ cidr: r.cidr, nodeIp: r.nodeIp, vxlan: resolveEncap(req, cfg.mode, r.nodeIp, subnets, r.cidr) })
+      }
+    } finally {
+      maps0.close()
+    }
+  }
+
+  const keys = programKeysFor(cfg.mode)
+  const hashes = Object.fromEntries(keys.map((k) => [k, objectHash(k)]))
+  const build = keys.map((k) => hashes[k]).join('.')
+
+  if (prev && isDeepStrictEqual(prev.config, cfg) && prev.build === build && prev.deviceIfindex === dev.ifindex && isLive(prev)) {
+    if (!prev.netns) saveState({ ...prev, netns }) // state from before namespaces were recorded
+    return result('unchanged', prev)
+  }
+  const prevHooks = prev ? hooksOf(prev).filter((h) => h.key !== 'fromPod') : []
+
+  ensurePinDir(pinDir)
+  const state: NodeState = prev
+    ? { ...prev, config: cfg, deviceIfindex: dev.ifindex, deviceMtu: dev.mtu, podMtu, netns }
+    : {
+        version: 1,
+        pinDir,
+        config: cfg,
+        deviceIfindex: dev.ifindex,
+        deviceMtu: dev.mtu,
+        podMtu,
+        vxlan: null,
+        build,
+        programs: {},
+        clsactCreated: [],
+        sysctls: [],
+        routeEncap: {},
+        endpoints: {},
+        attachedAt: new Date().toISOString(),
+        netns,
+      }
+  const loaded: LoadedProgram[] = []
+  try {
+    // 1. the overlay device, before programs that redirect to it
+    const oldVxlan = prev?.vxlan ?? null
+    if (needsVxlan) {
+      let vx = getLinkByName(VXLAN_DEV)
+      let created = oldVxlan?.created ?? false
+      if (vx && (vx.kind !== 'vxlan' || !vx.vxlan?.external || vx.vxlan.port !== cfg.vxlanPort)) {
+        if (!created) {
+          throw new UserError(
+            `a device named ${VXLAN_DEV} exists but is not a collect_md VXLAN device on port ${cfg.vxlanPort}`,
+            `delete it (ip link del ${VXLAN_DEV}) and attach again`,
+          )
+        }
+        deleteLink(VXLAN_DEV)
+        vx = null
+      }
+      if (!vx) {
+        try {
+          createVxlan(cfg.vxlanPort, podMtu)
+        } catch (e) {
+          throw new UserError(
+            `cannot create the VXLAN device: ${(e as Error).message.split('\n')[0]}`,
+            'load the vxlan module (modprobe vxlan) or use --mode direct',
+          )
+        }
+        created = true
+        vx = requireDevice(VXLAN_DEV)
+      } else if (vx.mtu !== podMtu) {
+        setMtu(VXLAN_DEV, podMtu)
+      }
+      state.vxlan = { ifindex: vx.ifindex, created }
+    } else {
+      state.vxlan = null
+    }
+
+    // 2. load every program with this node's configuration (maps reused from pins)
+    const dp: DatapathConfig = {
+      nodeIp: cfg.nodeIp,
+      deviceIfindex: dev.ifindex,
+      vxlanIfindex: state.vxlan?.ifindex ?? 0,
+      vni: cfg.vni,
+      deviceMtu: dev.mtu,
+      overlayMtu: needsVxlan ? podMtu : 0,
+      podCidr: cfg.podCidr,
+      vxlanPort: cfg.vxlanPort,
+      nodePrefixLen: addrs.find((a) => a.local === cfg.nodeIp)?.prefixlen,
+    }
+    for (const k of keys) loaded.push(loadProgram(k, dp, pinDir))
+    const byKey = new Map(loaded.map((l) => [l.key, l]))
+
+    // 3. attach (atomic replace where a previous build sits)
+    for (const h of hooksOf(state)) {
+      const l = byKey.get(h.key)!
+      try {
+        if (h.hook.point !== 'netkit-peer' && ensureClsact(h.hook.ifindex) && !state.clsactCreated.includes(h.hook.ifindex))
+          state.clsactCreated.push(h.hook.ifindex)
+        attachProgram(h.hook, l.prog.fd())
+      } catch (e) {
+        // a pod device that vanished since (or whose ifindex is now another
+        // device): its endpoint is stale, not fatal
+        if (
+          h.key === 'fromPod' &&
+          e instanceof BpfError &&
+          (e.code === 'ENODEV' || e.code === 'ENXIO' || e.code === 'EINVAL' || e.code === 'EACCES')
+        )
+          continue
+        throw e
+      }
+    }
+    for (const l of loaded) {
+      const p = progPinPath(pinDir, l.key)
+      if (existsSync(p)) unlinkSync(p)
+      l.prog.pin(p)
+      state.programs[l.key] = { id: l.prog.id(), hash: hashes[l.key]! }
+    }
+    // programs of a mode we left (vxlan → direct)
+    for (const k of Object.keys(Programs) as ProgramKey[]) {
+      if (keys.includes(k)) continue
+      delete state.programs[k]
+      const p = progPinPath(pinDir, k)
+      if (existsSync(p)) unlinkSync(p)
+    }
+    state.build = build
+
+    // 4. node sysctls: forwarding, and loose reverse-path filtering on the
+    // NIC (replies to VXLAN-encapsulated traffic come back unencapsulated)
+    setSysctl(state, 'net/ipv4/ip_forward', '1')
+    const rpAll = Number(readSysctl('net/ipv4/conf/all/rp_filter') ?? '0')
+    const rpDev = Number(readSysctl(`net/ipv4/conf/${cfg.device}/rp_filter`) ?? '0')
+    if (Math.max(rpAll, rpDev) === 1) setSysctl(state, `net/ipv4/conf/${cfg.device}/rp_filter`, '2')
+
+    // 5. routes follow the (possibly new) mode; kernel routes for node → pod
+    if (reresolved.length) {
+      const maps = DatapathMaps.open(pinDir)
+      try {
+        maps.routes.setMany(reresolved)
+      } finally {
+        maps.close()
+      }
+    }
+    // one link dump, not an `ip link show` per endpoint
+    const ifindexOf = new Map(listLinks().map((l) => [l.name, l.ifindex]))
+    applyRoutes(
+      [
+        ...Object.entries(state.endpoints)
+          .filter(([, e]) => ifindexOf.get(e.ifname) === e.ifindex)
+          .map(([ip, e]) => endpointRoute(ip, e.ifname, cfg.nodeIp)),
+        ...reresolved.map((r) => peerRoute(r.cidr, r.nodeIp, r.vxlan, cfg.device, cfg.nodeIp)),
+      ],
+      // a first attach owns no kernel routes yet: any of ours are leftovers of
+      // a detach that could not finish (routes sync relies on this)
+      fresh ? listOurRoutes().map((r) => r.dst) : [],
+    )
+
+    // 6. hooks of a device or mode we left, and an overlay we no longer need
+    if (prev) retireOldHooks(prev, prevHooks, state)
+    if (oldVxlan && !needsVxlan && oldVxlan.created) deleteLink(VXLAN_DEV)
+
+    saveState(state)
+    return result(prev ? 'replaced' : 'attached', state)
+  } catch (e) {
+    // first attach: leave nothing behind; re-attach: the previous programs
+    // stay wherever the replace had not happened yet, and state is untouched
+    if (!prev) {
+      teardown(state)
+      removeHeldLockFile(lockPath(pinDir))
+    }
+    throw e
+  } finally {
+    for (const l of loaded) l.obj.close()
+  }
+}
+
+/** After a re-attach with another device or mode: nothing of ours stays on a
+ * hook the new configuration does not use (old NIC, old VXLAN device), with
+ * the clsact qdiscs and the NIC sysctls we set there undone. */
+function retireOldHooks(prev: NodeState, prevHooks: readonly NodeHook[], state: NodeState): void {
+  const now = hooksOf(state).filter((h) => h.key !== 'fromPod')
+  const kept = (h: NodeHook) => now.some((n) => n.hook.ifindex === h.hook.ifindex && n.hook.point === h.hook.point)
+  for (const h of prevHooks.filter((h) => !kept(h))) {
+    try {
+      detachProgram(h.hook)
+    } catch (e) {
+      if (!(e instanceof BpfError && (e.code === 'ENODEV' || e.code === 'EINVAL' || e.code === 'ENOENT'))) throw e // device gone with its hooks
+    }
+  }
+  const inUse = new Set([...now.map((h) => h.hook.ifindex), ...Object.values(state.endpoints).map((e) => e.ifindex)])
+  for (const ifindex of new Set(prevHooks.map((h) => h.hook.ifindex))) {
+    if (inUse.has(ifindex) || !state.clsactCreated.includes(ifindex)) continue
+    try {
+      removeClsact(ifindex)
+    } catch (e) {
+      if (!(e instanceof BpfError)) throw e
+    }
+    state.clsactCreated = state.clsactCreated.filter((i) => i !== ifindex)
+  }
+  if (prev.config.device !== state.config.device) {
+    const mine = `net/ipv4/conf/${prev.config.device}/`
+    for (const sc of state.sysctls.filter((x) => x.path.startsWith(mine))) writeSysctl(sc.path, sc.old)
+    state.sysctls = state.sysctls.filter((x) => !x.path.startsWith(mine))
+  }
+}
+
+function setSysctl(state: NodeState, path: string, value: string): void {
+  const old = readSysctl(path)
+  if (old === null || old === value) return
+  if (!state.sysctls.some((s) => s.path === path)) state.sysctls.push({ path, old })
+  writeSysctl(path, value)
+}
+
+/** Are our programs still on every hook (nobody removed them, devices still there)? */
+function isLive(s: NodeState): boolean {
+  for (const h of hooksOf(s)) {
+    if (h.key === 'fromPod') continue
+    try {
+      if (queryProgram(h.hook) !== s.programs[h.key]?.id) return false
+    } catch {
+      return false
+    }
+  }
+  if (s.vxlan && getLinkByName(VXLAN_DEV)?.ifindex !== s.vxlan.ifindex) return false
+  return true
+}
+
+function result(action: AttachResult['action'], s: NodeState): AttachResult {
+  return {
+    action,
+    pinDir: s.pinDir,
+    config: s.config,
+    podMtu: s.podMtu,
+    deviceMtu: s.deviceMtu,
+    vxlanDevice: s.vxlan ? VXLAN_DEV : null,
+    programs: hooksOf(s)
+      .filter((h) => h.key !== 'fromPod')
+      .map((h) => ({
+        program: Programs[h.key].program,
+        device: h.device,
+        hook: h.hook.point,
+        id: s.programs[h.key]?.id ?? 0,
+      })),
+  }
+}
+
+export interface DetachResult {
+  pinDir: string
+  wasAttached: boolean
+  removed: string[]
+}
+
+export function detach(pinDirFlag?: string): DetachResult {
+  return withNodeLock(pinDirFlag, detachLocked)
+}
+
+function detachLocked(pinDir: string): DetachResult {
+  const state = loadState(pinDir)
+  if (state) assertOwnNetns(state)
+  const hasPins = isBpffs(pinDir) && existsSync(pinDir) && readdirSync(pinDir).some(isOurPin)
+  if (!state && !hasPins) return { pinDir, wasAttached: false, removed: [] }
+  const removed = state ? teardown(state) : removePins(pinDir)
+  removeHeldLockFile(lockPath(pinDir))
+  return { pinDir, wasAttached: true, removed }
+}
+
+function isOurPin(name: string): boolean {
+  return name.startsWith('podnet_') || name.startsWith('prog_')
+}
+
+function removePins(pinDir: string): string[] {
+  const removed: string[] = []
+  if (!existsSync(pinDir)) return removed
+  for (const f of readdirSync(pinDir)) {
+    if (!isOurPin(f)) continue
+    unlinkSync(join(pinDir, f))
+    removed.push(`pin ${join(pinDir, f)}`)
+  }
+  try {
+    rmdirSync(pinDir)
+  } catch {
+    /* not empty (someone else's pins) or already gone */
+  }
+  return removed
+}
+
+/** Removes everything a (possibly partial) state records. Best effort per
+ * item, so one vanished device does not strand the rest. */
+export function teardown(state: NodeState): string[] {
+  const removed: string[] = []
+  const errors: string[] = []
+  const step = (what: string, fn: () => unknown) => {
+    try {
+      if (fn() !== false) removed.push(what)
+    } catch (e) {
+      if (
+        e instanceof BpfError &&
+        (e.code === 'ENODEV' || e.code === 'ENOENT' || e.code === 'EINVAL' || e.code === 'ENXIO' || e.code === 'EACCES')
+      )
+        return
+      errors.push(`${what}: ${(e as Error).message}`)
+    }
+  }
+  // endpoints that exist only in the map (state lost track) still get unhooked
+  // veth/netkit as state recorded it; map-only: unknown
+  const kinds = new Map(Object.values(state.endpoints).map((e) => [e.ifindex, e.device] as const))
+  const epIfindexes = new Set(Object.values(state.endpoints).map((e) => e.ifindex))
+  try {
+    const maps = DatapathMaps.open(state.pinDir)
+    try {
+      for (const e of maps.endpoints.entries()) epIfindexes.add(e.ifindex)
+    } finally {
+      maps.close()
+    }
+  } catch {
+    /* maps already gone */
+  }
+  for (const ifindex of epIfindexes) {
+    const device = kinds.get(ifindex)
+    step(`from-pod on ifindex ${ifindex}`, () => detachPodProgram(ifindex, device))
+  }
+  step(`tc ingress filter on ${state.config.device}`, () => detachProgram({ ifindex: state.deviceIfindex, point: 'ingress' }))
+  if (state.vxlan) {
+    if (state.vxlan.created) step(`device ${VXLAN_DEV}`, () => deleteLink(VXLAN_DEV))
+    else {
+      step(`tc filters on ${VXLAN_DEV}`, () => detachProgram({ ifindex: state.vxlan!.ifindex, point: 'ingress' }))
+      step(`tc egress filter on ${VXLAN_DEV}`, () => detachProgram({ ifindex: state.vxlan!.ifindex, point: 'egress' }))
+    }
+  }
+  for (const ifindex of state.clsactCreated) {
+    if (state.vxlan?.created && ifindex === state.vxlan.ifindex) continue
+    step(`clsact qdisc on ifindex ${ifindex}`, () => removeClsact(ifindex))
+  }
+  const kernelRoutes = listOurRoutes().map((r) => r.dst)
+  if (kernelRoutes.length) step(`${kernelRoutes.length} kernel routes`, () => applyRoutes([], kernelRoutes))
+  for (const s of [...state.sysctls].reverse()) step(`sysctl ${s.path}=${s.old}`, () => writeSysctl(s.path, s.old))
+  removed.push(...removePins(state.pinDir))
+  removeState(state.pinDir)
+  if (errors.length) throw new Error(`detach left some items behind:\n  ${errors.join('\n  ')}`)
+  return removed
+}
