@@ -3,7 +3,7 @@
 //
 //   node dist/bench/run.js [--quick] [--json FILE] [--markdown FILE]
 //        [--reps N] [--duration S] [--setups a,b] [--metrics tcp1,tcp4,rtt,udp]
-//        [--no-control-plane | --control-plane-only] [--cleanup-stale]
+//        [--no-control-plane | --control-plane-only] [--no-agent] [--cleanup-stale]
 //
 // Needs root, iperf3, sockperf, iproute2; podnet setups need `npm run build`.
 import { writeFileSync } from 'node:fs'
@@ -43,6 +43,7 @@ import {
 } from './lib/report.js'
 import { rotate } from './lib/stats.js'
 import { controlPlane, controlPlaneTable, type ControlPlaneResult } from './lib/controlplane.js'
+import { agentBench, agentTable, type AgentBenchResult } from './lib/agent.js'
 
 const UNITS: Record<MetricId, string> = { tcp1: 'Gbit/s', tcp4: 'Gbit/s', rtt: 'µs p50', udp: 'kpps' }
 
@@ -51,7 +52,7 @@ function usage(msg?: string): never {
   process.stderr.write(
     'usage: bench [--quick] [--json FILE] [--markdown FILE] [--reps N] [--duration S]\n' +
       `             [--setups ${SETUP_IDS.join(',')}] [--metrics ${METRICS.join(',')}]\n` +
-      '             [--no-control-plane | --control-plane-only] [--no-pin] [--cleanup-stale]\n' +
+      '             [--no-control-plane | --control-plane-only] [--no-agent] [--no-pin] [--cleanup-stale]\n' +
       '             [--pod-device auto|veth|netkit]   (podnet pods; auto = netkit where the kernel has it)\n' +
       '             [--baseline DIR]   (also measure the podnet setups of another built checkout: A/B in one run)\n',
   )
@@ -102,6 +103,7 @@ async function main(): Promise<number> {
       metrics: { type: 'string' },
       'no-control-plane': { type: 'boolean', default: false },
       'control-plane-only': { type: 'boolean', default: false },
+      'no-agent': { type: 'boolean', default: false },
       'cleanup-stale': { type: 'boolean', default: false },
       'no-pin': { type: 'boolean', default: false },
       'pod-device': { type: 'string', default: 'auto' },
@@ -196,6 +198,7 @@ async function main(): Promise<number> {
   const failed: Partial<Record<SetupId, string>> = {}
   const setupTimings: PodnetTimings = { attachMs: [], endpointMs: [], routeMs: [] }
   let cp: ControlPlaneResult | null = null
+  let agent: AgentBenchResult | null = null
 
   try {
     if (datapath && setupIds.length > 0) {
@@ -245,6 +248,13 @@ async function main(): Promise<number> {
     if (wantCp) {
       if (!havePodnet) log('! skipping control-plane figures: podnet-bpf is not built')
       else cp = await controlPlane(tag, { reps: quick ? 2 : 5, quick, log })
+      if (havePodnet && !values['no-agent']) {
+        try {
+          agent = await agentBench(tag, { quick, log })
+        } catch (e) {
+          log(`! agent figures failed: ${(e as Error).message}`)
+        }
+      }
     }
   } finally {
     const failures = runCleanup()
@@ -266,6 +276,7 @@ async function main(): Promise<number> {
     md += `Every sample in run order ([disturbed]):\n\n${samplesTable(reported, marked.samples)}\n\n`
   }
   if (cp) md += `${controlPlaneTable(cp)}\n\n`
+  if (agent) md += `${agentTable(agent)}\n\n`
   md +=
     `_${env.cpus} × ${env.cpuModel}, kernel ${env.kernel}, Node ${env.node}, ${env.iperf3}, ${env.sockperf}; ` +
     `podnet pods: ${podDevice} pairs; ${env.baseline ? `baseline: ${env.baseline}; ` : ''}${reps} reps × ${duration}s per figure (medians of undisturbed reps, min–max in brackets); load average ${env.loadavgStart[0]!.toFixed(2)} at start, ${env.loadavgEnd[0]!.toFixed(2)} at end; ` +
@@ -279,7 +290,7 @@ async function main(): Promise<number> {
   if (values.json) {
     writeFileSync(
       values.json,
-      `${JSON.stringify({ env, samples: marked.samples, disturbed: marked.disturbances, summary: rows, ratios: ratioRows, checks, failed, podnetSetupTimings: setupTimings, controlPlane: cp }, null, 2)}\n`,
+      `${JSON.stringify({ env, samples: marked.samples, disturbed: marked.disturbances, summary: rows, ratios: ratioRows, checks, failed, podnetSetupTimings: setupTimings, controlPlane: cp, agent }, null, 2)}\n`,
     )
     log(`raw samples written to ${values.json}`)
   }

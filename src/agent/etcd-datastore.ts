@@ -52,6 +52,8 @@ export class EtcdDatastore implements Datastore {
   private stopped = false
   private relisting = false
   private renewing = false
+  /** when this run wrote its subnet key */
+  private leasedAt: string | null = null
 
   constructor(
     private readonly ctx: DatastoreContext,
@@ -120,8 +122,11 @@ export class EtcdDatastore implements Datastore {
         const { leases } = await listSubnets(this.client, this.cfg.prefix)
         const cidr = this.pick(leases, network, subnetLen)
         const mine = leases.find((l) => l.value.node === this.ctx.nodeName && l.cidr === cidr)
-        if (await this.claim(cidr, value(cidr), mine)) {
+        const rev = await this.claim(cidr, value(cidr), mine)
+        if (rev) {
           this.own = { key: subnetKey(this.cfg.prefix, cidr), cidr, value: value(cidr) }
+          this.leasedAt = new Date().toISOString()
+          this.ctx.log.info('subnet lease taken', { podCidr: cidr, lease: this.leaseId, revision: rev, previousLease: mine?.lease ?? null })
           if (mine && mine.lease !== '0' && mine.lease !== this.leaseId) {
             // the previous run's lease now holds no key; let it go at once
             await this.client.leaseClient.leaseRevoke({ ID: mine.lease }, deadline(3000)).catch(() => {})
@@ -160,7 +165,7 @@ export class EtcdDatastore implements Datastore {
   }
 
   /** One transaction: take the key if absent, or re-bind our own (unchanged since we read it) to the new lease. */
-  private async claim(cidr: string, value: LeaseValue, mine?: SubnetLease): Promise<boolean> {
+  private async claim(cidr: string, value: LeaseValue, mine?: SubnetLease): Promise<string | null> {
     const key = Buffer.from(subnetKey(this.cfg.prefix, cidr))
     const compare = mine
       ? [{ key, target: 'Mod' as const, result: 'Equal' as const, mod_revision: mine.modRevision }]
@@ -169,7 +174,7 @@ export class EtcdDatastore implements Datastore {
       { compare, success: [{ request_put: { key, value: Buffer.from(JSON.stringify(value)), lease: this.leaseId } }], failure: [] },
       deadline(5000),
     )
-    return r.succeeded
+    return r.succeeded ? r.header.revision : null
   }
 
   watch(onChange: () => void, signal: AbortSignal): void {
@@ -234,6 +239,7 @@ export class EtcdDatastore implements Datastore {
     this.revision = kv.mod_revision
     this.cache.delete(key)
     if (key === this.own?.key) {
+      this.ctx.log.warn('our subnet key was deleted', { revision: kv.mod_revision, lease: this.leaseId })
       // our lease expired (etcd was out of reach longer than the TTL): register again
       this.ctx.log.warn('our subnet lease was deleted; re-registering', { podCidr: this.own.cidr })
       void this.renewLease()
@@ -367,6 +373,7 @@ export class EtcdDatastore implements Datastore {
         prefix: this.cfg.prefix,
         network: this.cluster?.network ?? null,
         subnetKey: this.own?.key ?? null,
+        leasedAt: this.leasedAt,
         lease: this.leaseId === '0' ? null : BigInt(this.leaseId).toString(16),
         leaseExpiresAt: this.leaseExpiresAt ? new Date(this.leaseExpiresAt).toISOString() : null,
         revision: this.revision,

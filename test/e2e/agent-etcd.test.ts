@@ -3,7 +3,7 @@
 // quorum loss, compaction past a watch, and 20 agents started at once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Cluster, etcdIp, pingFlood, tcpMesh, tcpStream, type AgentProc, type CNode, type Pod } from '../support/cluster.js'
-import { cli, cliJson, runId, sleep } from '../support/sys.js'
+import { cli, cliJson, runId, sh, sleep } from '../support/sys.js'
 
 // node3's lease is short for the expiry test; the others outlive a restart
 // on a loaded machine (a restart slower than the TTL loses the lease, and its
@@ -46,6 +46,53 @@ const peersOk = (n: CNode, count: number) => c.routes(n).length === count
 // etcd runs in its own namespaces; etcdctl there (the test never reaches them from the host's)
 const etcdPut = (key: string, value: unknown) => c.etcdctl(['put', key, JSON.stringify(value)])
 const etcdDel = (key: string) => c.etcdctl(['del', key])
+/** What the agents did that could explain lost packets: route removals, warnings, errors. */
+const diagnose = () =>
+  [...c.nodes]
+    .flatMap((n) =>
+      c
+        .logsOf(n)
+        .split('\n')
+        .filter((l) => /"removed":[1-9]|"level":"(warn|error)"|pod CIDR acquired|agent starting|SIGTERM|subnet lease taken|subnet key was deleted/.test(l))
+        .map((l) => `${n.name}: ${l}`),
+    )
+    .join('\n') + `\netcd history:\n${etcdHistory()}`
+/** Every put/delete under the subnets prefix since revision 1 (until compacted), with its lease. */
+function etcdHistory(): string {
+  const r = sh(
+    'timeout',
+    [
+      '2',
+      'nsenter',
+      `--net=/run/netns/${c.id}-e1`,
+      'etcdctl',
+      '--endpoints',
+      etcd,
+      'watch',
+      '--rev=1',
+      '--prefix',
+      `${prefix}/subnets/`,
+      '-w',
+      'json',
+    ],
+    {
+      env: { ...process.env, ETCDCTL_API: '3' },
+    },
+  )
+  return r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .flatMap(
+      (l) =>
+        (JSON.parse(l) as { Events?: { type?: number; kv: { key: string; mod_revision: number; lease?: number; version?: number } }[] })
+          .Events ?? [],
+    )
+    .map(
+      (e) =>
+        `${e.type === 1 ? 'DELETE' : 'PUT'} ${Buffer.from(e.kv.key, 'base64').toString()} rev ${e.kv.mod_revision} lease ${e.kv.lease ?? 0} v${e.kv.version ?? 0}`,
+    )
+    .join('\n')
+}
 
 beforeAll(async () => {
   c.up()
@@ -98,7 +145,7 @@ describe('three agents on etcd', () => {
     await ready(n[1]!)
     const r = await flood.done
     expect(r.sent).toBe(1200)
-    expect(r.received, r.out).toBe(r.sent)
+    expect(r.received, `${r.out}\n${diagnose()}`).toBe(r.sent)
     expect(r.missing).toEqual([])
     expect(cidrOf(n[1]!)).toBe(before)
     expect(c.routes(n[0]!)).toHaveLength(2)
@@ -121,7 +168,7 @@ describe('three agents on etcd', () => {
     expect(restarts).toBe(10)
     expect(r.sent).toBeGreaterThan(400)
     // interrupted: only what was in flight at the SIGINT (≤ 2 at 200 pps) may lack a reply
-    expect(r.missing, r.out).toEqual([])
+    expect(r.missing, `${r.out}\n${diagnose()}`).toEqual([])
     expect(r.trailing, r.out).toBeLessThanOrEqual(2)
     expect(s.client.err).toBeNull()
     expect(s.server.err).toBeNull()
@@ -231,7 +278,8 @@ describe('twenty agents started at once', () => {
     expect(new Set(l.map((x) => x.podCidr)).size).toBe(20)
     for (const x of nodes.slice(3)) pods.set(x.name, c.addPod(x, cidrOf(x)!, 1))
     for (const x of nodes) await c.waitFor(`${x.name} has 19 routes`, () => peersOk(x, 19), 30_000)
-    expect(await tcpMesh([...pods.values()])).toEqual([])
+    const bad = await tcpMesh([...pods.values()])
+    expect(bad, diagnose()).toEqual([])
   }, 400_000)
 })
 

@@ -4,7 +4,7 @@
 // whose logs go to files. Everything is named with the test's prefix and
 // removed by down(), also after a failure.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, closeSync } from 'node:fs'
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CLI, cli, deleteNetnsWithPrefix, must, sh, sleep } from './sys.js'
@@ -224,6 +224,15 @@ export class Cluster {
   async stopAgent(a: AgentProc, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
     if (a.proc.exitCode === null && a.proc.signalCode === null) a.proc.kill(signal)
     return a.exited
+  }
+
+  /** Every log of the agents this cluster started on `node`, oldest first. */
+  logsOf(node: CNode): string {
+    return readdirSync(this.dir)
+      .filter((f) => f.startsWith(`agent-${node.name}-`))
+      .sort((a, b) => Number(a.split('-').pop()!.split('.')[0]) - Number(b.split('-').pop()!.split('.')[0]))
+      .map((f) => readFileSync(join(this.dir, f), 'utf8'))
+      .join('')
   }
 
   /** GET on the agent's HTTP port (inside its namespace). */

@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { UserError } from '../../errors.js'
 import { readAgentStatus } from '../agent-status.js'
-import { listRoutes } from '../routes.js'
+import { DatapathMaps } from '../../datapath/maps.js'
 import { stateDir } from '../state.js'
 import { ipBatch, nsenterArgs, nsSysctl, spawnAsync } from './netns.js'
 import { SUBNETS } from './plan.js'
@@ -180,7 +180,10 @@ export async function waitAgentReady(
   let leasedAt = 0
   for (;;) {
     const s = readAgentStatus(node.pinDir)
-    if (s?.podCidr && !leasedAt) leasedAt = Date.now()
+    // the agent says when it wrote its lease; else the first time the lab saw it
+    const written = s?.running ? s.datastoreDetail.leasedAt : undefined
+    if (typeof written === 'string') leasedAt = Date.parse(written)
+    else if (s?.podCidr && !leasedAt) leasedAt = Date.now()
     if (s?.running && s.ready && s.podCidr) return { podCidr: s.podCidr, leasedAt: leasedAt || Date.now() }
     if (Date.now() - t0 > timeoutMs) {
       const tail = readLog(agentLog(lab, node.name)).trim().split('\n').slice(-3).join(' / ')
@@ -201,6 +204,17 @@ export function readLog(path: string): string {
   }
 }
 
+/** A lab node's routes, read through its pins from the lab's own namespace
+ * (read-only: the map, not the node's devices, so no namespace switch). */
+export function readRoutes(pinDir: string): { cidr: string; nodeIp: string; vxlan: boolean }[] {
+  const maps = DatapathMaps.open(pinDir)
+  try {
+    return maps.routes.list()
+  } finally {
+    maps.close()
+  }
+}
+
 /** Milliseconds until `pred` holds for each peer's routes (polled every 5 ms). */
 export async function timeUntil(
   peers: { name: string; pinDir: string }[],
@@ -214,7 +228,7 @@ export async function timeUntil(
     for (const p of [...left]) {
       let cidrs: Set<string>
       try {
-        cidrs = new Set(listRoutes(p.pinDir).map((r) => r.cidr))
+        cidrs = new Set(readRoutes(p.pinDir).map((r) => r.cidr))
       } catch {
         continue
       }

@@ -38,6 +38,7 @@ import {
   buildEtcdNamespaces,
   etcdEndpoints,
   initCluster,
+  readRoutes,
   removeLabDir,
   startAgent,
   startEtcd,
@@ -45,7 +46,6 @@ import {
   timeUntil,
   waitAgentReady,
 } from './cluster.js'
-import { listRoutes } from '../routes.js'
 import { readAgentStatus } from '../agent-status.js'
 import { listLabNames, loadLab, removeLab, saveLab, type LabNode, type LabPod, type LabState } from './state.js'
 
@@ -302,7 +302,7 @@ export async function createPods(
         podDevice: plan.podDevice,
         pods: node.pods.map((p) => ({ ns: p.ns, ip: p.ip, hostIf: p.hostIf })),
       })
-      if (!reply.ok) return void failures.push(`${n.name}: ${reply.error.message}`)
+      if (!reply.ok) return void failures.push(`${n.name}: ${reply.error.message}${reply.error.hint ? ` (${reply.error.hint})` : ''}`)
       node.podMtu = reply.podMtu ?? null
     }),
   )
@@ -316,12 +316,11 @@ export async function refreshPaths(state: LabState, timeoutMs = 30_000): Promise
   const want = (n: LabNode) => state.nodes.filter((p) => p !== n).map((p) => p.podCidr)
   for (const n of state.nodes) {
     await timeUntil([n], (c) => want(n).every((x) => c.has(x)), Date.now(), timeoutMs)
-    const routes = listRoutes(n.pinDir)
-    n.paths = routes.map((r) => ({
+    n.paths = readRoutes(n.pinDir).map((r) => ({
       peer: state.nodes.find((p) => p.podCidr === r.cidr)?.name ?? '?',
       cidr: r.cidr,
       nodeIp: r.nodeIp,
-      encap: r.encap,
+      encap: r.vxlan ? ('vxlan' as const) : ('direct' as const),
     }))
   }
   saveLab(state)
