@@ -52,7 +52,7 @@ function usage(msg?: string): never {
   process.stderr.write(
     'usage: bench [--quick] [--json FILE] [--markdown FILE] [--reps N] [--duration S]\n' +
       `             [--setups ${SETUP_IDS.join(',')}] [--metrics ${METRICS.join(',')}]\n` +
-      '             [--no-control-plane | --control-plane-only] [--no-agent] [--no-pin] [--cleanup-stale]\n' +
+      '             [--no-control-plane | --control-plane-only] [--no-agent | --agent-only] [--no-pin] [--cleanup-stale]\n' +
       '             [--pod-device auto|veth|netkit]   (podnet pods; auto = netkit where the kernel has it)\n' +
       '             [--baseline DIR]   (also measure the podnet setups of another built checkout: A/B in one run)\n',
   )
@@ -104,6 +104,7 @@ async function main(): Promise<number> {
       'no-control-plane': { type: 'boolean', default: false },
       'control-plane-only': { type: 'boolean', default: false },
       'no-agent': { type: 'boolean', default: false },
+      'agent-only': { type: 'boolean', default: false },
       'cleanup-stale': { type: 'boolean', default: false },
       'no-pin': { type: 'boolean', default: false },
       'pod-device': { type: 'string', default: 'auto' },
@@ -139,8 +140,8 @@ async function main(): Promise<number> {
     if (values.setups && setupIds.some((s) => BASELINE_IDS.includes(s))) usage('the *-base setups need --baseline DIR')
     setupIds = setupIds.filter((s) => !BASELINE_IDS.includes(s))
   }
-  const datapath = !values['control-plane-only']
-  const wantCp = !values['no-control-plane']
+  const datapath = !values['control-plane-only'] && !values['agent-only']
+  const wantCp = !values['no-control-plane'] || values['agent-only']
 
   for (const tool of ['iperf3', 'sockperf', 'ip', 'nsenter', 'ping']) {
     if (execSync(['sh', '-c', `command -v ${tool}`], { allowFail: true }).code !== 0)
@@ -247,7 +248,7 @@ async function main(): Promise<number> {
 
     if (wantCp) {
       if (!havePodnet) log('! skipping control-plane figures: podnet-bpf is not built')
-      else cp = await controlPlane(tag, { reps: quick ? 2 : 5, quick, log })
+      else if (!values['agent-only']) cp = await controlPlane(tag, { reps: quick ? 2 : 5, quick, log })
       if (havePodnet && !values['no-agent']) {
         try {
           agent = await agentBench(tag, { quick, log })

@@ -5,7 +5,7 @@
 // idle. Leases are written by a helper process in etcd's namespace (etcd3
 // client of this checkout); the maps are read through the pins.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -53,14 +53,11 @@ interface Maps {
   close(): void
 }
 
-function daemon(argv: string[], logFile: string): ChildProcess {
-  const p = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] })
-  let log = ''
-  p.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)))
+function daemon(argv: string[], logFile: string | null): ChildProcess {
+  const p = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', logFile ? openSync(logFile, 'a') : 'ignore'] })
   onCleanup(`kill ${argv.slice(0, 4).join(' ')}`, () => {
     if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL')
   })
-  void logFile
   return p
 }
 
@@ -80,7 +77,8 @@ function cpuTicks(pid: number): number {
 export async function agentBench(tag: string, o: { quick: boolean; log: (s: string) => void }): Promise<AgentBenchResult> {
   const dir = mkdtempSync(join(tmpdir(), 'pnb-agent-'))
   onCleanup(`rm ${dir}`, () => rmSync(dir, { recursive: true, force: true }))
-  const env = { ...process.env, PODNET_STATE_DIR: join(dir, 'state') }
+  // the agents' status files sit next to the node state the bench's own cleanup removes
+  const stateDir = process.env['PODNET_STATE_DIR'] ?? '/run/podnet-bpf'
   const { DatapathMaps } = (await import(join(REPO_ROOT, 'dist/datapath/maps.js'))) as { DatapathMaps: { open(p: string): Maps } }
 
   const ul = addNs(`${tag}-aul`)
@@ -108,7 +106,7 @@ export async function agentBench(tag: string, o: { quick: boolean; log: (s: stri
     ]),
     '',
   )
-  const pn = (ns: string, args: string[]) => execSync(nsenter(ns, [CLI_BIN, ...args]), { env, allowFail: true })
+  const pn = (ns: string, args: string[]) => execSync(nsenter(ns, [CLI_BIN, ...args]), { allowFail: true })
   await waitUntil(
     'etcd',
     () => pn(etcdNs, ['cluster', 'init', '--etcd-endpoints', ENDPOINT, '--network', '10.0.0.0/8']).code === 0,
@@ -152,7 +150,7 @@ export async function agentBench(tag: string, o: { quick: boolean; log: (s: stri
   for (const a of agents) a.stdout!.resume()
   const statusOf = (ns: string) => {
     try {
-      return JSON.parse(readFileSync(join(dir, 'state', `agent${pinDirFor(ns).replace(/\//g, '_')}.json`), 'utf8')) as { ready: boolean }
+      return JSON.parse(readFileSync(join(stateDir, `agent${pinDirFor(ns).replace(/\//g, '_')}.json`), 'utf8')) as { ready: boolean }
     } catch {
       return null
     }
@@ -161,7 +159,7 @@ export async function agentBench(tag: string, o: { quick: boolean; log: (s: stri
   const maps = nodes.map((ns) => DatapathMaps.open(pinDirFor(ns)))
   onCleanup('close maps', () => maps.forEach((m) => m.close()))
 
-  const writer = daemon(nsenter(etcdNs, [process.execPath, '-e', WRITER, REPO_ROOT, ENDPOINT]), '')
+  const writer = daemon(nsenter(etcdNs, [process.execPath, '-e', WRITER, REPO_ROOT, ENDPOINT]), join(dir, 'writer.log'))
   const lines = createInterface({ input: writer.stdout! })
   const replies: string[] = []
   lines.on('line', (l) => replies.push(l))
@@ -198,7 +196,12 @@ export async function agentBench(tag: string, o: { quick: boolean; log: (s: stri
   const before = maps[0]!.routes.list().length
   const bulk = 1000
   const [start, end] = await put(bulk, 0)
-  await waitUntil('1,000 routes in the map', () => maps[0]!.routes.list().length >= before + bulk, 60_000, 5)
+  try {
+    await waitUntil('1,000 routes in the map', () => maps[0]!.routes.list().length >= before + bulk, 60_000, 5)
+  } catch (e) {
+    const tail = readFileSync(join(dir, 'agent1.log'), 'utf8').trim().split('\n').slice(-5).join('\n  ')
+    throw new Error(`${(e as Error).message} (${maps[0]!.routes.list().length - before} of ${bulk}); agent log:\n  ${tail}`)
+  }
   const bulkToMapMs = Date.now() - start
   o.log(`agent: ${bulk} leases written in ${end - start} ms; all in the map ${bulkToMapMs} ms after the first write`)
 
@@ -209,7 +212,10 @@ export async function agentBench(tag: string, o: { quick: boolean; log: (s: stri
   const t0 = cpuTicks(pid)
   await sleep(idleSeconds * 1000)
   const idleCpuPercent = ((cpuTicks(pid) - t0) / 100 / idleSeconds) * 100 // USER_HZ = 100 on Linux
-  for (const ns of nodes) cleanupPodnetNode(ns)
+  for (const ns of nodes) {
+    cleanupPodnetNode(ns)
+    rmSync(join(stateDir, `agent${pinDirFor(ns).replace(/\//g, '_')}.json`), { force: true })
+  }
   return { joinMs, bulkWriteMs: end - start, bulkToMapMs, bulkCount: bulk, rssMb: rssKb / 1024, idleCpuPercent, idleSeconds }
 }
 
