@@ -9,7 +9,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/integration/**', 'test/e2e/**', 'test/bench/**', 'node_modules/**'],
+          exclude: ['test/integration/**', 'test/e2e/**', 'test/bench/**', '**/*.int.test.ts', 'node_modules/**'],
           testTimeout: 30_000,
           hookTimeout: 60_000,
         },
@@ -17,7 +17,7 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
-          include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/bench/**/*.test.ts'],
+          include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/bench/**/*.test.ts', 'test/**/*.int.test.ts'],
           testTimeout: 180_000,
           hookTimeout: 180_000,
           // namespaces and pins are per test file; files run one at a time

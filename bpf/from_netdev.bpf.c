@@ -22,6 +22,19 @@ static __always_inline int handle_vxlan(struct __sk_buff *skb, struct pn_trace *
 	if (vxlan_rx_parse(skb, &rx) < 0)
 		return TC_ACT_OK;
 
+	int err = vxlan_peer_check(rx.outer->saddr, rx.inner->saddr);
+
+	if (err < 0) {
+		t->saddr = rx.outer->saddr;
+		t->daddr = rx.outer->daddr;
+		t->proto = IPPROTO_UDP;
+		t->node_ip = rx.outer->saddr;
+		return err;
+	}
+	/* a tagged frame goes to a VLAN device of the node, never into a pod */
+	if (skb->vlan_present)
+		return -DROP_VLAN;
+
 	struct podnet_endpoint *ep = endpoint_lookup(rx.inner->daddr);
 
 	if (!ep)
@@ -89,14 +102,23 @@ static __always_inline int handle(struct __sk_buff *skb, struct pn_trace *t)
 
 	struct podnet_endpoint *ep = endpoint_lookup(ip->daddr);
 
-	if (!ep)
-		return TC_ACT_OK;
+	if (!ep) {
+		if (!in_pod_cidr(ip->daddr))
+			return TC_ACT_OK;
+		/* our pod CIDR with no pod behind the address: the default
+		 * route would send it back out (a loop through the router) */
+		int plen = ipv4_parse(skb, t);
+
+		return plen < 0 ? plen : -DROP_UNASSIGNED;
+	}
 
 	/* Only now is the packet ours: validate it fully before routing. */
 	int hlen = ipv4_parse(skb, t);
 
 	if (hlen < 0)
 		return hlen;
+	if (skb->vlan_present)
+		return -DROP_VLAN;
 	return deliver_local(skb, ep, t);
 }
 

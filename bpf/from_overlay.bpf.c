@@ -22,8 +22,12 @@ static __always_inline int handle(struct __sk_buff *skb, struct pn_trace *t)
 		key.remote_ipv4 = bpf_ntohl(skb->cb[2]);
 		key.tunnel_id = skb->cb[3];
 	}
-	t->node_ip = bpf_htonl(key.remote_ipv4);
+	__be32 peer = bpf_htonl(key.remote_ipv4);
+
+	t->node_ip = peer;
 	t->vni = key.tunnel_id;
+	if (!bpf_map_lookup_elem(&podnet_peers, &peer))
+		return -DROP_UNKNOWN_PEER;
 	if (key.tunnel_id != CONFIG.vni)
 		return -DROP_WRONG_VNI;
 
@@ -31,6 +35,11 @@ static __always_inline int handle(struct __sk_buff *skb, struct pn_trace *t)
 
 	if (hlen < 0)
 		return hlen;
+
+	int err = vxlan_peer_check(peer, t->saddr);
+
+	if (err < 0)
+		return err;
 
 	struct podnet_endpoint *ep = endpoint_lookup(t->daddr);
 

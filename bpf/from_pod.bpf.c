@@ -62,6 +62,31 @@ static __always_inline int handle_arp(struct __sk_buff *skb, struct pn_trace *t)
 	return bpf_redirect(skb->ifindex, 0);
 }
 
+/* UDP to the VXLAN port of anything but a pod (a node: this one, a peer,
+ * or one we do not know) is a hand-made tunnel frame: a node that
+ * decapsulated it would deliver whatever inner source it carries. Later
+ * fragments carry no ports; without their first they never reassemble. */
+static __always_inline int not_to_vxlan_port(struct __sk_buff *skb, int hlen)
+{
+	struct iphdr *ip = ipv4_hdr(skb);
+
+	if (!ip)
+		return -DROP_INVALID;
+	if (ip->protocol != IPPROTO_UDP || (ip->frag_off & bpf_htons(IP_OFFSET_)))
+		return 0;
+	if (hlen < (int)sizeof(struct iphdr) || hlen > 60)
+		return -DROP_INVALID;
+	pn_pull(skb, ETH_HLEN + hlen + sizeof(struct udphdr));
+
+	struct udphdr *udp = pn_ptr(skb, ETH_HLEN + hlen, sizeof(struct udphdr));
+
+	if (!udp)
+		return -DROP_INVALID;
+	if (udp->dest == bpf_htons((__u16)CONFIG.vxlan_port))
+		return -DROP_POD_TO_VXLAN;
+	return 0;
+}
+
 static __always_inline int handle_ipv4(struct __sk_buff *skb, struct pn_trace *t)
 {
 	int hlen = ipv4_parse(skb, t);
@@ -80,9 +105,18 @@ static __always_inline int handle_ipv4(struct __sk_buff *skb, struct pn_trace *t
 	if (dst)
 		return deliver_local(skb, dst, t);
 
+	/* an unassigned address of our own pod CIDR must not follow the
+	 * default route out with a pod source (a router may send it back) */
+	if (in_pod_cidr(t->daddr))
+		return -DROP_UNASSIGNED;
+
 	struct podnet_route *rt = route_lookup(t->daddr);
 
 	if (!rt) {
+		int err = not_to_vxlan_port(skb, hlen);
+
+		if (err < 0)
+			return err;
 		t->reason = FWD_STACK;
 		return TC_ACT_OK;
 	}
@@ -159,7 +193,11 @@ int pn_from_pod(struct __sk_buff *skb)
 		goto out;
 	}
 	t.ethertype = eth->h_proto;
-	if (eth->h_proto == bpf_htons(ETH_P_IP))
+	/* A tag the kernel stripped into metadata (veth receive) or one still in
+	 * the frame (netkit transmit, QinQ): a pod picks no underlay VLAN. */
+	if (skb->vlan_present || eth->h_proto == bpf_htons(ETH_P_8021Q) || eth->h_proto == bpf_htons(ETH_P_8021AD))
+		ret = -DROP_VLAN;
+	else if (eth->h_proto == bpf_htons(ETH_P_IP))
 		ret = handle_ipv4(skb, &t);
 	else if (eth->h_proto == bpf_htons(ETH_P_ARP))
 		ret = handle_arp(skb, &t);

@@ -13,6 +13,11 @@ fi
 PKGS=(clang llvm libbpf-dev libbpf1 bpftool iproute2 iputils-ping tcpdump iperf3 sockperf ethtool util-linux make etcd-server etcd-client)
 # Kubernetes tests: the API test server's TLS certificate (openssl), agents probed inside node namespaces (curl)
 PKGS+=(curl openssl)
+# hand-made packets from raw sockets in the hostile-pod tests (test/support/rawpkt.py)
+PKGS+=(python3)
+# CNI: host-local/portmap (the plugin's IPAM and chained plugin), iptables for portmap,
+# containerd and libcni's Go sources + Go for the runtime tests, gcc for their pause image
+PKGS+=(containernetworking-plugins iptables containerd golang-go golang-github-appc-cni-dev gcc libc6-dev)
 if [ "${1:-}" = --vm ]; then
   PKGS+=(qemu-system-x86 qemu-utils busybox-static cpio kmod debootstrap e2fsprogs rsync openssh-client
          vagrant vagrant-libvirt libvirt-daemon-system libvirt-clients dnsmasq-base iptables zstd xz-utils)

@@ -14,6 +14,9 @@ cd "$(dirname "$0")/.."
 
 if [ "${PODNET_SKIP_VM:-0}" = 1 ]; then ./scripts/setup.sh; else ./scripts/setup.sh --vm; fi
 
+echo "== lint and format (layer order of src/, one code style)"
+npm run lint
+npm run format:check
 echo "== unit tests"
 npx vitest run --project unit
 echo "== integration tests (network namespaces)"

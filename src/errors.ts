@@ -18,3 +18,7 @@ export class UserError extends Error {
 export function isUserError(e: unknown): e is UserError {
   return e instanceof UserError
 }
+
+// Kernel/libbpf call failures, for every layer above src/datapath (the CLI
+// prints their symbolic code; services classify them by it).
+export { BpfError, isBpfError } from './libbpf/errors.js'

@@ -39,6 +39,11 @@ enum podnet_reason {
 	DROP_TUNNEL_KEY = 137,  /* bpf_skb_{set,get}_tunnel_key failed */
 	DROP_ARP_INVALID = 138, /* ARP that is not an Ethernet/IPv4 request */
 	DROP_CSUM = 139,        /* checksum rewrite failed */
+	DROP_UNKNOWN_PEER = 140, /* VXLAN whose outer source is not a peer node (podnet_peers) */
+	DROP_PEER_SPOOFED = 141, /* decapsulated packet whose source is neither its peer's pod CIDR nor the peer itself */
+	DROP_POD_TO_VXLAN = 142, /* pod traffic to the VXLAN UDP port of a node (or any host) */
+	DROP_VLAN = 143,        /* 802.1Q/802.1ad-tagged frame from a pod, or for a pod from the NIC */
+	DROP_UNASSIGNED = 144,  /* address in this node's pod CIDR that is no endpoint */
 	PODNET_REASON_MAX = 256,
 };
 
@@ -75,6 +80,14 @@ struct podnet_route {
 };
 _Static_assert(sizeof(struct podnet_route) == 8, "podnet_route size");
 
+/* podnet_peers: key is a peer node's underlay IPv4 (network byte order), one
+ * entry per node IP of the routes map, kept in step with it by the control
+ * plane. VXLAN is decapsulated only from these. */
+struct podnet_peer {
+	__u32 flags;        /* reserved, 0 */
+};
+_Static_assert(sizeof(struct podnet_peer) == 4, "podnet_peer size");
+
 /* podnet_metrics: per-CPU array indexed by dir * PODNET_REASON_MAX + reason. */
 struct podnet_metric {
 	__u64 packets;
@@ -89,9 +102,15 @@ _Static_assert(sizeof(struct podnet_metric) == 16, "podnet_metric size");
 
 struct podnet_settings {
 	__u32 monitor_flags;
-	__u32 pad;
+	__u32 trace_owner;  /* pid of a tracing monitor (control plane only: the
+			     * datapath cannot check it, `monitor`/`status` clear
+			     * MONITOR_F_TRACE once no tracing monitor is alive) */
 };
 _Static_assert(sizeof(struct podnet_settings) == 8, "podnet_settings size");
+
+/* Drop events per CPU, per program and per reason in one second at most;
+ * counters stay exact. A pod spraying bad packets cannot flood the ring. */
+#define PODNET_DROP_EVENTS_PER_SEC 64
 
 /* podnet_events ring buffer record. */
 enum podnet_event_type {

@@ -27,6 +27,39 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } podnet_settings SEC(".maps");
 
+/* Drop-event budget of this CPU for one reason: the second it started in and
+ * what it has spent. Per object, not pinned: one budget per program. */
+struct pn_event_budget {
+	__u64 window_ns;
+	__u32 spent;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PODNET_REASON_MAX);
+	__type(key, __u32);
+	__type(value, struct pn_event_budget);
+} podnet_event_budget SEC(".maps");
+
+/* At most PODNET_DROP_EVENTS_PER_SEC drop events per CPU and reason in each
+ * one-second window; the counters are written before and stay exact. */
+static __always_inline int drop_event_allowed(__u32 reason, __u64 now)
+{
+	struct pn_event_budget *b = bpf_map_lookup_elem(&podnet_event_budget, &reason);
+
+	if (!b)
+		return 0;
+	if (now - b->window_ns >= 1000000000ULL) {
+		b->window_ns = now;
+		b->spent = 0;
+	}
+	if (b->spent >= PODNET_DROP_EVENTS_PER_SEC)
+		return 0;
+	b->spent++;
+	return 1;
+}
+
 static __always_inline void emit_event(struct __sk_buff *skb, __u8 type, __u8 dir,
 				       const struct pn_trace *t)
 {
@@ -86,7 +119,8 @@ static __always_inline int pn_finish(struct __sk_buff *skb, __u8 dir, int ret, s
 	}
 
 	if (ret < 0) {
-		emit_event(skb, EVENT_DROP, dir, t);
+		if (drop_event_allowed(t->reason & (PODNET_REASON_MAX - 1), bpf_ktime_get_ns()))
+			emit_event(skb, EVENT_DROP, dir, t);
 	} else {
 		__u32 zero = 0;
 		struct podnet_settings *s = bpf_map_lookup_elem(&podnet_settings, &zero);

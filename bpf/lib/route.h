@@ -27,6 +27,19 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } podnet_routes SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PODNET_MAX_ROUTES);
+	__type(key, __u32);
+	__type(value, struct podnet_peer);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} podnet_peers SEC(".maps");
+
+static __always_inline int in_pod_cidr(__u32 addr)
+{
+	return CONFIG.pod_mask && (addr & CONFIG.pod_mask) == CONFIG.pod_net;
+}
+
 /* Endpoints all live in this node's pod CIDR (the control plane enforces
  * it), so other addresses skip the hash lookup: node and overlay traffic on
  * the NIC, and cross-node pod traffic, stay cheap. */
@@ -42,6 +55,24 @@ static __always_inline struct podnet_route *route_lookup(__u32 addr)
 	struct podnet_route_key key = { .prefixlen = 32, .addr = addr };
 
 	return bpf_map_lookup_elem(&podnet_routes, &key);
+}
+
+/* VXLAN from outer source peer carrying inner source inner: the peer must be
+ * a node of the routes map, and the inner source one of its pods (its routed
+ * CIDR) or the peer node itself (node -> pod). Anything else would let a
+ * pod (or anyone on the underlay) walk around per-pod anti-spoofing. */
+static __always_inline int vxlan_peer_check(__be32 peer, __be32 inner)
+{
+	if (!bpf_map_lookup_elem(&podnet_peers, &peer))
+		return -DROP_UNKNOWN_PEER;
+	if (inner == peer)
+		return 0;
+
+	struct podnet_route *rt = route_lookup(inner);
+
+	if (!rt || rt->node_ip != peer)
+		return -DROP_PEER_SPOOFED;
+	return 0;
 }
 
 /* Into a local pod: MACs rewritten, TTL - 1, straight to the pod's netns.
@@ -66,6 +97,11 @@ static __always_inline int deliver_local(struct __sk_buff *skb, const struct pod
 	}
 	ipv4_dec_ttl(ip);
 	eth_set_macs(eth, ep->pod_mac, ep->host_mac);
+	/* Before 6.15 redirect_peer keeps pkt_type: a frame the kernel's VXLAN
+	 * device decapsulated (its inner MAC is not that device's) arrives as
+	 * PACKET_OTHERHOST and the pod's stack drops it. */
+	if (skb->pkt_type != 0 /* PACKET_HOST */)
+		bpf_skb_change_type(skb, 0);
 	t->reason = FWD_LOCAL;
 	t->target = ep->ifindex;
 	if (skb->ingress_ifindex == skb->ifindex)

@@ -3,7 +3,8 @@
 //
 //   node dist/bench/run.js [--quick] [--json FILE] [--markdown FILE]
 //        [--reps N] [--duration S] [--setups a,b] [--metrics tcp1,tcp4,rtt,udp]
-//        [--no-control-plane | --control-plane-only] [--no-agent] [--cleanup-stale]
+//        [--no-control-plane | --control-plane-only] [--no-agent | --agent-only] [--cleanup-stale]
+//        [--no-cni | --cni-only]   (CNI plugin ADD/DEL figures)
 //
 // Needs root, iperf3, sockperf, iproute2; podnet setups need `npm run build`.
 import { writeFileSync } from 'node:fs'
@@ -44,6 +45,7 @@ import {
 import { rotate } from './lib/stats.js'
 import { controlPlane, controlPlaneTable, type ControlPlaneResult } from './lib/controlplane.js'
 import { agentBench, agentTable, type AgentBenchResult } from './lib/agent.js'
+import { cniBench, cniTable, type CniBenchResult } from './lib/cni.js'
 
 const UNITS: Record<MetricId, string> = { tcp1: 'Gbit/s', tcp4: 'Gbit/s', rtt: 'µs p50', udp: 'kpps' }
 
@@ -53,6 +55,7 @@ function usage(msg?: string): never {
     'usage: bench [--quick] [--json FILE] [--markdown FILE] [--reps N] [--duration S]\n' +
       `             [--setups ${SETUP_IDS.join(',')}] [--metrics ${METRICS.join(',')}]\n` +
       '             [--no-control-plane | --control-plane-only] [--no-agent | --agent-only] [--no-pin] [--cleanup-stale]\n' +
+      '             [--no-cni | --cni-only]   (CNI plugin: ADD/DEL latency, 50 parallel ADDs, RSS)\n' +
       '             [--pod-device auto|veth|netkit]   (podnet pods; auto = netkit where the kernel has it)\n' +
       '             [--baseline DIR]   (also measure the podnet setups of another built checkout: A/B in one run)\n',
   )
@@ -105,6 +108,8 @@ async function main(): Promise<number> {
       'control-plane-only': { type: 'boolean', default: false },
       'no-agent': { type: 'boolean', default: false },
       'agent-only': { type: 'boolean', default: false },
+      'no-cni': { type: 'boolean', default: false },
+      'cni-only': { type: 'boolean', default: false },
       'cleanup-stale': { type: 'boolean', default: false },
       'no-pin': { type: 'boolean', default: false },
       'pod-device': { type: 'string', default: 'auto' },
@@ -140,8 +145,11 @@ async function main(): Promise<number> {
     if (values.setups && setupIds.some((s) => BASELINE_IDS.includes(s))) usage('the *-base setups need --baseline DIR')
     setupIds = setupIds.filter((s) => !BASELINE_IDS.includes(s))
   }
-  const datapath = !values['control-plane-only'] && !values['agent-only']
-  const wantCp = !values['no-control-plane'] || values['agent-only']
+  const cniOnly = values['cni-only']
+  const agentOnly = values['agent-only']
+  const datapath = !values['control-plane-only'] && !cniOnly && !agentOnly
+  const wantCp = (!values['no-control-plane'] && !cniOnly) || agentOnly
+  const wantCni = !values['no-cni'] && !values['control-plane-only'] && !agentOnly
 
   for (const tool of ['iperf3', 'sockperf', 'ip', 'nsenter', 'ping']) {
     if (execSync(['sh', '-c', `command -v ${tool}`], { allowFail: true }).code !== 0)
@@ -200,6 +208,7 @@ async function main(): Promise<number> {
   const setupTimings: PodnetTimings = { attachMs: [], endpointMs: [], routeMs: [] }
   let cp: ControlPlaneResult | null = null
   let agent: AgentBenchResult | null = null
+  let cni: CniBenchResult | null = null
 
   try {
     if (datapath && setupIds.length > 0) {
@@ -257,6 +266,10 @@ async function main(): Promise<number> {
         }
       }
     }
+    if (wantCni) {
+      if (!havePodnet) log('! skipping CNI figures: podnet-bpf is not built')
+      else cni = await cniBench(tag, { sequential: quick ? 20 : 100, parallel: 50, log })
+    }
   } finally {
     const failures = runCleanup()
     for (const f of failures) log(`cleanup: ${f}`)
@@ -278,6 +291,7 @@ async function main(): Promise<number> {
   }
   if (cp) md += `${controlPlaneTable(cp)}\n\n`
   if (agent) md += `${agentTable(agent)}\n\n`
+  if (cni) md += `${cniTable(cni)}\n\n`
   md +=
     `_${env.cpus} × ${env.cpuModel}, kernel ${env.kernel}, Node ${env.node}, ${env.iperf3}, ${env.sockperf}; ` +
     `podnet pods: ${podDevice} pairs; ${env.baseline ? `baseline: ${env.baseline}; ` : ''}${reps} reps × ${duration}s per figure (medians of undisturbed reps, min–max in brackets); load average ${env.loadavgStart[0]!.toFixed(2)} at start, ${env.loadavgEnd[0]!.toFixed(2)} at end; ` +
@@ -291,7 +305,7 @@ async function main(): Promise<number> {
   if (values.json) {
     writeFileSync(
       values.json,
-      `${JSON.stringify({ env, samples: marked.samples, disturbed: marked.disturbances, summary: rows, ratios: ratioRows, checks, failed, podnetSetupTimings: setupTimings, controlPlane: cp, agent }, null, 2)}\n`,
+      `${JSON.stringify({ env, samples: marked.samples, disturbed: marked.disturbances, summary: rows, ratios: ratioRows, checks, failed, podnetSetupTimings: setupTimings, controlPlane: cp, agent, cni }, null, 2)}\n`,
     )
     log(`raw samples written to ${values.json}`)
   }

@@ -3,6 +3,7 @@
 // exists, they keep pods pending). Written atomically, only when it changes.
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { conflistFor } from '../services/cni-install.js'
 
 export const CONFLIST_NAME = '10-podnet.conflist'
 
@@ -12,19 +13,10 @@ export interface CniConfInput {
   mtu: number
 }
 
+/** The same conflist `podnet-bpf cni install` writes (plugin type podnet,
+ * portmap chained), with this node's pod CIDR and MTU filled in. */
 export function cniConflist(i: CniConfInput): Record<string, unknown> {
-  return {
-    cniVersion: '1.0.0',
-    name: 'podnet',
-    plugins: [
-      {
-        type: 'podnet-bpf',
-        pinDir: i.pinDir,
-        mtu: i.mtu,
-        ipam: { type: 'host-local', ranges: [[{ subnet: i.podCidr }]] },
-      },
-    ],
-  }
+  return conflistFor({ pinDir: i.pinDir, podCidr: i.podCidr, mtu: i.mtu })
 }
 
 /** Returns the path and whether the file changed. */

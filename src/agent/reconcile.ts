@@ -97,13 +97,9 @@ export function selectRoutes(
   for (const s of spans) {
     const clash = taken.find((t) => s.start <= t.end && t.start <= s.end)
     if (clash) {
-      s.r.cidr === clash.r.cidr && s.r.nodeIp === clash.r.nodeIp && s.r.origin === clash.r.origin
-        ? rejected.push({ cidr: s.r.cidr, origin: s.r.origin, reason: 'listed twice' })
-        : rejected.push({
-            cidr: s.r.cidr,
-            origin: s.r.origin,
-            reason: `overlaps ${clash.r.cidr} (${clash.r.origin}, node ${clash.r.nodeIp})`,
-          })
+      const twice = s.r.cidr === clash.r.cidr && s.r.nodeIp === clash.r.nodeIp && s.r.origin === clash.r.origin
+      const reason = twice ? 'listed twice' : `overlaps ${clash.r.cidr} (${clash.r.origin}, node ${clash.r.nodeIp})`
+      rejected.push({ cidr: s.r.cidr, origin: s.r.origin, reason })
       continue
     }
     try {

@@ -6,7 +6,7 @@ import { Command } from '@oclif/core/command'
 import * as Flags from '@oclif/core/flags'
 import type { CommandError } from '@oclif/core/interfaces'
 import { UserError } from '../errors.js'
-import { BpfError } from '../libbpf/index.js'
+import { BpfError } from '../errors.js'
 
 export const pinDirFlag = Flags.string({
   description: "bpffs directory holding this node's pins (one per node)",

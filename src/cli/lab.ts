@@ -2,15 +2,16 @@
 // (pnlab-LAB-NODE), never chosen by the user, so no --pin-dir; and --name.
 import * as Flags from '@oclif/core/flags'
 import { BaseCommand } from './base.js'
-import { DEFAULT_LAB } from '../services/lab/plan.js'
 
 export abstract class LabCommand extends BaseCommand {
   static override baseFlags = {} as typeof BaseCommand.baseFlags
 }
 
-export const labNameFlag = Flags.string({
-  description: 'lab name (lowercase letters and digits)',
-  env: 'PODNET_LAB',
-  default: DEFAULT_LAB,
-  helpValue: 'LAB',
-})
+/** --name; the default comes from the lab service (src/cli knows no services). */
+export const labNameFlag = (defaultLab: string) =>
+  Flags.string({
+    description: 'lab name (lowercase letters and digits)',
+    env: 'PODNET_LAB',
+    default: defaultLab,
+    helpValue: 'LAB',
+  })

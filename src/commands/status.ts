@@ -27,6 +27,8 @@ export default class Status extends BaseCommand {
         : 'VXLAN: none (direct mode)',
     )
     this.log(`pin dir ${s.pinDir}, attached ${s.attachedAt}, ${s.endpoints} endpoints; libbpf ${s.libbpf}, kernel ${s.kernel}`)
+    if (s.tracing.orphanCleared) this.log('tracing was left on by a monitor that is gone: turned off')
+    else if (s.tracing.on) this.log('tracing on (a `monitor --type trace|all` is running)')
     if (s.agent) this.log(agentLine(s.agent))
     if (s.agent?.bgp) this.logBgp(s.agent.bgp)
     this.log('')

@@ -31,6 +31,11 @@ export const Reason = {
   DROP_TUNNEL_KEY: 137,
   DROP_ARP_INVALID: 138,
   DROP_CSUM: 139,
+  DROP_UNKNOWN_PEER: 140,
+  DROP_PEER_SPOOFED: 141,
+  DROP_POD_TO_VXLAN: 142,
+  DROP_VLAN: 143,
+  DROP_UNASSIGNED: 144,
 } as const
 export type ReasonName = keyof typeof Reason
 export const REASON_MAX = 256
@@ -59,6 +64,8 @@ export const dirLabels = ['from-pod', 'from-overlay', 'from-netdev', 'to-overlay
 export const METRICS_ENTRIES = DIR_MAX * REASON_MAX
 export const ROUTE_F_VXLAN = 1
 export const MONITOR_F_TRACE = 1
+/** Drop events per CPU, per program and per reason in one second at most (counters stay exact). */
+export const DROP_EVENTS_PER_SEC = 64
 export const EVENT_DROP = 1
 export const EVENT_TRACE = 2
 export const EXPLAIN_MAGIC0 = 0x706f646e
@@ -70,6 +77,7 @@ export const EXPLAIN_F_TUNNEL = 1
 export const MapName = {
   endpoints: 'podnet_endpoints',
   routes: 'podnet_routes',
+  peers: 'podnet_peers',
   metrics: 'podnet_metrics',
   events: 'podnet_events',
   settings: 'podnet_settings',
@@ -181,6 +189,25 @@ export const routeCodec = {
   },
 }
 
+export const PeerLayout = {
+  cName: 'podnet_peer',
+  size: 4,
+  fields: { flags: [0, 4] },
+} as const satisfies Layout
+/** podnet_peers: a peer node's underlay IP → flags (reserved, 0). */
+export const peerCodec = {
+  encodeKey(ip: string, b: Buffer = Buffer.alloc(4), off = 0): Buffer {
+    return ipToBuf(ip, b, off)
+  },
+  decodeKey(b: Buffer, off = 0): string {
+    return bufToIp(b, off)
+  },
+  encodeValue(b: Buffer = Buffer.alloc(4), off = 0): Buffer {
+    b.writeUInt32LE(0, off)
+    return b
+  },
+}
+
 export const MetricLayout = {
   cName: 'podnet_metric',
   size: 16,
@@ -190,7 +217,7 @@ export const MetricLayout = {
 export const SettingsLayout = {
   cName: 'podnet_settings',
   size: 8,
-  fields: { monitor_flags: [0, 4], pad: [4, 4] },
+  fields: { monitor_flags: [0, 4], trace_owner: [4, 4] },
 } as const satisfies Layout
 
 export const EventLayout = {
@@ -310,6 +337,7 @@ export const ABI_LAYOUTS: readonly Layout[] = [
   EndpointLayout,
   RouteKeyLayout,
   RouteLayout,
+  PeerLayout,
   MetricLayout,
   SettingsLayout,
   EventLayout,

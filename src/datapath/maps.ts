@@ -8,6 +8,7 @@ import {
   EndpointLayout,
   MapName,
   METRICS_ENTRIES,
+  peerCodec,
   REASON_MAX,
   routeCodec,
   type Endpoint,
@@ -77,11 +78,41 @@ export class EndpointMap {
   }
 }
 
+/** podnet_peers: the node IPs of the routes map, the only senders whose
+ * VXLAN the datapath decapsulates. RouteMap keeps it in step. */
+export class PeerMap {
+  constructor(readonly map: MapFd) {}
+
+  has(ip: string): boolean {
+    return this.map.lookup(peerCodec.encodeKey(ip)) !== null
+  }
+
+  add(ip: string): void {
+    this.map.update(peerCodec.encodeKey(ip), peerCodec.encodeValue())
+  }
+
+  delete(ip: string): boolean {
+    return this.map.delete(peerCodec.encodeKey(ip))
+  }
+
+  list(): string[] {
+    return sortByIp(
+      [...this.map.entries(BATCH)].map(([k]) => peerCodec.decodeKey(k)),
+      (ip) => ip,
+    )
+  }
+}
+
 export class RouteMap {
   /** set once the kernel refuses batch operations on LPM tries */
   private static noBatch = false
 
-  constructor(readonly map: MapFd) {}
+  /** peers: kept in step when given (every DatapathMaps does); a bare
+   * RouteMap on a foreign fd only touches the routes. */
+  constructor(
+    readonly map: MapFd,
+    private readonly peers: PeerMap | null = null,
+  ) {}
 
   get(cidr: string): Route | null {
     const v = this.map.lookup(routeCodec.encodeKey(cidr))
@@ -89,16 +120,36 @@ export class RouteMap {
   }
 
   set(r: Route): void {
+    this.peers?.add(r.nodeIp)
     this.map.update(routeCodec.encodeKey(r.cidr), routeCodec.encodeValue(r))
+    this.prunePeers()
   }
 
   delete(cidr: string): boolean {
-    return this.map.delete(routeCodec.encodeKey(cidr))
+    const had = this.map.delete(routeCodec.encodeKey(cidr))
+    this.prunePeers()
+    return had
+  }
+
+  /** A peer is added before its first route (its VXLAN is accepted as soon
+   * as the route exists) and removed after its last one is gone: one pass
+   * over both maps, as cheap as the route listing every change does anyway. */
+  private prunePeers(): void {
+    if (!this.peers) return
+    const used = new Set<string>()
+    for (const r of this.entries()) used.add(r.nodeIp)
+    for (const ip of this.peers.list()) if (!used.has(ip)) this.peers.delete(ip)
   }
 
   /** Batch updates where the kernel has them for LPM tries (6.x does);
    * one update per route where it answers EINVAL/ENOTSUPP. */
   setMany(routes: readonly Route[]): void {
+    if (this.peers) for (const ip of new Set(routes.map((r) => r.nodeIp))) this.peers.add(ip)
+    this.setManyRoutes(routes)
+    if (routes.length) this.prunePeers()
+  }
+
+  private setManyRoutes(routes: readonly Route[]): void {
     for (let i = 0; i < routes.length; i += BATCH) {
       const chunk = routes.slice(i, i + BATCH)
       const keys = Buffer.alloc(chunk.length * 8)
@@ -123,6 +174,12 @@ export class RouteMap {
   /** Batch deletes where the kernel has them (absent CIDRs are skipped),
    * one delete per route otherwise; returns how many were there. */
   deleteMany(cidrs: readonly string[]): number {
+    const deleted = this.deleteManyRoutes(cidrs)
+    if (cidrs.length) this.prunePeers()
+    return deleted
+  }
+
+  private deleteManyRoutes(cidrs: readonly string[]): number {
     let deleted = 0
     for (let i = 0; i < cidrs.length; i += BATCH) {
       const chunk = cidrs.slice(i, i + BATCH)
@@ -178,14 +235,28 @@ export class MetricsMap {
 export class SettingsMap {
   constructor(readonly map: MapFd) {}
 
+  private read(): Buffer {
+    return this.map.lookup(Buffer.alloc(4)) ?? Buffer.alloc(8)
+  }
+
   get monitorFlags(): number {
-    const v = this.map.lookup(Buffer.alloc(4))
-    return v ? v.readUInt32LE(0) : 0
+    return this.read().readUInt32LE(0)
   }
 
   set monitorFlags(flags: number) {
-    const v = Buffer.alloc(8)
-    v.writeUInt32LE(flags, 0)
+    const v = this.read()
+    v.writeUInt32LE(flags >>> 0, 0)
+    this.map.update(Buffer.alloc(4), v)
+  }
+
+  /** pid of the tracing monitor that last turned tracing on (0: none recorded) */
+  get traceOwner(): number {
+    return this.read().readUInt32LE(4)
+  }
+
+  set traceOwner(pid: number) {
+    const v = this.read()
+    v.writeUInt32LE(pid >>> 0, 4)
     this.map.update(Buffer.alloc(4), v)
   }
 }
@@ -194,6 +265,7 @@ export class SettingsMap {
 export class DatapathMaps {
   readonly endpoints: EndpointMap
   readonly routes: RouteMap
+  readonly peers: PeerMap
   readonly metrics: MetricsMap
   readonly settings: SettingsMap
 
@@ -201,9 +273,10 @@ export class DatapathMaps {
     readonly pinDir: string,
     private readonly fds: MapFd[],
   ) {
-    const [e, r, m, s] = fds as [MapFd, MapFd, MapFd, MapFd]
+    const [e, r, p, m, s] = fds as [MapFd, MapFd, MapFd, MapFd, MapFd]
     this.endpoints = new EndpointMap(e)
-    this.routes = new RouteMap(r)
+    this.peers = new PeerMap(p)
+    this.routes = new RouteMap(r, this.peers)
     this.metrics = new MetricsMap(m)
     this.settings = new SettingsMap(s)
   }
@@ -211,7 +284,7 @@ export class DatapathMaps {
   static open(pinDir: string): DatapathMaps {
     const opened: MapFd[] = []
     try {
-      for (const k of ['endpoints', 'routes', 'metrics', 'settings'] as const) opened.push(MapFd.fromPin(mapPinPath(pinDir, k)))
+      for (const k of ['endpoints', 'routes', 'peers', 'metrics', 'settings'] as const) opened.push(MapFd.fromPin(mapPinPath(pinDir, k)))
       return new DatapathMaps(pinDir, opened)
     } catch (e) {
       for (const f of opened) f.close()

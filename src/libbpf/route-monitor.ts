@@ -138,9 +138,15 @@ export class RouteMonitor {
 
   private async loop(): Promise<void> {
     while (!this.closed) {
-      const ready = await pollAsync(this.fd, POLLIN, 200)
-      if (this.closed) break
-      if (ready > 0) this.drain()
+      try {
+        const ready = await pollAsync(this.fd, POLLIN, 200)
+        if (this.closed) break
+        if (ready > 0) this.drain()
+      } catch {
+        // an unexpected socket error: the caller resyncs from a dump; the loop goes on
+        if (!this.closed) this.onEvent([{ kind: 'overrun' }])
+        await new Promise((r) => setTimeout(r, 200))
+      }
     }
     libc().close(this.fd)
   }

@@ -3,8 +3,8 @@
 import { existsSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
-import { BpfError, isBpffs } from '../libbpf/index.js'
-import { UserError } from '../errors.js'
+import { BpfError, UserError } from '../errors.js'
+import { isBpffs } from '../datapath/kernel.js'
 import { Programs, type DatapathConfig, type ProgramKey } from '../datapath/abi.js'
 import { DatapathMaps } from '../datapath/maps.js'
 import { loadProgram, objectHash, type LoadedProgram } from '../datapath/objects.js'
@@ -23,22 +23,12 @@ import {
   VXLAN_DEV,
   VXLAN_OVERHEAD,
   writeSysctl,
-  type AddrInfo,
   type LinkInfo,
 } from '../datapath/netdev.js'
-import {
-  attachProgram,
-  detachPodProgram,
-  detachProgram,
-  ensureClsact,
-  podHook,
-  queryProgram,
-  removeClsact,
-  type Hook,
-} from '../datapath/tc.js'
-import { type Cidr, cidrContains, cidrString, intToIp, ipToInt, maskOf, parseCidr } from '../util/ipv4.js'
-import { parseNodeConfig, readConfigFile, resolvePinDir, type Encap, type Mode, type NodeConfig } from './config.js'
-import { ensurePinDir, requirePrivileges } from './preflight.js'
+import { attachProgram, detachPodProgram, detachProgram, ensureClsact, queryProgram, removeClsact } from '../datapath/tc.js'
+import { cidrContains, parseCidr } from '../util/ipv4.js'
+import { parseNodeConfig, readConfigFile, type NodeConfig } from './config.js'
+import { ensurePinDir } from './preflight.js'
 import { listStates, loadState, lockPath, netnsLockPath, removeState, saveState, type NodeState } from './state.js'
 import { subnetsOf, resolveEncap } from './encap.js'
 import { assertOwnNetns, hooksOf, progPinPath, programKeysFor, withNodeLock, type NodeHook } from './node.js'

@@ -1,10 +1,11 @@
 // Local pod endpoints: the from-pod program on the pod's host-side device
 // (tc ingress of a veth, or the peer hook of a netkit pair), the endpoints
 // map entry, and a /32 kernel route so the node reaches the pod.
-import { BpfError, getLink } from '../libbpf/index.js'
-import { UserError } from '../errors.js'
+import { BpfError, UserError } from '../errors.js'
+import { getLink } from '../datapath/kernel.js'
 import { type Endpoint } from '../datapath/abi.js'
-import { DatapathMaps } from '../datapath/maps.js'
+
+export type { Endpoint }
 import { endpointRoute, getLinkByName, routeDelete, routeReplace } from '../datapath/netdev.js'
 import { attachProgram, detachPodProgram, detachProgram, ensureClsact, podHook } from '../datapath/tc.js'
 import { cidrContains, isMac, parseCidr, parseIPv4 } from '../util/ipv4.js'

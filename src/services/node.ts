@@ -61,8 +61,14 @@ export function holdsNodeLock(pinDirFlag?: string): boolean {
   return holdsLock(lockPath(resolvePinDir(pinDirFlag)))
 }
 
+export interface RequireOptions {
+  /** the caller only reads the pinned maps (metrics, maps, monitor): pins are the
+   * same from every namespace, so it may run outside the node's (e.g. an exporter on the host) */
+  mapsOnly?: boolean
+}
+
 /** For commands that need an attached node. */
-export function requireState(pinDirFlag?: string): NodeState {
+export function requireState(pinDirFlag?: string, opts: RequireOptions = {}): NodeState {
   const pinDir = resolvePinDir(pinDirFlag)
   requirePrivileges()
   const s = loadState(pinDir)
@@ -71,7 +77,7 @@ export function requireState(pinDirFlag?: string): NodeState {
       `podnet-bpf is not attached for pin dir ${pinDir}`,
       'run `podnet-bpf attach …` first (or pass the --pin-dir you attached with)',
     )
-  assertOwnNetns(s)
+  if (!opts.mapsOnly) assertOwnNetns(s)
   return s
 }
 

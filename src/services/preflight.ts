@@ -1,8 +1,8 @@
 // Kernel and privilege checks: run before attach changes anything, and
 // reported one by one by `podnet-bpf doctor`.
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
-import { BpfError, createNetkit, isBpffs, MapFd, mountBpffs, tcHookCreate, tcHookDestroy } from '../libbpf/index.js'
-import { UserError } from '../errors.js'
+import { BpfError, UserError } from '../errors.js'
+import { createNetkit, isBpffs, mountBpffs, probeBpfSyscall, probeClsact } from '../datapath/kernel.js'
 import { loadProgram, objectPath } from '../datapath/objects.js'
 import { run, tryRun } from '../util/exec.js'
 import { Programs, type ProgramKey } from '../datapath/abi.js'
@@ -73,8 +73,7 @@ export function runChecks(): Check[] {
     check(
       'bpf syscall',
       () => {
-        const m = MapFd.create(2 /* BPF_MAP_TYPE_ARRAY */, 'pn_probe', 4, 4, 1)
-        m.close()
+        probeBpfSyscall()
         return 'map create ok'
       },
       'a kernel with CONFIG_BPF_SYSCALL and root privileges',
@@ -105,7 +104,7 @@ export function runChecks(): Check[] {
       'clsact',
       () => {
         // loopback always exists; remove the qdisc again only if we made it
-        if (tcHookCreate(1)) tcHookDestroy(1)
+        probeClsact()
         return 'clsact qdisc available'
       },
       'load sch_ingress (CONFIG_NET_SCH_INGRESS) and cls_bpf',

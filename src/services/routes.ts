@@ -1,12 +1,11 @@
 // Peer pod-CIDR routes: the routes map (what the datapath forwards by) and
 // the matching kernel route (how the node itself reaches remote pods).
 import { UserError } from '../errors.js'
-import { DatapathMaps } from '../datapath/maps.js'
 import { applyRoutes, listOurRoutes, peerRoute, routeDelete, routeReplace, type KernelRouteSpec } from '../datapath/netdev.js'
 import { cidrString, cidrsOverlap, parseCidr, parseIPv4, type Cidr } from '../util/ipv4.js'
 import { EncapSchema, type Encap } from './config.js'
 import { deviceSubnets, resolveEncap } from './encap.js'
-import { requireState, withNode } from './node.js'
+import { withNode } from './node.js'
 import { type NodeState } from './state.js'
 import { readAgentStatus } from './agent-status.js'
 

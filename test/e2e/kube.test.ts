@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { allowedBy } from '../support/kube-api-server.js'
 import { KubeCluster, type KNode } from '../support/kube-cluster.js'
 import { manifestRules } from '../support/kube.js'
-import { sleep } from '../support/sys.js'
+import { cli, sleep } from '../support/sys.js'
 
 const c = new KubeCluster('pnk8e')
 const CIDRS = (names: string[]) => names.map((n) => `10.88.${n.slice(1)}.0/24`).sort()
@@ -61,6 +61,21 @@ afterAll(async () => {
 }, 60_000)
 
 describe('agent --datastore kubernetes', () => {
+  it('refuses to start with no cluster to talk to: one clear error with a Fix hint, non-zero exit, nothing attached', () => {
+    const pinDir = `/sys/fs/bpf/${c.prefix}-bad`
+    const base = ['agent', '--datastore', 'kubernetes', '--node-name', 'x', '--listen', '127.0.0.1:0', '--pin-dir', pinDir]
+    const env = { ...c.env, KUBERNETES_SERVICE_HOST: '', KUBERNETES_SERVICE_PORT: '' }
+    for (const [args, msg] of [
+      [base, /^Error: not running in a Kubernetes pod: KUBERNETES_SERVICE_HOST\/PORT are not set\nFix: pass --kubeconfig FILE/m],
+      [[...base, '--kubeconfig', '/nonexistent/kubeconfig'], /^Error: cannot load kubeconfig \/nonexistent\/kubeconfig: ENOENT.*\nFix: /m],
+    ] as const) {
+      const r = cli(null, [...args], env)
+      expect(r.status).not.toBe(0)
+      expect(r.stderr).toMatch(msg)
+      expect(existsSync(pinDir)).toBe(false)
+    }
+  })
+
   it('three Nodes: every agent routes both peers, the pod mesh is complete, each Node is marked network-ready before its CNI config', async () => {
     for (const n of nodes('n1', 'n2', 'n3')) {
       expect(peerCidrs(n), n.name).toEqual(CIDRS(['n1', 'n2', 'n3'].filter((x) => x !== n.name)))

@@ -4,6 +4,7 @@
 import { existsSync, readdirSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { LabStatus } from '../../src/services/lab/lab.js'
+import { podHostIfName } from '../../src/datapath/pod.js'
 import { CLI, kernelHasNetkit, listNetns, sh, sleep } from '../support/sys.js'
 import { BPFFS, labName, spawnAsync, TestLab } from './helpers.js'
 
@@ -145,7 +146,7 @@ describe('podnet-bpf lab', () => {
       if (want !== null) expect(r.status === 0, `kernel ${want ? 'has' : 'lacks'} netkit; lab up said: ${r.stderr}`).toBe(want)
       if (r.status === 0) {
         // host side of the pair is a netkit device carrying from-pod; pods reach each other across and within nodes
-        const d = sh('ip', ['-n', `${c.prefix}node1`, '-d', '-j', 'link', 'show', 'dev', 'pn-pod1'])
+        const d = sh('ip', ['-n', `${c.prefix}node1`, '-d', '-j', 'link', 'show', 'dev', podHostIfName(`${c.prefix}node1-pod1`, 'eth0')])
         expect((JSON.parse(d.stdout) as { linkinfo?: { info_kind?: string } }[])[0]?.linkinfo?.info_kind).toBe('netkit')
         for (const [from, to] of [
           ['node1-pod1', 'node2-pod2'],

@@ -166,13 +166,19 @@ describe('BGP routing with a BIRD top-of-rack router', () => {
     for (const n of [n1, n2]) await established(n, TOR_A)
     await established(n3, TOR_B)
     expect(ribPrefixes(tor)).toEqual([cidr(1), cidr(2), cidr(3)])
-    for (const [i, n] of [n1, n2, n3].entries()) {
-      const others = [1, 2, 3].filter((k) => k !== i + 1).map(cidr)
-      const gw = n === n3 ? TOR_B : TOR_A
-      expect(table201(n).map((l) => l.split(' ')[0])).toEqual(others)
-      expect(table201(n).every((l) => l.includes(`via ${gw}`) && l.includes('proto bird'))).toBe(true)
+    // next hops: a node on the same subnet directly (the router keeps the owner as next
+    // hop), a node in the other subnet through the router
+    const hops: Record<string, Record<string, string>> = {
+      node1: { [cidr(2)]: n2.ip, [cidr(3)]: TOR_A },
+      node2: { [cidr(1)]: n1.ip, [cidr(3)]: TOR_A },
+      node3: { [cidr(1)]: TOR_B, [cidr(2)]: TOR_B },
+    }
+    for (const n of [n1, n2, n3]) {
+      const want = hops[n.name]!
+      expect(table201(n).map((l) => l.split(' ')[0])).toEqual(Object.keys(want))
+      for (const l of table201(n)) expect(l).toContain(`via ${want[l.split(' ')[0]!]} dev eth0 proto bird`)
       const map = routeMap(n)
-      for (const o of others) expect(map[o]).toMatchObject({ nodeIp: gw, encap: 'direct', origin: 'bgp' })
+      for (const [o, gw] of Object.entries(want)) expect(map[o]).toMatchObject({ nodeIp: gw, encap: 'direct', origin: 'bgp' })
     }
     // nothing in the main table from BIRD: only the agent's own kernel routes (proto 112)
     expect(sh('ip', ['-n', n1.ns, 'route', 'show', 'proto', 'bird']).stdout.trim()).toBe('')
@@ -197,7 +203,7 @@ describe('BGP routing with a BIRD top-of-rack router', () => {
       250,
     )
     expect(s.prefixes).toEqual({ received: 2, accepted: 0, rejected: 2 })
-    expect(routeMap(n1)[cidr(2)]).toMatchObject({ nodeIp: TOR_A, origin: 'bgp' })
+    expect(routeMap(n1)[cidr(2)]).toMatchObject({ nodeIp: n2.ip, origin: 'bgp' })
     expect(routeMap(n1)['10.244.2.12/32']).toBeUndefined()
     expect(table201(n1).some((l) => l.includes(ROGUE) || l.startsWith('10.244.2.12'))).toBe(false)
     const metrics = c.http(n1, '/metrics').body
@@ -246,6 +252,23 @@ describe('BGP routing with a BIRD top-of-rack router', () => {
     await established(n2, TOR_A)
     const out = await pingRun
     expect(out).toMatch(/1600 packets transmitted, 1600 received, 0% packet loss/)
+  })
+
+  it('replaces the BGP daemon a SIGKILLed agent left running, keeping the routes', async () => {
+    const old = bgpOf(n1)!.daemon.pid!
+    await c.stopAgent(agents.get('node1')!, 'SIGKILL')
+    expect(sh('kill', ['-0', String(old)]).status).toBe(0) // the daemon outlives its agent
+    start(n1, 1)
+    await ready(n1)
+    await established(n1, TOR_A)
+    await c.waitFor(
+      'the old daemon gone',
+      () => sh('sh', ['-c', `grep -q '^State:.*Z' /proc/${old}/status 2>/dev/null || ! kill -0 ${old} 2>/dev/null`]).status === 0,
+      10_000,
+      100,
+    )
+    expect(agents.get('node1')!.log()).toContain('stopping the BGP daemon a previous agent left running')
+    expect(Object.keys(routeMap(n1)).sort()).toEqual([cidr(2), cidr(3)])
   })
 
   it("withdraws a node's CIDR from the router and every peer once it is gone past the restart time", async () => {

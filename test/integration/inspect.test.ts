@@ -130,9 +130,19 @@ describe.each(['direct', 'vxlan'] as const)('inspecting two nodes in %s mode', (
         : ['pn_from_netdev', 'pn_from_pod', 'pn_from_pod'],
     )
     const maps = Object.fromEntries(s.maps.map((m) => [m.name, m]))
-    expect(Object.keys(maps).sort()).toEqual(['podnet_endpoints', 'podnet_events', 'podnet_metrics', 'podnet_routes', 'podnet_settings'])
+    expect(Object.keys(maps).sort()).toEqual([
+      'podnet_endpoints',
+      'podnet_events',
+      'podnet_metrics',
+      'podnet_peers',
+      'podnet_routes',
+      'podnet_settings',
+    ])
     expect(maps.podnet_endpoints!.entries).toBe(2)
     expect(maps.podnet_routes!.entries).toBe(1)
+    // the one route's node: the only sender whose VXLAN is decapsulated
+    expect(maps.podnet_peers!.entries).toBe(1)
+    expect(s.tracing).toEqual({ on: false, orphanCleared: false })
   })
 
   it('maps list names every map with its BTF key and value types', () => {
@@ -509,12 +519,12 @@ describe.each(['direct', 'vxlan'] as const)('inspecting two nodes in %s mode', (
       expect([...moved.keys()].filter((k) => k.startsWith('from-overlay/'))).toEqual([])
     })
 
-    it(`runs an arrival for an address that is no local pod through ${mode === 'direct' ? 'from_netdev' : 'from_netdev (pass), then the live from_overlay (drop)'}, as the real packet goes`, () => {
+    it(`runs an arrival for an address that is no local pod through ${mode === 'direct' ? 'from_netdev (drop: unassigned)' : 'from_netdev (pass), then the live from_overlay (drop)'}, as the real packet goes`, () => {
       const x = json<ExplainJson>(n2, ['explain', p11.ip, '10.244.2.77'])
       if (mode === 'direct') {
-        expect(x).toMatchObject({ entry: { hook: 'from-netdev' }, outcome: 'stack', summary: 'passed to the host stack' })
-        expect(x.notes).toEqual([])
-        expect(x.steps.map((st) => [st.hook, st.reason])).toEqual([['from-netdev', 'pass']])
+        // an address of the pod CIDR with no pod: never to the stack, whose default route would send it back out
+        expect(x).toMatchObject({ entry: { hook: 'from-netdev' }, outcome: 'drop', reason: 'unassigned', summary: 'dropped: unassigned' })
+        expect(x.steps.map((st) => [st.hook, st.reason])).toEqual([['from-netdev', 'unassigned']])
         return
       }
       // from_netdev leaves the frame to podnet_vxlan, whose from_overlay drops it

@@ -72,6 +72,13 @@ describe('a pin dir belongs to its network namespace', () => {
     expect([snapshot(n1), snapshot(n2)]).toEqual(before)
   })
 
+  it('lets map-only readers (maps, metrics) run from any namespace: pins are the same everywhere', () => {
+    const maps = cliJson<{ name: string }[]>(null, ['maps', 'list', '--pin-dir', n1.pinDir], env)
+    expect(maps.map((m) => m.name)).toContain('podnet_routes')
+    const dump = cliJson<unknown[]>(n2.ns, ['maps', 'dump', 'routes', '--pin-dir', n1.pinDir], env)
+    expect(JSON.stringify(dump)).toContain(n2.podCidr.split('/')[0])
+  })
+
   it('still serves the right namespace', () => {
     const routes = cliJson<{ cidr: string }[]>(n1.ns, ['routes', 'list', '--pin-dir', n1.pinDir], env)
     expect(routes.map((r) => r.cidr)).toEqual([n2.podCidr])

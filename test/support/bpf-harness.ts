@@ -13,9 +13,6 @@ import { BpfObject, MapFd, RingBuffer, isBpfError, progTestRun } from '../../src
 import {
   DIR_MAX,
   Dir,
-  EXPLAIN_MAGIC0,
-  EXPLAIN_MAGIC1,
-  EXPLAIN_F_TUNNEL,
   Programs,
   Reason,
   REASON_MAX,
@@ -26,7 +23,8 @@ import {
 } from '../../src/datapath/abi.js'
 import { DatapathMaps, mapPinPath, type Counter } from '../../src/datapath/maps.js'
 import { loadProgram, type LoadedProgram } from '../../src/datapath/objects.js'
-import { ip4, leU32ToIp4 } from './packet.js'
+import { decodeExplainDecision, encodeExplainCtx, explainCb } from '../../src/datapath/explain.js'
+import { ip4 } from './packet.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 
@@ -76,13 +74,6 @@ export function reasonName(code: number): string {
   return reasonNames.get(code) ?? `reason-${code}`
 }
 
-// ---- struct __sk_buff (linux/bpf.h, 192 bytes) as BPF_PROG_TEST_RUN's ctx ----
-const SKB_SIZE = 192
-const SKB_IFINDEX = 40
-const SKB_CB = 48
-const SKB_GSO_SEGS = 164
-const SKB_GSO_SIZE = 176
-
 export interface RunOptions {
   /** Ingress device (must exist in this netns; default 1 = lo). */
   ifindex?: number
@@ -94,22 +85,8 @@ export interface RunOptions {
 }
 
 function skbCtx(o: RunOptions, explain: boolean): Buffer {
-  const c = Buffer.alloc(SKB_SIZE)
-  c.writeUInt32LE(o.ifindex ?? LO_IFINDEX, SKB_IFINDEX)
-  if (explain) {
-    c.writeUInt32LE(EXPLAIN_MAGIC0, SKB_CB)
-    c.writeUInt32LE(EXPLAIN_MAGIC1, SKB_CB + 4)
-    if (o.explainTunnel) {
-      c.writeUInt32LE(Buffer.from(o.explainTunnel.remote.split('.').map(Number)).readUInt32LE(0), SKB_CB + 8)
-      c.writeUInt32LE(o.explainTunnel.vni, SKB_CB + 12)
-      c.writeUInt32LE(EXPLAIN_F_TUNNEL, SKB_CB + 16)
-    }
-  }
-  if (o.gsoSize !== undefined) {
-    c.writeUInt32LE(o.gsoSegs ?? 2, SKB_GSO_SEGS)
-    c.writeUInt32LE(o.gsoSize, SKB_GSO_SIZE)
-  }
-  return c
+  const gso = o.gsoSize !== undefined ? { size: o.gsoSize, segs: o.gsoSegs ?? 2 } : undefined
+  return encodeExplainCtx({ ifindex: o.ifindex ?? LO_IFINDEX, explain, tunnel: o.explainTunnel, gso })
 }
 
 /** What a program decided about one packet (explain mode). */
@@ -324,16 +301,16 @@ export class BpfHarness {
 
   private decision(r: { retval: number; data: Buffer; ctx: Buffer | null }): Decision {
     if (!r.ctx) throw new Error('no ctx_out')
-    const cb = [0, 1, 2, 3, 4].map((i) => r.ctx!.readUInt32LE(SKB_CB + 4 * i))
+    const d = decodeExplainDecision(r.retval, r.ctx)
     return {
-      verdict: r.retval,
-      reason: cb[1]!,
-      reasonName: reasonName(cb[1]!),
-      target: cb[2]!,
-      nodeIp: leU32ToIp4(cb[3]!),
-      vni: cb[4]!,
+      verdict: d.verdict,
+      reason: d.reason,
+      reasonName: reasonName(d.reason),
+      target: d.target,
+      nodeIp: d.nodeIp,
+      vni: d.vni,
       data: Buffer.from(r.data),
-      cb,
+      cb: explainCb(r.ctx),
     }
   }
 

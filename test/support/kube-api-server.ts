@@ -14,7 +14,6 @@ import { createServer as createHttpsServer } from 'node:https'
 import type { Socket } from 'node:net'
 import { jsonPatch, mergePatch, PatchError, strategicMergePatch } from './kube-patch.js'
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 export type KubeNode = { metadata: { name: string; [k: string]: any }; spec?: any; status?: any; [k: string]: any }
 export interface PolicyRule {
   apiGroups?: string[]
@@ -96,6 +95,7 @@ export class KubeApiTestServer {
   private watchers = new Set<Watcher>()
   private sockets = new Set<Socket>()
   private server: Server | null = null
+  private failWith: number | null = null
   port = 0
 
   constructor(private readonly opts: TestServerOptions = {}) {}
@@ -141,6 +141,16 @@ export class KubeApiTestServer {
     for (const w of this.watchers) w.res.end()
     this.watchers.clear()
     return n
+  }
+
+  /** Answers every request with this HTTP status (a Status object), as a sick API server does (e.g. 503 while its etcd is away); null: healthy. */
+  fail(code: number | null): void {
+    this.failWith = code
+  }
+
+  /** Writes elsewhere in the cluster (other resources share the revision counter): the resourceVersion moves, Node watchers see no event. */
+  advance(n: number): void {
+    this.rv += n
   }
 
   /** Forgets history up to now: a watch from any older resourceVersion gets 410 Gone. */
@@ -202,6 +212,7 @@ export class KubeApiTestServer {
       entry.name = m?.[1] && decodeURIComponent(m[1])
       entry.resource = m ? (m[2] ? 'nodes/status' : 'nodes') : ''
       entry.verb = verbOf(req.method ?? '', entry.name, query)
+      if (this.failWith) throw new HttpError(this.failWith, 'ServiceUnavailable', 'the server is currently unable to handle the request')
       entry.user = this.authenticate(req)
       if (!m) throw new HttpError(404, 'NotFound', 'the server could not find the requested resource')
       this.authorize(entry)

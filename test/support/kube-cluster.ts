@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { RemoteKubeApiTestServer } from './kube-api-remote.js'
 import { AGENT_TOKEN, AGENT_USER, makeCert, manifestRules, writeKubeconfig } from './kube.js'
-import { CLI, cli, deleteNetnsWithPrefix, must, sh } from './sys.js'
+import { CLI, ROOT, cli, deleteNetnsWithPrefix, must, sh } from './sys.js'
+
+const CNI_PLUGIN = join(ROOT, 'bin', 'podnet-cni.js')
 
 export interface KNode {
   name: string
@@ -161,6 +163,42 @@ export class KubeCluster {
     must('ip', ['-n', p.ns, 'route', 'add', 'default', 'via', '169.254.1.1', 'dev', 'eth0'])
     const r = cli(n.ns, ['endpoints', 'add', '--ip', ip, '--ifname', p.hostIf, '--pin-dir', n.pinDir], this.env)
     if (r.status !== 0) throw new Error(`endpoints add on ${n.name}: ${r.stderr}`)
+    n.pods.push(p)
+    return p
+  }
+
+  /** A pod created as kubelet's runtime would: ADD of the conflist the node's agent wrote, through the CNI plugin. */
+  addPodCni(n: KNode, idx: number): KPod {
+    const conflist = JSON.parse(readFileSync(join(this.dir, n.name, 'net.d', '10-podnet.conflist'), 'utf8')) as {
+      cniVersion: string
+      name: string
+      plugins: { ipam?: Record<string, unknown> }[]
+    }
+    const plugin = conflist.plugins[0]!
+    // the runtime's netconf for the first plugin of the list; host-local's allocations in this test's dir
+    const netconf = {
+      cniVersion: conflist.cniVersion,
+      name: conflist.name,
+      ...plugin,
+      ipam: { ...plugin.ipam, dataDir: join(this.dir, 'ipam', n.name) },
+    }
+    const p: KPod = { ns: `${n.ns}-p${idx}`, ip: '', hostIf: '' }
+    must('ip', ['netns', 'add', p.ns])
+    const env = {
+      ...process.env,
+      ...this.env,
+      PODNET_CNI_LOG: join(this.dir, 'cni.log'),
+      CNI_COMMAND: 'ADD',
+      CNI_CONTAINERID: `pnk8-${n.name}-${idx}`,
+      CNI_NETNS: `/run/netns/${p.ns}`,
+      CNI_IFNAME: 'eth0',
+      CNI_PATH: '/usr/lib/cni',
+    }
+    const r = sh('nsenter', [`--net=/run/netns/${n.ns}`, 'node', CNI_PLUGIN], { env, input: JSON.stringify(netconf) })
+    if (r.status !== 0) throw new Error(`CNI ADD on ${n.name} → ${r.status}: ${r.stdout}${r.stderr}`)
+    const result = JSON.parse(r.stdout) as { ips: { address: string }[]; interfaces: { name: string; sandbox?: string }[] }
+    p.ip = result.ips[0]!.address.split('/')[0]!
+    p.hostIf = result.interfaces.find((i) => !i.sandbox)?.name ?? ''
     n.pods.push(p)
     return p
   }

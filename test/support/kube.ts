@@ -53,7 +53,6 @@ export function writeKubeconfig(server: string, ca: string, token: string, dir: 
   return file
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type K8sObject = { kind: string; metadata: { name: string; namespace?: string }; [k: string]: any }
 
 export function manifestDocs(file = MANIFEST): K8sObject[] {

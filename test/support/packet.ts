@@ -9,6 +9,7 @@ export const ETH_P_IP = 0x0800
 export const ETH_P_ARP = 0x0806
 export const ETH_P_IPV6 = 0x86dd
 export const ETH_P_8021Q = 0x8100
+export const ETH_P_8021AD = 0x88a8
 export const IPPROTO_ICMP = 1
 export const IPPROTO_TCP = 6
 export const IPPROTO_UDP = 17

@@ -6,13 +6,18 @@ import net from 'node:net'
 
 const [mode, host, portStr, bytesStr] = process.argv.slice(2)
 const port = Number(portStr)
-const fail = (msg) => { console.error(msg); process.exit(1) }
+const fail = (msg) => {
+  console.error(msg)
+  process.exit(1)
+}
 setTimeout(() => fail(`${mode}: timed out`), 60_000).unref()
 
 if (mode === 'listen') {
   const server = net.createServer((sock) => {
     let n = 0
-    sock.on('data', (d) => { n += d.length })
+    sock.on('data', (d) => {
+      n += d.length
+    })
     sock.on('end', () => {
       console.log(`peer=${sock.remoteAddress} bytes=${n}`)
       sock.end(`${n}\n`, () => server.close())
@@ -26,7 +31,9 @@ if (mode === 'listen') {
     sock.end(Buffer.alloc(total, 0x61))
   })
   let reply = ''
-  sock.on('data', (d) => { reply += d })
+  sock.on('data', (d) => {
+    reply += d
+  })
   sock.on('end', () => {
     if (Number(reply.trim()) !== total) fail(`connect: peer counted ${reply.trim()} of ${total} bytes`)
     console.log(`ok bytes=${total} local=${sock.localAddress}`)

@@ -1,7 +1,6 @@
 import * as Flags from '@oclif/core/flags'
 import { BaseCommand } from '../../cli/base.js'
-import { deleteEndpoint } from '../../services/endpoints.js'
-import type { Endpoint } from '../../datapath/abi.js'
+import { deleteEndpoint, type Endpoint } from '../../services/endpoints.js'
 
 export default class EndpointsDel extends BaseCommand {
   static override summary = 'Remove a local pod endpoint'

@@ -1,5 +1,6 @@
 import * as Flags from '@oclif/core/flags'
 import { LabCommand, labNameFlag } from '../../cli/lab.js'
+import { DEFAULT_LAB } from '../../services/lab/plan.js'
 import { labAddNode, type MembershipResult } from '../../services/lab/membership.js'
 
 export default class LabAddNode extends LabCommand {
@@ -7,7 +8,7 @@ export default class LabAddNode extends LabCommand {
   static override examples = ['<%= config.bin %> lab add-node', '<%= config.bin %> lab add-node --pods 3 --name lab2']
   static override enableJsonFlag = true
   static override flags = {
-    name: labNameFlag,
+    name: labNameFlag(DEFAULT_LAB),
     pods: Flags.integer({ description: 'pods on the new node', default: 2, min: 0, max: 50, helpValue: 'M' }),
   }
 

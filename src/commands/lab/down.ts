@@ -1,5 +1,6 @@
 import * as Flags from '@oclif/core/flags'
 import { LabCommand, labNameFlag } from '../../cli/lab.js'
+import { DEFAULT_LAB } from '../../services/lab/plan.js'
 import { findLabs, labDown, type DownResult } from '../../services/lab/lab.js'
 
 export default class LabDown extends LabCommand {
@@ -9,7 +10,7 @@ export default class LabDown extends LabCommand {
   static override examples = ['<%= config.bin %> lab down', '<%= config.bin %> lab down --name lab2', '<%= config.bin %> lab down --all']
   static override enableJsonFlag = true
   static override flags = {
-    name: labNameFlag,
+    name: labNameFlag(DEFAULT_LAB),
     all: Flags.boolean({ description: 'remove every lab on this host', default: false }),
   }
 

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process'
 import * as Args from '@oclif/core/args'
 import { LabCommand, labNameFlag } from '../../cli/lab.js'
+import { DEFAULT_LAB } from '../../services/lab/plan.js'
 import { UserError } from '../../errors.js'
 import { execContext, requireLab } from '../../services/lab/lab.js'
 
@@ -20,7 +21,7 @@ export default class LabExec extends LabCommand {
     target: Args.string({ description: 'pod, node, underlay or router', required: true }),
   }
   static override flags = {
-    name: labNameFlag,
+    name: labNameFlag(DEFAULT_LAB),
   }
 
   async run(): Promise<void> {

@@ -1,6 +1,7 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import { LabCommand, labNameFlag } from '../../cli/lab.js'
+import { DEFAULT_LAB } from '../../services/lab/plan.js'
 import { labLogs } from '../../services/lab/cluster.js'
 
 export default class LabLogs extends LabCommand {
@@ -8,7 +9,7 @@ export default class LabLogs extends LabCommand {
   static override examples = ['<%= config.bin %> lab logs node1', '<%= config.bin %> lab logs etcd2 --tail 20']
   static override args = { node: Args.string({ description: 'node name or etcdN', required: true }) }
   static override flags = {
-    name: labNameFlag,
+    name: labNameFlag(DEFAULT_LAB),
     tail: Flags.integer({ description: 'only the last N lines', min: 1, helpValue: 'N' }),
   }
 

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process'
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import { LabCommand, labNameFlag } from '../../cli/lab.js'
+import { DEFAULT_LAB } from '../../services/lab/plan.js'
 import { planPing, requireLab } from '../../services/lab/lab.js'
 import { nsenterArgs } from '../../services/lab/netns.js'
 
@@ -19,7 +20,7 @@ export default class LabPing extends LabCommand {
     dst: Args.string({ description: 'pod, node or IP to ping', required: true }),
   }
   static override flags = {
-    name: labNameFlag,
+    name: labNameFlag(DEFAULT_LAB),
     count: Flags.integer({ char: 'c', description: 'echo requests to send', default: 3 }),
     size: Flags.integer({ char: 's', description: 'ICMP payload bytes' }),
     df: Flags.boolean({ description: "set don't-fragment (ping -M do)", default: false }),

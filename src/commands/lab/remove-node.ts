@@ -1,5 +1,6 @@
 import * as Args from '@oclif/core/args'
 import { LabCommand, labNameFlag } from '../../cli/lab.js'
+import { DEFAULT_LAB } from '../../services/lab/plan.js'
 import { labRemoveNode, type MembershipResult } from '../../services/lab/membership.js'
 
 export default class LabRemoveNode extends LabCommand {
@@ -8,7 +9,7 @@ export default class LabRemoveNode extends LabCommand {
   static override examples = ['<%= config.bin %> lab remove-node node3']
   static override enableJsonFlag = true
   static override args = { node: Args.string({ description: 'node name', required: true }) }
-  static override flags = { name: labNameFlag }
+  static override flags = { name: labNameFlag(DEFAULT_LAB) }
 
   async run(): Promise<MembershipResult> {
     const { args, flags } = await this.parse(LabRemoveNode)

@@ -20,7 +20,7 @@ export default class LabUp extends LabCommand {
   ]
   static override enableJsonFlag = true
   static override flags = {
-    name: labNameFlag,
+    name: labNameFlag(DEFAULT_LAB),
     nodes: Flags.integer({ description: 'number of nodes', default: 3, helpValue: 'N' }),
     'pods-per-node': Flags.integer({ description: 'pods on each node', default: 2, helpValue: 'M' }),
     mode: Flags.string({ description: 'podnet-bpf mode on every node', options: ['direct', 'vxlan', 'auto'], default: 'auto' }),

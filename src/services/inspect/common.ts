@@ -1,7 +1,7 @@
 // Small helpers shared by the inspection services: addresses as the
 // programs store them, device names, counters that fit JSON.
 import { readFileSync } from 'node:fs'
-import { ifIndexToName } from '../../libbpf/index.js'
+import { ifIndexToName } from '../../datapath/kernel.js'
 import { dirLabels, reasonLabel } from '../../datapath/abi.js'
 
 /** A network-byte-order IPv4 address read as a little-endian u32 (how BTF ints decode) → dotted. */

@@ -5,16 +5,18 @@
 // touches no counters and no events. A packet from a VXLAN peer arrives on the
 // node device inside a VXLAN frame: from_netdev decapsulates it, or passes it
 // to the kernel's VXLAN device, whose from_overlay then decides (two steps).
-import { ProgFd, ifNameToIndex, isBpfError } from '../../libbpf/index.js'
+import { isBpfError } from '../../errors.js'
+import { ifNameToIndex, testRunProgram } from '../../datapath/kernel.js'
 import { UserError } from '../../errors.js'
-import { EXPLAIN_F_TUNNEL, EXPLAIN_MAGIC0, EXPLAIN_MAGIC1, Programs, Reason, ipToBuf, isDrop, type ProgramKey } from '../../datapath/abi.js'
+import { Programs, Reason, isDrop, type ProgramKey } from '../../datapath/abi.js'
+import { decodeExplainDecision, encodeExplainCtx, explainCb, type ExplainDecision } from '../../datapath/explain.js'
 import { DatapathMaps } from '../../datapath/maps.js'
 import { VXLAN_DEV, VXLAN_OVERHEAD, getLinkByName } from '../../datapath/netdev.js'
 import { podHook, queryProgram, type Hook, type HookPoint } from '../../datapath/tc.js'
 import { cidrContains, parseCidr, parseIPv4 } from '../../util/ipv4.js'
-import { requireState } from '../node.js'
+import { withNode } from '../node.js'
 import type { NodeState } from '../state.js'
-import { ifLabel, nboU32ToIp, reasonLabel } from './common.js'
+import { ifLabel, reasonLabel } from './common.js'
 import { buildPacket, buildVxlanFrame, EXPLAIN_SPORT, EXPLAIN_VXLAN_SPORT, l4HeaderLen, type Proto } from './packet.js'
 
 export interface ExplainInput {
@@ -77,49 +79,22 @@ export interface Explanation {
   steps: ExplainStep[]
 }
 
-// struct __sk_buff as BPF_PROG_TEST_RUN's ctx (linux/bpf.h)
-const SKB_SIZE = 192
-const SKB_IFINDEX = 40
-const SKB_CB = 48
-
 const TC_ACT_OK = 0
 const VERDICTS: Record<number, string> = { [-1]: 'TC_ACT_UNSPEC', [TC_ACT_OK]: 'TC_ACT_OK', 2: 'TC_ACT_SHOT', 7: 'TC_ACT_REDIRECT' }
 const verdictLabel = (v: number) => VERDICTS[v] ?? String(v)
 
-interface Decision {
-  verdict: number
-  reason: number
-  target: number
-  nodeIp: string
-  vni: number
-}
+type Decision = ExplainDecision
 
 /** Runs `data` through the program with this id, in explain mode, as if it arrived on `ifindex`.
  * tunnel: the key a packet received by the VXLAN device would carry (from_overlay). */
 function runExplain(progId: number, ifindex: number, data: Buffer, tunnel?: { remote: string; vni: number }): Decision {
-  const ctx = Buffer.alloc(SKB_SIZE)
-  ctx.writeUInt32LE(ifindex, SKB_IFINDEX)
-  ctx.writeUInt32LE(EXPLAIN_MAGIC0, SKB_CB)
-  ctx.writeUInt32LE(EXPLAIN_MAGIC1, SKB_CB + 4)
-  if (tunnel) {
-    ctx.writeUInt32LE(ipToBuf(tunnel.remote).readUInt32LE(0), SKB_CB + 8)
-    ctx.writeUInt32LE(tunnel.vni, SKB_CB + 12)
-    ctx.writeUInt32LE(EXPLAIN_F_TUNNEL, SKB_CB + 16)
-  }
-  const prog = ProgFd.fromId(progId)
+  const ctx = encodeExplainCtx({ ifindex, explain: true, tunnel })
   try {
-    const r = prog.testRun({ data, ctx, repeat: 1, dataSizeOut: data.length + 256 })
-    const cb = r.ctx!
-    const d = {
-      verdict: r.retval,
-      reason: cb.readUInt32LE(SKB_CB + 4),
-      target: cb.readUInt32LE(SKB_CB + 8),
-      nodeIp: nboU32ToIp(cb.readUInt32LE(SKB_CB + 12)),
-      vni: cb.readUInt32LE(SKB_CB + 16),
-    }
-    if (cb.readUInt32LE(SKB_CB) !== r.retval >>> 0) {
+    const r = testRunProgram(progId, { data, ctx, repeat: 1, dataSizeOut: data.length + 256 })
+    const d = decodeExplainDecision(r.retval, r.ctx!)
+    if (!d.answered) {
       throw new Error(
-        `program ${progId} did not answer in explain mode (cb[0]=${cb.readUInt32LE(SKB_CB)}, retval ${r.retval}): is it a podnet-bpf build with explain support?`,
+        `program ${progId} did not answer in explain mode (cb[0]=${explainCb(r.ctx!)[0]}, retval ${r.retval}): is it a podnet-bpf build with explain support?`,
       )
     }
     return d
@@ -131,8 +106,6 @@ function runExplain(progId: number, ifindex: number, data: Buffer, tunnel?: { re
       )
     }
     throw e
-  } finally {
-    prog.close()
   }
 }
 
@@ -252,41 +225,41 @@ function overlayEntry(s: NodeState, why: string, remote: string): Entry {
   }
 }
 
+/** The hook the packet enters on: the one --ingress names, else the one its source address implies. */
 function chooseEntry(s: NodeState, maps: DatapathMaps, src: string, dst: string, ingress?: string): Entry {
+  return ingress !== undefined ? entryByIngress(s, maps, src, dst, ingress) : entryBySource(s, maps, src, dst)
+}
+
+function entryByIngress(s: NodeState, maps: DatapathMaps, src: string, dst: string, ingress: string): Entry {
   const ownCidr = parseCidr(s.config.podCidr)
-  if (ingress !== undefined) {
-    let ifindex: number
-    try {
-      ifindex = ifNameToIndex(ingress)
-    } catch {
-      throw new UserError(
-        `interface "${ingress}" not found in this network namespace`,
-        "pass a pod's host veth, the node device or podnet_vxlan, and run in the node's namespace",
-      )
-    }
-    if (ingress === s.config.device) {
-      const e = netdevEntry(s, `arrives on ${ingress} (--ingress)`)
-      const peer = vxlanPeerOf(maps, src)
-      if (peer && cidrContains(ownCidr, dst))
-        e.why += `, unencapsulated (node ${peer.nodeIp} would send it as VXLAN: leave out --ingress to explain that)`
-      return e
-    }
-    if (s.vxlan && ifindex === s.vxlan.ifindex) {
-      const r = routeFor(maps, src) ?? vxlanPeerOf(maps, src, null)
-      return overlayEntry(
-        s,
-        `arrives through the overlay (--ingress ${ingress})${r ? ` from node ${r.nodeIp}` : ''}`,
-        r?.nodeIp ?? '0.0.0.0',
-      )
-    }
-    const owner = [...maps.endpoints.entries()].find((e) => e.ifindex === ifindex)
-    if (!owner)
-      throw new UserError(
-        `${ingress} is not a pod veth, ${s.config.device} or ${VXLAN_DEV} of this node`,
-        'see `podnet-bpf endpoints list`',
-      )
-    return podEntry(s, maps, owner.ip, `sent by pod ${owner.ip} on ${ingress} (--ingress)`)
+  let ifindex: number
+  try {
+    ifindex = ifNameToIndex(ingress)
+  } catch {
+    throw new UserError(
+      `interface "${ingress}" not found in this network namespace`,
+      "pass a pod's host veth, the node device or podnet_vxlan, and run in the node's namespace",
+    )
   }
+  if (ingress === s.config.device) {
+    const e = netdevEntry(s, `arrives on ${ingress} (--ingress)`)
+    const peer = vxlanPeerOf(maps, src)
+    if (peer && cidrContains(ownCidr, dst))
+      e.why += `, unencapsulated (node ${peer.nodeIp} would send it as VXLAN: leave out --ingress to explain that)`
+    return e
+  }
+  if (s.vxlan && ifindex === s.vxlan.ifindex) {
+    const r = routeFor(maps, src) ?? vxlanPeerOf(maps, src, null)
+    return overlayEntry(s, `arrives through the overlay (--ingress ${ingress})${r ? ` from node ${r.nodeIp}` : ''}`, r?.nodeIp ?? '0.0.0.0')
+  }
+  const owner = [...maps.endpoints.entries()].find((e) => e.ifindex === ifindex)
+  if (!owner)
+    throw new UserError(`${ingress} is not a pod veth, ${s.config.device} or ${VXLAN_DEV} of this node`, 'see `podnet-bpf endpoints list`')
+  return podEntry(s, maps, owner.ip, `sent by pod ${owner.ip} on ${ingress} (--ingress)`)
+}
+
+function entryBySource(s: NodeState, maps: DatapathMaps, src: string, dst: string): Entry {
+  const ownCidr = parseCidr(s.config.podCidr)
   if (maps.endpoints.get(src))
     return podEntry(
       s,
@@ -385,7 +358,13 @@ function outcomeOf(reason: number): Outcome {
   }
 }
 
-export function explain(input: ExplainInput): Explanation {
+interface PacketSpec {
+  packet: Explanation['packet']
+  dport: number
+}
+
+/** Checks the flags and describes the packet to build (no side effects). */
+function packetSpec(input: ExplainInput): PacketSpec {
   const src = parseIPv4(input.src, 'source IP')
   const dst = parseIPv4(input.dst, 'destination IP')
   const proto = input.proto ?? 'icmp'
@@ -398,193 +377,203 @@ export function explain(input: ExplainInput): Explanation {
     throw new UserError(`--size ${ipLen} is not a valid IPv4 length for ${proto}`, `use ${minLen}..65535`)
   const ttl = input.ttl ?? 64
   if (ttl < 0 || ttl > 255) throw new UserError(`--ttl ${ttl} is out of range`, 'use 0..255')
+  const sport = proto === 'icmp' ? null : EXPLAIN_SPORT
+  return { packet: { src, dst, proto, sport, dport: proto === 'icmp' ? null : dport, ipLen, ttl }, dport }
+}
 
-  const s = requireState(input.pinDir)
-  const maps = DatapathMaps.open(s.pinDir)
-  try {
-    const entry = chooseEntry(s, maps, src, dst, input.ingress)
-    const packet: Explanation['packet'] = {
-      src,
-      dst,
-      proto,
-      sport: proto === 'icmp' ? null : EXPLAIN_SPORT,
-      dport: proto === 'icmp' ? null : dport,
-      ipLen,
-      ttl,
-    }
-    const notes: string[] = []
-    const steps: ExplainStep[] = []
-    const to: Explanation['to'] = { pod: null, device: null, ifindex: null, nodeIp: null, vni: null }
-    let reason: number
+/** What running the path gave: the programs run, the deciding reason and where the packet goes. */
+interface PathResult {
+  steps: ExplainStep[]
+  reason: number
+  to: Explanation['to']
+  notes: string[]
+}
 
-    if (entry.hook === 'host') {
-      // node-originated: the kernel's routes decide; only VXLAN egress runs a program
-      const ep = maps.endpoints.get(dst)
-      const rt = ep ? null : routeFor(maps, dst)
-      if (rt?.vxlan && s.vxlan) {
-        const data = buildPacket({ ...packet, dport, srcMac: macOf(VXLAN_DEV), dstMac: ANY_MAC })
-        const { step, d } = runStep('toOverlay', { ifindex: s.vxlan.ifindex, point: 'egress' }, 'to-overlay', VXLAN_DEV, data, 'packet')
-        steps.push(step)
-        entry.hook = 'to-overlay'
-        entry.device = VXLAN_DEV
-        entry.ifindex = s.vxlan.ifindex
-        entry.why += `: its route for ${rt.cidr} is ${VXLAN_DEV}, whose egress runs to_overlay`
-        reason = d.reason
-        Object.assign(to, { device: VXLAN_DEV, ifindex: d.target || s.vxlan.ifindex, nodeIp: d.nodeIp, vni: d.vni })
-        if (reason === Reason.FWD_ENCAP_STACK)
-          notes.push(
-            `the kernel's VXLAN device encapsulates it (UDP ${s.config.vxlanPort}) and sends it out ${s.config.device} to node ${d.nodeIp}, whose ${Programs.fromNetdev.program} decapsulates it for its pod`,
-          )
-      } else if (ep) {
-        reason = Reason.FWD_STACK
-        Object.assign(to, { pod: dst, device: s.endpoints[dst]?.ifname ?? ifLabel(ep.ifindex), ifindex: ep.ifindex })
-        notes.push(`the kernel route ${dst}/32 dev ${to.device} delivers it; no podnet program runs on this path`)
-      } else if (rt) {
-        reason = Reason.FWD_STACK
-        Object.assign(to, { device: s.config.device, ifindex: s.deviceIfindex, nodeIp: rt.nodeIp })
-        notes.push(`the kernel route ${rt.cidr} via ${rt.nodeIp} dev ${s.config.device} sends it; no podnet program runs on this path`)
-      } else {
-        reason = Reason.FWD_STACK
-        notes.push('not a pod address podnet-bpf routes: the host stack decides')
-      }
-    } else {
-      const key = entry.key!
-      const hook = entry.hook as ProgramHook
-      // the frame as the peer's from_pod leaves it: the pod's own Ethernet header inside
-      const inner = buildPacket({
-        ...packet,
-        dport,
-        ...(entry.vxlan ? { srcMac: PEER_POD_MAC, dstMac: PEER_VETH_MAC } : { srcMac: entry.srcMac, dstMac: entry.dstMac }),
-      })
-      let first: ReturnType<typeof runStep>
-      if (entry.vxlan) {
-        const { remote } = entry.vxlan
-        if (ipLen + VXLAN_OVERHEAD > 65535)
-          throw new UserError(`--size ${ipLen} does not fit in a VXLAN frame`, `use at most ${65535 - VXLAN_OVERHEAD}`)
-        const outer = { src: remote, dst: s.config.nodeIp, sport: EXPLAIN_VXLAN_SPORT, dport: s.config.vxlanPort, vni: s.config.vni }
-        const frame = buildVxlanFrame({ ...outer, srcMac: entry.srcMac, dstMac: entry.dstMac }, inner)
-        packet.outer = { ...outer, frameLen: frame.length }
-        notes.push(
-          `sent by node ${remote} as VXLAN: ${remote}:${outer.sport} > ${outer.dst}:${outer.dport} udp, VNI ${outer.vni}, ${frame.length}-byte frame`,
-        )
-        first = runStep(key, entry.tcHook!, hook, entry.device, frame, 'vxlan')
-      } else {
-        first = runStep(key, entry.tcHook!, hook, entry.device, inner, 'packet', entry.tunnel)
-        if (entry.tunnel)
-          notes.push(`as received from node ${entry.tunnel.remote} with VNI ${entry.tunnel.vni} (the tunnel key is passed in explain mode)`)
-      }
-      steps.push(first.step)
-      let d = first.d
-      if (entry.vxlan && d.verdict === TC_ACT_OK && d.reason === Reason.FWD_PASS) {
-        // untouched: the kernel's VXLAN device receives it, decapsulates it and runs from_overlay on the inner frame
-        const { remote } = entry.vxlan
-        notes.push(`${Programs.fromNetdev.program} left it to the kernel VXLAN device: ${passedWhy(maps, dst)}`)
-        if (s.vxlan) {
-          const tunnel = { remote, vni: s.config.vni }
-          const second = runStep(
-            'fromOverlay',
-            { ifindex: s.vxlan.ifindex, point: 'ingress' },
-            'from-overlay',
-            VXLAN_DEV,
-            inner,
-            'packet',
-            tunnel,
-          )
-          steps.push(second.step)
-          d = second.d
-          notes.push(
-            `${VXLAN_DEV} decapsulates it; ${Programs.fromOverlay.program} runs as received from node ${remote} with VNI ${tunnel.vni} (the tunnel key is passed in explain mode)`,
-          )
-        } else {
-          notes.push(
-            `this node has no ${VXLAN_DEV} (mode ${s.config.mode}): the host stack gets the UDP datagram to port ${s.config.vxlanPort}`,
-          )
-        }
-      }
-      reason = d.reason
-      switch (reason) {
-        case Reason.FWD_LOCAL:
-          Object.assign(to, { pod: dst, device: s.endpoints[dst]?.ifname ?? ifLabel(d.target), ifindex: d.target })
-          break
-        case Reason.FWD_DECAP:
-          Object.assign(to, {
-            pod: dst,
-            device: s.endpoints[dst]?.ifname ?? ifLabel(d.target),
-            ifindex: d.target,
-            nodeIp: d.nodeIp,
-            vni: d.vni,
-          })
-          break
-        case Reason.FWD_DIRECT:
-          Object.assign(to, { device: ifLabel(d.target), ifindex: d.target, nodeIp: d.nodeIp })
-          break
-        case Reason.FWD_VXLAN:
-          Object.assign(to, { device: ifLabel(d.target), ifindex: d.target, nodeIp: d.nodeIp, vni: d.vni })
-          break
-        case Reason.FWD_STACK_ENCAP:
-          Object.assign(to, { device: VXLAN_DEV, nodeIp: d.nodeIp })
-          break
-        case Reason.FWD_STACK_TTL:
-        case Reason.FWD_STACK_MTU:
-          if (d.nodeIp !== '0.0.0.0') to.nodeIp = d.nodeIp
-          break
-      }
-    }
-    const last = steps.at(-1)
-    const program = last?.program ?? null
-    const verdict = last?.verdict ?? null
+const nowhere = (): Explanation['to'] => ({ pod: null, device: null, ifindex: null, nodeIp: null, vni: null })
 
-    const label = reasonLabel(reason)
-    const outcome = outcomeOf(reason)
-    const kind = s.endpoints[dst]?.device ?? 'veth' // of the target pod's host-side device (unknown to state: say veth)
-    let summary: string
-    switch (reason) {
-      case Reason.FWD_LOCAL:
-        summary = `delivered to pod ${dst} on ${kind} ${to.device} (ifindex ${to.ifindex})`
-        break
-      case Reason.FWD_DIRECT:
-        summary = `routed directly to node ${to.nodeIp} via ${to.device}`
-        break
-      case Reason.FWD_DECAP:
-        summary = `decapsulated (VXLAN from node ${to.nodeIp}, VNI ${to.vni}) and delivered to pod ${dst} on ${kind} ${to.device} (ifindex ${to.ifindex})`
-        break
-      case Reason.FWD_VXLAN:
-        summary = `encapsulated to node ${to.nodeIp} (VNI ${to.vni}) and sent via ${to.device}`
-        break
-      case Reason.FWD_ENCAP_STACK:
-        summary = `encapsulated to node ${to.nodeIp} (VNI ${to.vni}) via ${VXLAN_DEV}`
-        break
-      case Reason.FWD_STACK_ENCAP:
-        summary = `passed to the host stack, which encapsulates it to node ${to.nodeIp} via ${VXLAN_DEV}`
-        break
-      case Reason.FWD_STACK_TTL:
-        summary = 'passed to the host stack: TTL ≤ 1 (it answers ICMP time exceeded)'
-        break
-      case Reason.FWD_STACK_MTU:
-        summary = `passed to the host stack: larger than the path MTU${to.nodeIp ? ` to node ${to.nodeIp}` : ''} (it answers ICMP fragmentation needed)`
-        break
-      default:
-        if (outcome === 'drop') summary = `dropped: ${label}`
-        else if (entry.hook === 'host' && to.device)
-          summary = to.pod
-            ? `sent by the host stack to pod ${dst} on ${kind} ${to.device}`
-            : `routed by the host stack to node ${to.nodeIp} via ${to.device}`
-        else summary = 'passed to the host stack'
-    }
+/** explain: choose the entry hook, run the path from there, summarize. */
+export function explain(input: ExplainInput): Explanation {
+  const spec = packetSpec(input)
+  return withNode(input.pinDir, ({ state: s, maps }) => {
+    const entry = chooseEntry(s, maps, spec.packet.src, spec.packet.dst, input.ingress)
+    const run = entry.hook === 'host' ? runHostPath(s, maps, entry, spec) : runProgramPath(s, maps, entry, spec)
+    const last = run.steps.at(-1)
+    const kind = s.endpoints[spec.packet.dst]?.device ?? 'veth' // of the target pod's host-side device (unknown to state: say veth)
     return {
-      packet,
+      packet: spec.packet,
       entry: { hook: entry.hook, device: entry.device, ifindex: entry.ifindex, why: entry.why },
-      program,
-      verdict,
-      reason: label,
-      reasonCode: reason,
-      outcome,
-      to,
-      summary,
-      notes,
-      steps,
+      program: last?.program ?? null,
+      verdict: last?.verdict ?? null,
+      reason: reasonLabel(run.reason),
+      reasonCode: run.reason,
+      outcome: outcomeOf(run.reason),
+      to: run.to,
+      summary: summarize({ reason: run.reason, to: run.to, dst: spec.packet.dst, kind, hostPath: entry.hook === 'host' }),
+      notes: run.notes,
+      steps: run.steps,
     }
-  } finally {
-    maps.close()
+  })
+}
+
+/** Node-originated: the kernel's routes decide; only VXLAN egress runs a program. */
+function runHostPath(s: NodeState, maps: DatapathMaps, entry: Entry, { packet, dport }: PacketSpec): PathResult {
+  const dst = packet.dst
+  const to = nowhere()
+  const ep = maps.endpoints.get(dst)
+  const rt = ep ? null : routeFor(maps, dst)
+  if (rt?.vxlan && s.vxlan) {
+    const data = buildPacket({ ...packet, dport, srcMac: macOf(VXLAN_DEV), dstMac: ANY_MAC })
+    const { step, d } = runStep('toOverlay', { ifindex: s.vxlan.ifindex, point: 'egress' }, 'to-overlay', VXLAN_DEV, data, 'packet')
+    Object.assign(entry, { hook: 'to-overlay', device: VXLAN_DEV, ifindex: s.vxlan.ifindex })
+    entry.why += `: its route for ${rt.cidr} is ${VXLAN_DEV}, whose egress runs to_overlay`
+    Object.assign(to, { device: VXLAN_DEV, ifindex: d.target || s.vxlan.ifindex, nodeIp: d.nodeIp, vni: d.vni })
+    const notes =
+      d.reason === Reason.FWD_ENCAP_STACK
+        ? [
+            `the kernel's VXLAN device encapsulates it (UDP ${s.config.vxlanPort}) and sends it out ${s.config.device} to node ${d.nodeIp}, whose ${Programs.fromNetdev.program} decapsulates it for its pod`,
+          ]
+        : []
+    return { steps: [step], reason: d.reason, to, notes }
   }
+  if (ep) {
+    Object.assign(to, { pod: dst, device: s.endpoints[dst]?.ifname ?? ifLabel(ep.ifindex), ifindex: ep.ifindex })
+    return {
+      steps: [],
+      reason: Reason.FWD_STACK,
+      to,
+      notes: [`the kernel route ${dst}/32 dev ${to.device} delivers it; no podnet program runs on this path`],
+    }
+  }
+  if (rt) {
+    Object.assign(to, { device: s.config.device, ifindex: s.deviceIfindex, nodeIp: rt.nodeIp })
+    const note = `the kernel route ${rt.cidr} via ${rt.nodeIp} dev ${s.config.device} sends it; no podnet program runs on this path`
+    return { steps: [], reason: Reason.FWD_STACK, to, notes: [note] }
+  }
+  return { steps: [], reason: Reason.FWD_STACK, to, notes: ['not a pod address podnet-bpf routes: the host stack decides'] }
+}
+
+/** A packet entering a podnet hook: run that program (and from_overlay after a from_netdev that passes a VXLAN frame on). */
+function runProgramPath(s: NodeState, maps: DatapathMaps, entry: Entry, { packet, dport }: PacketSpec): PathResult {
+  const key = entry.key!
+  const hook = entry.hook as ProgramHook
+  const notes: string[] = []
+  // the frame as the peer's from_pod leaves it: the pod's own Ethernet header inside
+  const macs = entry.vxlan ? { srcMac: PEER_POD_MAC, dstMac: PEER_VETH_MAC } : { srcMac: entry.srcMac, dstMac: entry.dstMac }
+  const inner = buildPacket({ ...packet, dport, ...macs })
+  let first: ReturnType<typeof runStep>
+  if (entry.vxlan) {
+    const frame = vxlanFrameFrom(s, entry.vxlan.remote, packet, inner, entry, notes)
+    first = runStep(key, entry.tcHook!, hook, entry.device, frame, 'vxlan')
+  } else {
+    first = runStep(key, entry.tcHook!, hook, entry.device, inner, 'packet', entry.tunnel)
+    if (entry.tunnel)
+      notes.push(`as received from node ${entry.tunnel.remote} with VNI ${entry.tunnel.vni} (the tunnel key is passed in explain mode)`)
+  }
+  const steps = [first.step]
+  let d = first.d
+  if (entry.vxlan && d.verdict === TC_ACT_OK && d.reason === Reason.FWD_PASS) {
+    const second = runKernelDecap(s, maps, entry.vxlan.remote, packet.dst, inner, notes)
+    if (second) {
+      steps.push(second.step)
+      d = second.d
+    }
+  }
+  return { steps, reason: d.reason, to: destinationOf(s, packet.dst, d), notes }
+}
+
+/** The VXLAN frame peer node `remote` sends for `inner`; records its outer headers on `packet`. */
+function vxlanFrameFrom(s: NodeState, remote: string, packet: Explanation['packet'], inner: Buffer, entry: Entry, notes: string[]): Buffer {
+  if (packet.ipLen + VXLAN_OVERHEAD > 65535)
+    throw new UserError(`--size ${packet.ipLen} does not fit in a VXLAN frame`, `use at most ${65535 - VXLAN_OVERHEAD}`)
+  const outer = { src: remote, dst: s.config.nodeIp, sport: EXPLAIN_VXLAN_SPORT, dport: s.config.vxlanPort, vni: s.config.vni }
+  const frame = buildVxlanFrame({ ...outer, srcMac: entry.srcMac, dstMac: entry.dstMac }, inner)
+  packet.outer = { ...outer, frameLen: frame.length }
+  notes.push(
+    `sent by node ${remote} as VXLAN: ${remote}:${outer.sport} > ${outer.dst}:${outer.dport} udp, VNI ${outer.vni}, ${frame.length}-byte frame`,
+  )
+  return frame
+}
+
+/** from_netdev left the frame untouched: the kernel's VXLAN device receives it, decapsulates it and runs from_overlay. */
+function runKernelDecap(
+  s: NodeState,
+  maps: DatapathMaps,
+  remote: string,
+  dst: string,
+  inner: Buffer,
+  notes: string[],
+): ReturnType<typeof runStep> | null {
+  notes.push(`${Programs.fromNetdev.program} left it to the kernel VXLAN device: ${passedWhy(maps, dst)}`)
+  if (!s.vxlan) {
+    notes.push(`this node has no ${VXLAN_DEV} (mode ${s.config.mode}): the host stack gets the UDP datagram to port ${s.config.vxlanPort}`)
+    return null
+  }
+  const tunnel = { remote, vni: s.config.vni }
+  const hook: Hook = { ifindex: s.vxlan.ifindex, point: 'ingress' }
+  const second = runStep('fromOverlay', hook, 'from-overlay', VXLAN_DEV, inner, 'packet', tunnel)
+  notes.push(
+    `${VXLAN_DEV} decapsulates it; ${Programs.fromOverlay.program} runs as received from node ${remote} with VNI ${tunnel.vni} (the tunnel key is passed in explain mode)`,
+  )
+  return second
+}
+
+/** Where the program's decision sends the packet. */
+function destinationOf(s: NodeState, dst: string, d: Decision): Explanation['to'] {
+  const to = nowhere()
+  const podDevice = () => s.endpoints[dst]?.ifname ?? ifLabel(d.target)
+  switch (d.reason) {
+    case Reason.FWD_LOCAL:
+      return { ...to, pod: dst, device: podDevice(), ifindex: d.target }
+    case Reason.FWD_DECAP:
+      return { ...to, pod: dst, device: podDevice(), ifindex: d.target, nodeIp: d.nodeIp, vni: d.vni }
+    case Reason.FWD_DIRECT:
+      return { ...to, device: ifLabel(d.target), ifindex: d.target, nodeIp: d.nodeIp }
+    case Reason.FWD_VXLAN:
+      return { ...to, device: ifLabel(d.target), ifindex: d.target, nodeIp: d.nodeIp, vni: d.vni }
+    case Reason.FWD_STACK_ENCAP:
+      return { ...to, device: VXLAN_DEV, nodeIp: d.nodeIp }
+    case Reason.FWD_STACK_TTL:
+    case Reason.FWD_STACK_MTU:
+      return d.nodeIp !== '0.0.0.0' ? { ...to, nodeIp: d.nodeIp } : to
+    default:
+      return to
+  }
+}
+
+export interface SummaryInput {
+  reason: number
+  to: Explanation['to']
+  dst: string
+  /** the target pod's host-side device kind */
+  kind: 'veth' | 'netkit'
+  /** node-originated (the host stack routes it) */
+  hostPath: boolean
+}
+
+/** One sentence for an explanation: pure, from the deciding reason and the destination. */
+export function summarize({ reason, to, dst, kind, hostPath }: SummaryInput): string {
+  switch (reason) {
+    case Reason.FWD_LOCAL:
+      return `delivered to pod ${dst} on ${kind} ${to.device} (ifindex ${to.ifindex})`
+    case Reason.FWD_DIRECT:
+      return `routed directly to node ${to.nodeIp} via ${to.device}`
+    case Reason.FWD_DECAP:
+      return `decapsulated (VXLAN from node ${to.nodeIp}, VNI ${to.vni}) and delivered to pod ${dst} on ${kind} ${to.device} (ifindex ${to.ifindex})`
+    case Reason.FWD_VXLAN:
+      return `encapsulated to node ${to.nodeIp} (VNI ${to.vni}) and sent via ${to.device}`
+    case Reason.FWD_ENCAP_STACK:
+      return `encapsulated to node ${to.nodeIp} (VNI ${to.vni}) via ${VXLAN_DEV}`
+    case Reason.FWD_STACK_ENCAP:
+      return `passed to the host stack, which encapsulates it to node ${to.nodeIp} via ${VXLAN_DEV}`
+    case Reason.FWD_STACK_TTL:
+      return 'passed to the host stack: TTL ≤ 1 (it answers ICMP time exceeded)'
+    case Reason.FWD_STACK_MTU:
+      return `passed to the host stack: larger than the path MTU${to.nodeIp ? ` to node ${to.nodeIp}` : ''} (it answers ICMP fragmentation needed)`
+  }
+  if (outcomeOf(reason) === 'drop') return `dropped: ${reasonLabel(reason)}`
+  if (hostPath && to.device)
+    return to.pod
+      ? `sent by the host stack to pod ${dst} on ${kind} ${to.device}`
+      : `routed by the host stack to node ${to.nodeIp} via ${to.device}`
+  return 'passed to the host stack'
 }

@@ -8,14 +8,13 @@ import { join } from 'node:path'
 import {
   BPF_MAP_TYPE,
   MapFd,
-  btfRawFromKernel,
   decodeValue,
+  mapBtf,
   numPossibleCpus,
-  parseBtf,
   type Btf,
   type BtfValue,
   type MapInfo,
-} from '../../libbpf/index.js'
+} from '../../datapath/introspect.js'
 import { UserError } from '../../errors.js'
 import { MapName, MONITOR_F_TRACE, REASON_MAX, ROUTE_F_VXLAN } from '../../datapath/abi.js'
 import { requireState } from '../node.js'
@@ -52,11 +51,6 @@ function isArray(type: number): boolean {
 }
 
 /** Loads the map's own BTF from the kernel (null if it was created without BTF). */
-function mapBtf(info: MapInfo): Btf | null {
-  if (!info.btfId) return null
-  return parseBtf(btfRawFromKernel(info.btfId))
-}
-
 function countEntries(m: MapFd, info: MapInfo): number | null {
   if (info.type === BPF_MAP_TYPE.RINGBUF) return null
   if (isArray(info.type)) return info.maxEntries
@@ -90,7 +84,7 @@ export function summarizeMap(pinDir: string, name: string): MapSummary {
 }
 
 export function listMaps(pinDirFlag?: string): MapSummary[] {
-  const state = requireState(pinDirFlag)
+  const state = requireState(pinDirFlag, { mapsOnly: true })
   return pinnedMapNames(state.pinDir).map((n) => summarizeMap(state.pinDir, n))
 }
 
@@ -160,7 +154,7 @@ function renderKey(btf: Btf, typeId: number, v: BtfValue, mapName: string): Rend
     return renderValue(btf, typeId, v)
   }
   if (typeof v === 'number') {
-    if (mapName === MapName.endpoints) return nboU32ToIp(v)
+    if (mapName === MapName.endpoints || mapName === MapName.peers) return nboU32ToIp(v)
     if (mapName === MapName.metrics) return `${dirLabel(Math.floor(v / REASON_MAX))}/${reasonLabel(v % REASON_MAX)}`
   }
   return plain(v)
@@ -224,7 +218,7 @@ export function resolveMapName(arg: string, pinDir: string): string {
 
 /** Opens a map for a streaming dump. `all`: include all-zero per-CPU array slots. */
 export function dumpMap(nameArg: string, o: { pinDir?: string; all?: boolean } = {}): MapDump {
-  const state = requireState(o.pinDir)
+  const state = requireState(o.pinDir, { mapsOnly: true })
   const name = resolveMapName(nameArg, state.pinDir)
   const m = MapFd.fromPin(join(state.pinDir, name))
   try {

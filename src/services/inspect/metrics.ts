@@ -30,7 +30,7 @@ export class MetricsReader {
   readonly pinDir: string
 
   constructor(pinDirFlag?: string) {
-    this.pinDir = requireState(pinDirFlag).pinDir
+    this.pinDir = requireState(pinDirFlag, { mapsOnly: true }).pinDir
     this.maps = DatapathMaps.open(this.pinDir)
   }
 

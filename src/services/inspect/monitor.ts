@@ -2,9 +2,9 @@
 // drops (always emitted) and forwarding traces (emitted only while
 // MONITOR_F_TRACE is set in podnet_settings, which tracing monitors set
 // while they run; the last one to stop clears it).
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { MapFd, RingBuffer } from '../../libbpf/index.js'
+import { MapFd, RingBuffer } from '../../datapath/introspect.js'
 import { MONITOR_F_TRACE, Reason, decodeEvent, isDrop, type PodnetEvent } from '../../datapath/abi.js'
 import { DatapathMaps, mapPinPath } from '../../datapath/maps.js'
 import { VXLAN_DEV } from '../../datapath/netdev.js'
@@ -58,7 +58,7 @@ export class Monitor {
     private readonly onEvent: (e: MonitorEvent) => void,
   ) {
     if (o.ip !== undefined) parseIPv4(o.ip, '--ip address')
-    this.pinDir = requireState(o.pinDir).pinDir
+    this.pinDir = requireState(o.pinDir, { mapsOnly: true }).pinDir
     this.maps = DatapathMaps.open(this.pinDir)
     try {
       this.events = MapFd.fromPin(mapPinPath(this.pinDir, 'events'))
@@ -80,8 +80,11 @@ export class Monitor {
     } finally {
       this.discarding = false
     }
+    // a tracing monitor that was SIGKILLed never ran stop(): its flag goes now
+    clearOrphanedTracing(this.pinDir, this.maps)
     if (this.tracing) {
       registerTracer(this.pinDir)
+      this.maps.settings.traceOwner = process.pid
       this.maps.settings.monitorFlags |= MONITOR_F_TRACE
     }
     this.timer = setInterval(() => this.poll(), intervalMs)
@@ -102,7 +105,10 @@ export class Monitor {
       /* best effort: deliver what is left */
     }
     // tracing stays on while another tracing monitor of this node runs
-    if (this.tracing && unregisterTracer(this.pinDir) === 0) this.maps.settings.monitorFlags &= ~MONITOR_F_TRACE
+    if (this.tracing && unregisterTracer(this.pinDir) === 0) {
+      this.maps.settings.monitorFlags &= ~MONITOR_F_TRACE
+      this.maps.settings.traceOwner = 0
+    }
     this.ring.close()
     this.events.close()
     this.maps.close()
@@ -191,25 +197,67 @@ export function formatEvent(e: MonitorEvent): string {
   return `${t}  ${e.type.padEnd(5)}  ${e.direction.padEnd(12)} ${e.device.padEnd(12)} ${addrs} ${what} len ${e.len}  ${verdict}`
 }
 
-/** Tracing monitors of one node register by pid, so the last one to stop
+/** Tracing monitors of one node register by pid (and the pid's start time,
+ * so a reused pid is not taken for a live monitor), so the last one to stop
  * (not the first) turns tracing off; pids of crashed monitors are pruned. */
 function tracerDir(pinDir: string): string {
   return join(stateDir(), 'tracers', pinDir.replace(/\//g, '_'))
 }
 
+/** Field 22 of /proc/PID/stat (start time in clock ticks), null if no such process. */
+function startTime(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // comm (field 2) may contain spaces and parentheses: count from the last ')'
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null
+  } catch {
+    return null
+  }
+}
+
 function registerTracer(pinDir: string): void {
-  mkdirSync(tracerDir(pinDir), { recursive: true })
-  writeFileSync(join(tracerDir(pinDir), String(process.pid)), '')
+  mkdirSync(tracerDir(pinDir), { recursive: true, mode: 0o700 })
+  writeFileSync(join(tracerDir(pinDir), String(process.pid)), startTime(process.pid) ?? '', { mode: 0o600 })
+}
+
+function tracerAlive(dir: string, f: string): boolean {
+  const now = startTime(Number(f))
+  if (now === null) return false
+  const recorded = readFileSync(join(dir, f), 'utf8').trim()
+  return recorded === '' || recorded === now
+}
+
+/** Returns how many live tracing monitors are registered (dead ones are removed). */
+function liveTracers(pinDir: string): number {
+  const dir = tracerDir(pinDir)
+  let live = 0
+  for (const f of existsSync(dir) ? readdirSync(dir) : []) {
+    if (/^\d+$/.test(f) && tracerAlive(dir, f)) live++
+    else rmSync(join(dir, f), { force: true })
+  }
+  return live
 }
 
 /** Returns how many other live tracing monitors remain. */
 function unregisterTracer(pinDir: string): number {
-  const dir = tracerDir(pinDir)
-  rmSync(join(dir, String(process.pid)), { force: true })
-  let live = 0
-  for (const f of existsSync(dir) ? readdirSync(dir) : []) {
-    if (existsSync(`/proc/${f}`)) live++
-    else rmSync(join(dir, f), { force: true })
-  }
-  return live
+  rmSync(join(tracerDir(pinDir), String(process.pid)), { force: true })
+  return liveTracers(pinDir)
+}
+
+/**
+ * Turns tracing off when it is on but no tracing monitor is alive (one was
+ * SIGKILLed, or its host rebooted the state dir away): the datapath cannot
+ * tell, so every monitor start and `status` ask. The owner pid recorded in
+ * podnet_settings covers a monitor registered under another state dir.
+ * Returns true when it cleared the flag.
+ */
+export function clearOrphanedTracing(pinDir: string, maps: DatapathMaps): boolean {
+  const s = maps.settings
+  if (!(s.monitorFlags & MONITOR_F_TRACE)) return false
+  if (liveTracers(pinDir) > 0) return false
+  const owner = s.traceOwner
+  if (owner !== 0 && owner !== process.pid && startTime(owner) !== null) return false
+  s.monitorFlags &= ~MONITOR_F_TRACE
+  s.traceOwner = 0
+  return true
 }

@@ -1,14 +1,16 @@
 // What is attached on this node and where: configuration, every live tc
 // program (as the kernel reports it), every pinned map, library versions.
 import { release } from 'node:os'
-import { ProgFd, libbpfVersion } from '../../libbpf/index.js'
-import { Programs } from '../../datapath/abi.js'
+import { libbpfVersion, programInfo } from '../../datapath/kernel.js'
+import { MONITOR_F_TRACE, Programs } from '../../datapath/abi.js'
+import { DatapathMaps } from '../../datapath/maps.js'
 import { queryProgram } from '../../datapath/tc.js'
 import { VXLAN_DEV } from '../../datapath/netdev.js'
 import { hooksOf, requireState } from '../node.js'
 import { bootTimeToDate } from './common.js'
 import { readAgentStatus, type AgentStatus } from '../agent-status.js'
 import { pinnedMapNames, summarizeMap, type MapSummary } from './maps.js'
+import { clearOrphanedTracing } from './monitor.js'
 
 export interface ProgramStatus {
   program: string
@@ -37,6 +39,8 @@ export interface NodeStatus {
   attachedAt: string
   programs: ProgramStatus[]
   maps: MapSummary[]
+  /** forwarding traces on (a tracing monitor runs); orphanCleared: a dead monitor had left them on and this call turned them off */
+  tracing: { on: boolean; orphanCleared: boolean }
   libbpf: string
   kernel: string
   /** the node agent's last report (null: no agent ran on this pin dir) */
@@ -55,14 +59,9 @@ export function nodeStatus(pinDirFlag?: string): NodeStatus {
     let tag: string | null = null
     let loadedAt: string | null = null
     if (id !== null) {
-      const p = ProgFd.fromId(id)
-      try {
-        const info = p.info()
-        tag = info.tag
-        loadedAt = bootTimeToDate(info.loadTime).toISOString()
-      } finally {
-        p.close()
-      }
+      const info = programInfo(id)
+      tag = info.tag
+      loadedAt = bootTimeToDate(info.loadTime).toISOString()
     }
     return {
       program: Programs[h.key].program,
@@ -89,8 +88,19 @@ export function nodeStatus(pinDirFlag?: string): NodeStatus {
     attachedAt: s.attachedAt,
     programs,
     maps: pinnedMapNames(s.pinDir).map((n) => summarizeMap(s.pinDir, n)),
+    tracing: tracingStatus(s.pinDir),
     libbpf: libbpfVersion(),
     kernel: release(),
     agent: readAgentStatus(s.pinDir),
+  }
+}
+
+function tracingStatus(pinDir: string): NodeStatus['tracing'] {
+  const maps = DatapathMaps.open(pinDir)
+  try {
+    const orphanCleared = clearOrphanedTracing(pinDir, maps)
+    return { on: (maps.settings.monitorFlags & MONITOR_F_TRACE) !== 0, orphanCleared }
+  } finally {
+    maps.close()
   }
 }

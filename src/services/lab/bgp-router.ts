@@ -39,7 +39,9 @@ export function renderRouterBird(r: RouterSpec): string {
     '  error wait time 1, 10;',
     `  graceful restart on;`,
     `  graceful restart time ${r.restartTime ?? 120};`,
-    '  ipv4 { import all; export where source = RTS_BGP; next hop self; };',
+    // no `next hop self`: a route between nodes of one subnet keeps the owner as
+    // next hop (third-party next hop), only routes from the other subnet point here
+    '  ipv4 { import all; export where source = RTS_BGP; };',
     '}',
   ]
   for (const n of r.neighbors) {

@@ -17,6 +17,7 @@ import { requirePrivileges } from '../preflight.js'
 import { stateDir, statePath } from '../state.js'
 import type { RouteView } from '../routes.js'
 import type { AgentReply, AgentRequest } from './node-agent.js'
+import { labIpamDir } from './cni-client.js'
 import { addNetns, deleteNetns, ipBatch, listNetns, netnsExists, nsenterArgs, nsSysctl, spawnAsync } from './netns.js'
 import {
   BPFFS,
@@ -215,13 +216,14 @@ async function attachNodes(plan: LabPlan, state: LabState, say: Progress): Promi
       const peers = plan.nodes.filter((p) => p !== n)
       const reply = await runAgent(n.ns, {
         op: 'setup',
+        nodeNs: n.ns,
         pinDir: n.pinDir,
         nodeIp: n.ip,
         podCidr: n.podCidr,
         device: NODE_DEVICE,
         mode: plan.mode,
         podDevice: plan.podDevice,
-        pods: n.pods.map((p) => ({ ns: p.ns, ip: p.ip, hostIf: p.hostIf })),
+        pods: n.pods.map((p) => ({ ns: p.ns, ip: p.ip })),
         routes: peers.map((p) => ({ cidr: p.podCidr, nodeIp: p.ip })),
       })
       if (!reply.ok) {
@@ -294,13 +296,14 @@ export async function createPods(
       const node = state.nodes.find((x) => x.name === n.name)!
       const reply = await runAgent(n.ns, {
         op: 'setup',
+        nodeNs: n.ns,
         pinDir: n.pinDir,
         nodeIp: n.ip,
         podCidr: node.podCidr,
         device: NODE_DEVICE,
         mode: plan.mode,
         podDevice: plan.podDevice,
-        pods: node.pods.map((p) => ({ ns: p.ns, ip: p.ip, hostIf: p.hostIf })),
+        pods: node.pods.map((p) => ({ ns: p.ns, ip: p.ip })),
       })
       if (!reply.ok) return void failures.push(`${n.name}: ${reply.error.message}${reply.error.hint ? ` (${reply.error.hint})` : ''}`)
       node.podMtu = reply.podMtu ?? null
@@ -387,7 +390,9 @@ export async function labDown(input: { name: string; onProgress?: Progress }): P
   if (toDetach.length) say(`detaching ${toDetach.length} nodes`)
   await Promise.all(
     toDetach.map(async (dir) => {
-      const r = await runAgent(nodeNs(dir), { op: 'detach', pinDir: dir }, 30_000)
+      const pods = state?.nodes.find((n) => n.pinDir === dir)?.pods.map((p) => ({ ns: p.ns, ip: p.ip })) ?? []
+      const req = { op: 'detach' as const, nodeNs: nodeNs(dir), pinDir: dir, podDevice: state?.podDevice ?? 'veth', pods }
+      const r = await runAgent(nodeNs(dir), req, 30_000 + pods.length * 2_000)
       if (r.ok) res.detached.push(nodeNs(dir))
       else warnings.push(`detach ${nodeNs(dir)}: ${r.error.message}`)
     }),
@@ -408,6 +413,9 @@ export async function labDown(input: { name: string; onProgress?: Progress }): P
   } catch {
     /* no state dir */
   }
+  // IPAM allocations and CNI attachment records of pods a crash left behind
+  rmPrefixed(labIpamDir(), prefix)
+  rmPrefixed(join(stateDir(), 'cni'), nodeStatePrefix)
   removeLab(name)
   removeLabDir(name)
 
@@ -415,6 +423,14 @@ export async function labDown(input: { name: string; onProgress?: Progress }): P
   if (left.length) throw new Error(`lab down left items behind: ${left.join(', ')}`)
   say(`lab "${name}" removed`)
   return res
+}
+
+function rmPrefixed(dir: string, prefix: string): void {
+  try {
+    for (const f of readdirSync(dir)) if (f.startsWith(prefix)) rmSync(join(dir, f), { recursive: true, force: true })
+  } catch {
+    /* no such dir */
+  }
 }
 
 /** Labs known by state file or found by namespace / pin prefix. */

@@ -108,7 +108,12 @@ export async function labRemoveNode(input: { name: string; node: string; onProgr
   const t0 = Date.now()
   const times = await timeUntil(peers, (c) => !c.has(node.podCidr), t0)
   say(`${node.name}: lease ${node.podCidr} deleted; routes gone on ${Object.keys(times).length} peers`)
-  const d = await runAgent(node.ns, { op: 'detach', pinDir: node.pinDir }, 30_000)
+  const pods = node.pods.map((p) => ({ ns: p.ns, ip: p.ip }))
+  const d = await runAgent(
+    node.ns,
+    { op: 'detach', nodeNs: node.ns, pinDir: node.pinDir, podDevice: s.podDevice, pods },
+    30_000 + pods.length * 2_000,
+  )
   if (!d.ok) say(`detach ${node.name}: ${d.error.message}`)
   deleteNetns([...node.pods.map((p) => p.ns), node.ns])
   rmSync(agentStatusPath(node.pinDir), { force: true })

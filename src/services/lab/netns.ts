@@ -4,7 +4,8 @@
 import { spawn } from 'node:child_process'
 import { closeSync, existsSync, openSync, readdirSync } from 'node:fs'
 import { UserError } from '../../errors.js'
-import { createNetkit, isBpfError } from '../../libbpf/index.js'
+import { isBpfError } from '../../errors.js'
+import { createNetkit } from '../../datapath/kernel.js'
 import { run } from '../../util/exec.js'
 
 export const NETNS_DIR = '/run/netns'

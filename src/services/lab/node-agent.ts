@@ -5,33 +5,19 @@
 // attach + pods + endpoints + routes here costs one Node.js start per node
 // instead of one per CLI command.
 import { UserError } from '../../errors.js'
-import { type Mode } from '../config.js'
-import { addEndpoint } from '../endpoints.js'
+import { formatZodError } from '../config.js'
 import { attach, detach } from '../node.js'
 import { listRoutes, syncRoutes, type RouteView } from '../routes.js'
-import { createNetkitPod, ipBatch } from './netns.js'
-import { POD_GATEWAY, type PodDevice } from './plan.js'
+import { AgentRequestSchema, type AgentRequest } from './agent-request.js'
+import { removeLabIpam, runPluginAll } from './cni-client.js'
 
-export type AgentRequest =
-  | {
-      op: 'setup'
-      pinDir: string
-      nodeIp: string
-      podCidr: string
-      device: string
-      mode: Mode
-      podDevice: PodDevice
-      pods: { ns: string; ip: string; hostIf: string }[]
-      /** absent: a podnet-bpf agent owns this node's routes (attach is then a no-op) */
-      routes?: { cidr: string; nodeIp: string }[]
-    }
-  | { op: 'detach'; pinDir: string }
+export type { AgentRequest }
 
 export type AgentReply =
   | { ok: true; podMtu?: number; routes?: RouteView[]; removed?: number; timings: Record<string, number> }
   | { ok: false; error: { message: string; hint: string | null; user: boolean } }
 
-function setup(req: Extract<AgentRequest, { op: 'setup' }>): AgentReply {
+async function setup(req: Extract<AgentRequest, { op: 'setup' }>): Promise<AgentReply> {
   const timings: Record<string, number> = {}
   let t = performance.now()
   const lap = (k: string) => {
@@ -42,37 +28,28 @@ function setup(req: Extract<AgentRequest, { op: 'setup' }>): AgentReply {
   const a = attach({ flags: { nodeIp: req.nodeIp, podCidr: req.podCidr, device: req.device, mode: req.mode }, pinDir: req.pinDir })
   lap('attach')
 
-  // pods per the contract: eth0 in the pod (a veth or netkit peer), one /32, gateway on-link
-  const up = req.pods.map((p) => ['link', 'set', p.hostIf, 'up'])
-  if (req.podDevice === 'netkit') {
-    for (const p of req.pods) createNetkitPod(p.hostIf, p.ns, a.podMtu)
-    ipBatch(null, up)
-  } else {
-    ipBatch(null, [...req.pods.map((p) => ['link', 'add', p.hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', p.ns]), ...up])
-  }
-  for (const p of req.pods) {
-    ipBatch(p.ns, [
-      ['link', 'set', 'lo', 'up'],
-      ['link', 'set', 'eth0', 'mtu', String(a.podMtu), 'up'],
-      ['addr', 'add', `${p.ip}/32`, 'dev', 'eth0'],
-      ['route', 'add', POD_GATEWAY, 'dev', 'eth0', 'scope', 'link'],
-      ['route', 'add', 'default', 'via', POD_GATEWAY, 'dev', 'eth0'],
-    ])
-  }
+  // pods as a runtime makes them: the CNI plugin, ADD per pod, all at once
+  const failed = await runPluginAll('ADD', { ns: req.nodeNs, pinDir: req.pinDir }, req.podDevice, req.pods)
+  if (failed.length) throw new Error(failed.join('; '))
   lap('pods')
-  for (const p of req.pods) addEndpoint({ ip: p.ip, ifname: p.hostIf, pinDir: req.pinDir })
-  lap('endpoints')
+  // absent when a podnet-bpf agent owns this node's routes (lab on etcd)
   if (req.routes) syncRoutes(req.routes, req.pinDir)
   const routes = listRoutes(req.pinDir)
   lap('routes')
   return { ok: true, podMtu: a.podMtu, routes, timings }
 }
 
-function handle(req: AgentRequest): AgentReply {
+async function handle(req: AgentRequest): Promise<AgentReply> {
+  // no node lock held here: the plugin processes ADD/DEL pods under it themselves
   if (req.op === 'setup') return setup(req)
   const t = performance.now()
+  // DEL per pod, as a runtime does when it removes them; then the node
+  const errors = await runPluginAll('DEL', { ns: req.nodeNs, pinDir: req.pinDir }, req.podDevice, req.pods)
+  const tDel = performance.now()
   const r = detach(req.pinDir)
-  return { ok: true, removed: r.removed.length, timings: { detach: Math.round(performance.now() - t) } }
+  removeLabIpam(req.nodeNs)
+  if (errors.length) throw new Error(errors.join('; '))
+  return { ok: true, removed: r.removed.length, timings: { del: Math.round(tDel - t), detach: Math.round(performance.now() - tDel) } }
 }
 
 async function main(): Promise<void> {
@@ -80,7 +57,9 @@ async function main(): Promise<void> {
   for await (const chunk of process.stdin) input += chunk
   let reply: AgentReply
   try {
-    reply = handle(JSON.parse(input) as AgentRequest)
+    const parsed = AgentRequestSchema.safeParse(JSON.parse(input))
+    if (!parsed.success) throw formatZodError(parsed.error, 'lab node agent request')
+    reply = await handle(parsed.data)
   } catch (e) {
     const user = e instanceof UserError
     reply = { ok: false, error: { message: (e as Error).message, hint: user ? (e.hint ?? null) : null, user } }

@@ -4,12 +4,11 @@
 // labs coexist and `lab down` finds the leftovers of a crashed one.
 import { UserError } from '../../errors.js'
 import { type Mode } from '../config.js'
+import { podHostIfName } from '../pods.js'
 
 export const LAB_NS_PREFIX = 'pnlab-'
 export const DEFAULT_LAB = 'demo'
 export const BPFFS = '/sys/fs/bpf'
-/** the pods' gateway, per the pod contract */
-export const POD_GATEWAY = '169.254.1.1'
 export const NODE_DEVICE = 'eth0'
 export const MAX_NODES = 32
 export const MAX_PODS = 50
@@ -106,7 +105,13 @@ export function planLab(input: PlanInput): LabPlan {
     const ns = `${prefix}${node}`
     const pods: PodPlan[] = []
     for (let j = 1; j <= m; j++) {
-      pods.push({ name: `${node}-pod${j}`, node, ns: `${ns}-pod${j}`, ip: `10.244.${i}.${9 + j}`, hostIf: `pn-pod${j}` })
+      pods.push({
+        name: `${node}-pod${j}`,
+        node,
+        ns: `${ns}-pod${j}`,
+        ip: `10.244.${i}.${9 + j}`,
+        hostIf: podHostIfName(`${ns}-pod${j}`, 'eth0'),
+      })
     }
     nodes.push({
       name: node,

@@ -37,7 +37,15 @@ const input = (over: Partial<RenderInput> = {}): RenderInput => ({
 
 describe('BGP configuration', () => {
   it('has the documented defaults', () => {
-    expect(parseBgpConfig({})).toEqual({ asn: 64512, mesh: true, peers: [], gracefulRestart: true, restartTime: 120, holdTime: 90, table: 201 })
+    expect(parseBgpConfig({})).toEqual({
+      asn: 64512,
+      mesh: true,
+      peers: [],
+      gracefulRestart: true,
+      restartTime: 120,
+      holdTime: 90,
+      table: 201,
+    })
   })
 
   it.each([
@@ -45,7 +53,15 @@ describe('BGP configuration', () => {
     [{ asn: 4294967295 }, 'asn: AS numbers are 1..4294967294'],
     [{ asn: 23456 }, 'asn: AS 23456 is AS_TRANS'],
     [{ peers: [{ address: 'tor1', asn: 65000 }] }, 'peers.0.address: must be an IPv4 address'],
-    [{ peers: [{ address: '10.0.0.1', asn: 65000 }, { address: '10.0.0.1', asn: 65001 }] }, 'peers.1.address: duplicate peer 10.0.0.1 (also peers.0)'],
+    [
+      {
+        peers: [
+          { address: '10.0.0.1', asn: 65000 },
+          { address: '10.0.0.1', asn: 65001 },
+        ],
+      },
+      'peers.1.address: duplicate peer 10.0.0.1 (also peers.0)',
+    ],
     [{ table: 254 }, 'table: tables 253..255 are the kernel default/main/local tables'],
     [{ peers: [{ address: '10.0.0.1', asn: 65000, password: 'a"b' }] }, 'peers.0.password: no quotes'],
     [{ holdTime: 1 }, 'holdTime: hold time is 0 or at least 3 s'],
@@ -62,13 +78,18 @@ describe('BGP configuration', () => {
 
   it('needs --cluster-cidr for BGP with the file datastore, and refuses BGP with VXLAN-only mode', () => {
     const base = { datastore: 'file', podCidr: '10.244.1.0/24', routing: 'bgp' }
-    expect(msg(() => loadAgentConfig(base))).toContain('clusterCidr: BGP routing with the file datastore needs the cluster network (--cluster-cidr)')
+    expect(msg(() => loadAgentConfig(base))).toContain(
+      'clusterCidr: BGP routing with the file datastore needs the cluster network (--cluster-cidr)',
+    )
     expect(msg(() => loadAgentConfig({ ...base, clusterCidr: '10.244.0.0/16', mode: 'vxlan' }))).toContain('mode: BGP routes are direct')
   })
 
   it('takes --bgp-* flags into the bgp section, over the file', () => {
     const file = join(dir, 'agent.yaml')
-    writeFileSync(file, 'datastore: file\npodCidr: 10.244.1.0/24\nclusterCidr: 10.244.0.0/16\nrouting: bgp\nbgp:\n  asn: 65100\n  holdTime: 6\n')
+    writeFileSync(
+      file,
+      'datastore: file\npodCidr: 10.244.1.0/24\nclusterCidr: 10.244.0.0/16\nrouting: bgp\nbgp:\n  asn: 65100\n  holdTime: 6\n',
+    )
     const c = loadAgentConfig(flagsToConfig({ 'bgp-peer': ['192.168.1.254:65000'], 'bgp-mesh': false }), file)
     expect(c.bgp).toMatchObject({ asn: 65100, holdTime: 6, mesh: false, peers: [{ address: '192.168.1.254', asn: 65000 }] })
   })
@@ -110,7 +131,9 @@ describe('BIRD configuration', () => {
     expect(msg(() => renderBird(input({ bgp: parseBgpConfig({ peers: [{ address: '192.168.1.1', asn: 65000 }] }) })))).toContain(
       "BGP peer 192.168.1.1 is this node's own IP",
     )
-    expect(msg(() => renderBird(input({ clusterCidr: '10.96.0.0/16' })))).toContain('pod CIDR 10.244.1.0/24 is not inside the cluster network')
+    expect(msg(() => renderBird(input({ clusterCidr: '10.96.0.0/16' })))).toContain(
+      'pod CIDR 10.244.1.0/24 is not inside the cluster network',
+    )
   })
 })
 

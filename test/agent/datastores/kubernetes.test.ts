@@ -141,6 +141,22 @@ describe('Kubernetes datastore', () => {
     expect(srv.log.filter((l) => l.verb === 'list')).toHaveLength(1)
   })
 
+  it('follows bookmarks, so a compaction after them does not force a relist', async () => {
+    const d = open()
+    await d.start(AbortSignal.timeout(5000))
+    await until('a watch', () => srv.watchCount === 1)
+    srv.advance(50) // other resources were written; no Node changed
+    await until('a bookmark with the new resourceVersion', () => d.status().detail?.resourceVersion === srv.resourceVersion)
+    srv.compact()
+    srv.cutWatches()
+    await until('a new watch', () => srv.watchCount === 1)
+    const watches = srv.log.filter((l) => l.verb === 'watch')
+    expect(watches.at(-1)!.query.resourceVersion).toBe(srv.resourceVersion)
+    expect(srv.log.filter((l) => l.verb === 'list')).toHaveLength(1)
+    expect(d.status().detail).toMatchObject({ relists410: 0 })
+    expect((d.status().detail?.bookmarks as number) > 0).toBe(true)
+  })
+
   it('relists on 410 Gone and keeps its peers throughout (no change reported when nothing changed)', async () => {
     srv.createNode({ name: 'n3', podCIDR: '10.244.3.0/24', internalIP: '192.168.5.3' })
     const d = open()
@@ -186,6 +202,21 @@ describe('Kubernetes datastore', () => {
     await srv.start()
     await until('ready', () => d.status().ready)
     await until('converged', () => peerNames(d).join() === 'n5=10.244.5.0/24@192.168.5.5')
+  })
+
+  it('keeps its peers and reports not ready while the API server answers 503, and converges when it is healthy', async () => {
+    const d = open()
+    await d.start(AbortSignal.timeout(5000))
+    await until('a watch', () => srv.watchCount === 1)
+    srv.fail(503)
+    srv.cutWatches()
+    await until('not ready with the status', () => /unavailable: HTTP 503/.test(d.status().reason ?? ''))
+    srv.deleteNode('n2')
+    await new Promise((r) => setTimeout(r, 300))
+    expect(peerNames(d)).toEqual(['n2=10.244.2.0/24@192.168.5.2'])
+    srv.fail(null)
+    await until('ready and converged', () => d.status().ready && peerNames(d).length === 0)
+    srv.log.length = 0 // the 503s were ours
   })
 
   it('sets NetworkUnavailable=False with reason PodnetIsUp by a strategic merge patch on nodes/status, once', async () => {
