@@ -114,6 +114,7 @@ export class Agent {
     this.own = own
     const mode = cfg.mode ?? own.mode ?? 'auto'
     this.log.info('pod CIDR acquired', { podCidr: own.podCidr, nodeIp: own.nodeIp, mode })
+    this.refresh() // the status file shows the lease at once (the lab times convergence from it)
     // BGP settings that only the node can check (a peer that is the node itself, the
     // pod CIDR outside the cluster network) fail here, before the datapath changes
     const clusterCidr = cfg.routing === 'bgp' ? checkBgpSetup(cfg.bgp, own, cfg.clusterCidr ?? own.clusterCidr, ds.peers()) : ''

@@ -175,6 +175,8 @@ export async function waitAgentReady(
   lab: string,
   node: { name: string; pinDir: string },
   timeoutMs = 90_000,
+  /** return once the lease is known, before the agent is ready */
+  leaseOnly = false,
 ): Promise<{ podCidr: string; leasedAt: number }> {
   const t0 = Date.now()
   let leasedAt = 0
@@ -184,7 +186,7 @@ export async function waitAgentReady(
     const written = s?.running ? s.datastoreDetail.leasedAt : undefined
     if (typeof written === 'string') leasedAt = Date.parse(written)
     else if (s?.podCidr && !leasedAt) leasedAt = Date.now()
-    if (s?.running && s.ready && s.podCidr) return { podCidr: s.podCidr, leasedAt: leasedAt || Date.now() }
+    if (s?.running && (s.ready || (leaseOnly && leasedAt)) && s.podCidr) return { podCidr: s.podCidr, leasedAt: leasedAt || Date.now() }
     if (Date.now() - t0 > timeoutMs) {
       const tail = readLog(agentLog(lab, node.name)).trim().split('\n').slice(-3).join(' / ')
       throw new UserError(

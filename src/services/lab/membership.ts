@@ -78,10 +78,11 @@ export async function labAddNode(input: { name: string; pods?: number; onProgres
   await plumbNode(s, node)
   const t0 = Date.now()
   startAgent(s.name, node, s.mode)
-  const { podCidr, leasedAt } = await waitAgentReady(s.name, node)
+  const { podCidr, leasedAt } = await waitAgentReady(s.name, node, 90_000, true)
   node.podCidr = podCidr
   say(`${name} (${node.ip}): lease ${podCidr} after ${leasedAt - t0} ms`)
-  const times = await timeUntil(peers, (c) => c.has(podCidr), leasedAt)
+  // the peers are watched while the new agent is still attaching
+  const [times] = await Promise.all([timeUntil(peers, (c) => c.has(podCidr), leasedAt), waitAgentReady(s.name, node)])
   const base = podCidr.split('/')[0]!.split('.').map(Number)
   node.pods.forEach((p, j) => (p.ip = `${base[0]}.${base[1]}.${base[2]}.${base[3]! + 10 + j}`))
   saveLab(s)
