@@ -292,7 +292,8 @@ export class EtcdDatastore implements Datastore {
   private async keepalive(): Promise<void> {
     const period = this.period
     try {
-      const ttl = await this.keepaliveOnce(Math.min(period, 3000))
+      // a keepalive may take up to a third of the TTL (a loaded etcd answers late, not never)
+      const ttl = await this.keepaliveOnce(Math.max(2000, this.ttlSeconds * 333))
       if (ttl <= 0) await this.renewLease()
       else this.leaseExpiresAt = Date.now() + ttl * 1000
       // the watch resumes by itself from its last revision (or is cancelled and relists, if that was compacted)

@@ -53,7 +53,11 @@ const diagnose = () =>
       c
         .logsOf(n)
         .split('\n')
-        .filter((l) => /"removed":[1-9]|"level":"(warn|error)"|pod CIDR acquired|agent starting|SIGTERM|subnet lease taken|subnet key was deleted/.test(l))
+        .filter((l) =>
+          /"removed":[1-9]|"level":"(warn|error)"|pod CIDR acquired|agent starting|SIGTERM|subnet lease taken|subnet key was deleted/.test(
+            l,
+          ),
+        )
         .map((l) => `${n.name}: ${l}`),
     )
     .join('\n') + `\netcd history:\n${etcdHistory()}`
@@ -269,15 +273,31 @@ describe('etcd trouble', () => {
 describe('twenty agents started at once', () => {
   it('lease distinct subnets and give a full pod mesh', async () => {
     for (const a of [...agents.values()]) await c.stopAgent(a, 'SIGTERM')
-    const nodes = [...c.nodes]
-    for (let i = 4; i <= 20; i++) nodes.push(c.addNode(i))
+    const nodes: CNode[] = []
+    for (let i = 1; i <= 20; i++) nodes.push(c.nodes.find((x) => x.name === `node${i}`) ?? c.addNode(i))
+    const t0 = Date.now()
     for (const x of nodes) start(x)
-    await Promise.all(nodes.map((x) => ready(x, 150_000)))
+    // readiness from the agents' status files: polling 20 agents over HTTP would start a process per poll
+    const notReady = () => nodes.filter((x) => !(c.statusOf(x)?.running && c.statusOf(x)?.ready))
+    await c
+      .waitFor('20 agents ready', () => notReady().length === 0, 150_000, 250)
+      .catch((e: Error) => {
+        const why = notReady().map(
+          (x) => `${x.name}: ${c.statusOf(x)?.reason ?? 'no status'}\n${c.logsOf(x).trim().split('\n').slice(-3).join('\n')}`,
+        )
+        throw new Error(`${e.message}\n${why.join('\n')}`)
+      })
+    console.log(`20 agents started at once: all ready after ${Date.now() - t0} ms`)
     const l = leases().filter((x) => x.node !== 'ghost')
     expect(l).toHaveLength(20)
     expect(new Set(l.map((x) => x.podCidr)).size).toBe(20)
-    for (const x of nodes.slice(3)) pods.set(x.name, c.addPod(x, cidrOf(x)!, 1))
-    for (const x of nodes) await c.waitFor(`${x.name} has 19 routes`, () => peersOk(x, 19), 30_000)
+    const cidrOfNode = new Map(l.map((x) => [x.node, x.podCidr]))
+    for (const x of nodes) if (!pods.has(x.name)) pods.set(x.name, c.addPod(x, cidrOfNode.get(x.name)!, 1))
+    const cidrs = l.map((x) => x.podCidr)
+    for (const x of nodes) {
+      const others = cidrs.filter((p) => p !== cidrOfNode.get(x.name))
+      await c.waitFor(`${x.name} routes its 19 peers`, () => others.every((p) => c.routeCidrs(x).includes(p)), 30_000, 200)
+    }
     const bad = await tcpMesh([...pods.values()])
     expect(bad, diagnose()).toEqual([])
   }, 400_000)

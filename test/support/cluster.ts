@@ -8,6 +8,8 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync,
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CLI, cli, deleteNetnsWithPrefix, must, sh, sleep } from './sys.js'
+import { DatapathMaps } from '../../src/datapath/maps.js'
+import { readAgentStatus } from '../../src/services/agent-status.js'
 
 export const UNDERLAY = '192.168.77'
 export const etcdIp = (k: number) => `${UNDERLAY}.${200 + k}`
@@ -233,6 +235,35 @@ export class Cluster {
       .sort((a, b) => Number(a.split('-').pop()!.split('.')[0]) - Number(b.split('-').pop()!.split('.')[0]))
       .map((f) => readFileSync(join(this.dir, f), 'utf8'))
       .join('')
+  }
+
+  /** Readiness as the agent last wrote it into its status file: read from the
+   * host, no process per poll (20 agents polled over HTTP would each cost a
+   * Node.js start, which starves the agents on a 2-core machine). */
+  statusOf(node: CNode): { running: boolean; ready: boolean; reason: string | null; podCidr: string | null } | null {
+    // the agents run with this cluster's state dir, not the test process's
+    const prev = process.env.PODNET_STATE_DIR
+    process.env.PODNET_STATE_DIR = this.stateDir
+    try {
+      return readAgentStatus(node.pinDir)
+    } finally {
+      if (prev === undefined) delete process.env.PODNET_STATE_DIR
+      else process.env.PODNET_STATE_DIR = prev
+    }
+  }
+
+  /** The node's route CIDRs, read through its pins (no CLI process). */
+  routeCidrs(node: CNode): string[] {
+    try {
+      const m = DatapathMaps.open(node.pinDir)
+      try {
+        return m.routes.list().map((r) => r.cidr)
+      } finally {
+        m.close()
+      }
+    } catch {
+      return []
+    }
   }
 
   /** GET on the agent's HTTP port (inside its namespace). */
