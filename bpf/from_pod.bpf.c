@@ -12,6 +12,7 @@
 #include "lib/ipv4.h"
 #include "lib/route.h"
 #include "lib/encap.h"
+#include "lib/nexthop.h"
 #include "lib/metrics.h"
 
 /* Answer an ARP request from the pod with the host veth's MAC, so the pod's
@@ -159,24 +160,15 @@ static __always_inline int handle_ipv4(struct __sk_buff *skb, struct pn_trace *t
 		t->vni = CONFIG.vni;
 		/* A peer in the node's own subnet is its own next hop; one behind
 		 * an underlay router needs the FIB (a route lookup per packet). */
-		if (CONFIG.node_mask && !((node_ip ^ CONFIG.node_ip) & CONFIG.node_mask)) {
-			struct bpf_redir_neigh vnh = { .nh_family = AF_INET, .ipv4_nh = node_ip };
-
-			return bpf_redirect_neigh(CONFIG.device_ifindex, &vnh, sizeof(vnh), 0);
-		}
+		if (CONFIG.node_mask && !((node_ip ^ CONFIG.node_ip) & CONFIG.node_mask))
+			return redirect_nexthop(skb, CONFIG.device_ifindex, node_ip);
 		return bpf_redirect_neigh(CONFIG.device_ifindex, NULL, 0, 0);
 	}
 
 	ipv4_dec_ttl(ip);
-
-	struct bpf_redir_neigh nh = {
-		.nh_family = AF_INET,
-		.ipv4_nh = node_ip,
-	};
-
 	t->reason = FWD_DIRECT;
 	t->target = CONFIG.device_ifindex;
-	return bpf_redirect_neigh(CONFIG.device_ifindex, &nh, sizeof(nh), 0);
+	return redirect_nexthop(skb, CONFIG.device_ifindex, node_ip);
 }
 
 SEC("tc")

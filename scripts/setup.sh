@@ -10,7 +10,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-PKGS=(clang llvm libbpf-dev libbpf1 bpftool iproute2 iputils-ping tcpdump iperf3 sockperf ethtool util-linux make etcd-server etcd-client)
+PKGS=(clang llvm libc6-dev libbpf-dev libbpf1 bpftool iproute2 iputils-ping tcpdump iperf3 sockperf ethtool util-linux make etcd-server etcd-client)
 # Kubernetes tests: the API test server's TLS certificate (openssl), agents probed inside node namespaces (curl)
 PKGS+=(curl openssl)
 # hand-made packets from raw sockets in the hostile-pod tests (test/support/rawpkt.py)

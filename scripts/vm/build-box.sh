@@ -9,21 +9,25 @@
 # kernel and initrd and its Vagrantfile boots them directly.
 #
 #   scripts/vm/build-box.sh [--force]      prints the path of the (cached) .box
+# The box goes to $PODNET_BOX_DIR (default $VM_CACHE/box). Stdout carries
+# exactly one line, the box path (callers capture it): every tool's own output
+# (mke2fs -d prints "Creating regular file …") goes to stderr.
 set -euo pipefail
+exec 3>&1 1>&2
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 source "$REPO/scripts/vm/lib.sh"
 FORCE=0; [[ ${1:-} == --force ]] && FORCE=1
 need debootstrap mke2fs qemu-img tar sha256sum
 
 NODE_BIN=$(readlink -f "$(command -v node)")
-KEY=$(ls /usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagrant.pub /opt/vagrant/embedded/gems/*/gems/vagrant-*/keys/vagrant.pub 2>/dev/null | head -1 || true)
+KEY=${PODNET_VAGRANT_PUBKEY:-$(ls /usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagrant.pub /opt/vagrant/embedded/gems/*/gems/vagrant-*/keys/vagrant.pub 2>/dev/null | head -1 || true)}
 [[ -n $KEY ]] || die "Vagrant's insecure public key not found (install the vagrant package)"
 "$NODE_BIN" -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || die "host node must be >= 20 (it is copied into the box)"
 PACKAGES=systemd-sysv,udev,dbus,openssh-server,sudo,iproute2,iputils-ping,kmod,libbpf1,bpftool,tcpdump,rsync,procps,netbase,ca-certificates,linux-image-amd64,initramfs-tools,libstdc++6,curl,gnupg
 # The box is rebuilt when this script, the node binary or the key changes.
 HASH=$( (cat "${BASH_SOURCE[0]}"; echo "$PACKAGES"; sha256sum "$NODE_BIN" "$KEY") | sha256sum | cut -c1-12)
-BOX=$VM_CACHE/box/podnet-debian12-$HASH.box
-if [[ -f $BOX && $FORCE == 0 ]]; then progress "box cached: $BOX"; echo "$BOX"; exit 0; fi
+BOX=${PODNET_BOX_DIR:-$VM_CACHE/box}/podnet-debian12-$HASH.box
+if [[ -f $BOX && $FORCE == 0 ]]; then progress "box cached: $BOX"; echo "$BOX" >&3; exit 0; fi
 
 MIRROR=${PODNET_DEBIAN_MIRROR:-$(awk '/^URIs:/ && $2 ~ /\/debian\/?$/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)}
 [[ -n $MIRROR ]] || MIRROR=$(awk '$1=="deb" && $3=="bookworm" {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
@@ -108,4 +112,4 @@ mkdir -p "$(dirname "$BOX")"
 tar -C "$WORK/box" -cf "$BOX.tmp" metadata.json Vagrantfile vmlinuz initrd.img box.img
 mv "$BOX.tmp" "$BOX"
 progress "box built: $BOX ($(du -h "$BOX" | cut -f1))"
-echo "$BOX"
+echo "$BOX" >&3

@@ -19,8 +19,11 @@ if [[ ${1:-} != --inner ]]; then
   done
   [[ $(id -u) == 0 ]] || die "run as root"
   need vagrant libvirtd virtlogd virsh ip nsenter unshare ssh rsync
-  BOX=$(bash "$REPO/scripts/vm/build-box.sh")
   RUN=$(mktemp -d /var/tmp/podnet-vagrant.XXXXXX)
+  # PODNET_FRESH_BOX=1 (.ci/run): build the box into an empty directory, so
+  # a cached box can never hide a broken build; it is removed afterwards.
+  BOX_DIR=
+  if [[ ${PODNET_FRESH_BOX:-0} == 1 ]]; then BOX_DIR=$RUN/box; mkdir -p "$BOX_DIR"; fi
   NS=podnet-vagrant-$$
   export VM_T0
   STATUS=1
@@ -40,6 +43,9 @@ if [[ ${1:-} != --inner ]]; then
   }
   trap outer_cleanup EXIT
   trap 'progress "interrupted"; exit 130' INT TERM
+  BOX=$(PODNET_BOX_DIR=$BOX_DIR bash "$REPO/scripts/vm/build-box.sh")
+  [[ $BOX == *.box && -f $BOX ]] || die "build-box.sh printed '$BOX', not the path of a box file"
+  export PODNET_FRESH_BOX
   ip netns add "$NS"
   progress "network namespace $NS; work dir $RUN"
   set +e
@@ -96,13 +102,18 @@ libvirtd -d -p "$RUN/libvirtd.pid"
 for _ in $(seq 50); do virsh -q version >/dev/null 2>&1 && break; sleep 0.2; done
 virsh -q version >/dev/null 2>&1 || die "libvirtd did not start"
 
-# Add the box to Vagrant once per built box.
+# Add the box to Vagrant once per built box (every time for a fresh build:
+# `vagrant box add` of the path build-box.sh printed is what must work).
 BOX_ID=$(basename "$BOX" .box)
 if [[ $(cat "$VAGRANT_HOME/podnet-box-id" 2>/dev/null) != "$BOX_ID" ]] || ! vagrant box list 2>/dev/null | grep -q "^$BOX_NAME "; then
   progress "vagrant box add $BOX_NAME ($BOX_ID)"
   vagrant box add --force --name "$BOX_NAME" "$BOX" >> "$RUN/vagrant.log" 2>&1 || die "vagrant box add failed (see $RUN/vagrant.log)"
   rm -f "$VM_CACHE"/libvirt-images/*vagrant_box_image*
   echo "$BOX_ID" > "$VAGRANT_HOME/podnet-box-id"
+elif [[ ${PODNET_FRESH_BOX:-0} == 1 ]]; then
+  # same build as the box libvirt already holds: re-add, keep the uploaded image
+  progress "vagrant box add $BOX_NAME ($BOX_ID, fresh build)"
+  vagrant box add --force --name "$BOX_NAME" "$BOX" >> "$RUN/vagrant.log" 2>&1 || die "vagrant box add failed (see $RUN/vagrant.log)"
 fi
 
 progress "vagrant up (libvirt driver $PODNET_LIBVIRT_DRIVER); log: $RUN/vagrant.log"

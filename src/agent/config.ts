@@ -6,7 +6,7 @@ import { LineCounter, parseDocument } from 'yaml'
 import { z } from '../util/zod.js'
 import { UserError } from '../errors.js'
 import { isIPv4, parseCidr } from '../util/ipv4.js'
-import { ModeSchema, formatZodError } from '../services/config.js'
+import { ModeSchema, NodeDefaults, formatZodError } from '../services/config.js'
 import { BgpConfigSchema, parsePeerFlag } from './bgp/config.js'
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
@@ -72,7 +72,7 @@ export const AgentConfigSchema = z
     /** default: the cluster config's mode (etcd), else auto */
     mode: ModeSchema.optional(),
     vni: z.number().int().min(1).max(16_777_215).optional(),
-    vxlanPort: z.number().int().min(1).max(65_535).default(8472),
+    vxlanPort: z.number().int().min(1).max(65_535).default(NodeDefaults.vxlanPort),
     mtu: z.number().int().min(576).max(65_535).optional(),
     pinDir: z.string().startsWith('/', 'must be an absolute path').optional(),
     podCidr: cidr.optional(),

@@ -101,33 +101,42 @@ export function cmdAdd(env: CniEnv, conf: NetConf, log: Log): CniResult {
       ipamMs: Math.round(tIpam - t0),
       podMs: Math.round(performance.now() - tIpam),
     })
-    return convertResult(
-      {
-        cniVersion: conf.cniVersion,
-        interfaces: [
-          { name: hostIf, ...macOf(pod.endpoint.hostMac), mtu: pod.mtu },
-          { name: env.ifname, ...macOf(pod.endpoint.podMac), mtu: pod.mtu, sandbox: env.netns },
-        ],
-        ips: [{ address: `${ip}/32`, gateway: POD_GATEWAY, interface: 1 }],
-        routes: [{ dst: '0.0.0.0/0', gw: POD_GATEWAY }],
-        dns: alloc.dns ?? {},
-      },
-      conf.cniVersion,
-    )
+    return addResult(conf, env, hostIf, ip, pod, alloc)
   } catch (e) {
-    log.write('error', 'ADD failed, undoing', { error: (e as Error).message })
-    try {
-      detachPod({ pinDir: conf.pinDir, containerId: env.containerId, ifname: env.ifname })
-    } catch (u) {
-      log.write('error', 'undo: pod removal failed', { error: (u as Error).message })
-    }
-    removeRecord(conf.pinDir, hostIf)
-    try {
-      ipamDel(ipam, env)
-    } catch (u) {
-      log.write('error', 'undo: IPAM release failed', { error: (u as Error).message })
-    }
+    undoAdd(env, conf, ipam, hostIf, log, e as Error)
     throw e
+  }
+}
+
+function addResult(conf: NetConf, env: CniEnv, hostIf: string, ip: string, pod: ReturnType<typeof attachPod>, alloc: CniResult): CniResult {
+  return convertResult(
+    {
+      cniVersion: conf.cniVersion,
+      interfaces: [
+        { name: hostIf, ...macOf(pod.endpoint.hostMac), mtu: pod.mtu },
+        { name: env.ifname, ...macOf(pod.endpoint.podMac), mtu: pod.mtu, sandbox: env.netns },
+      ],
+      ips: [{ address: `${ip}/32`, gateway: POD_GATEWAY, interface: 1 }],
+      routes: [{ dst: '0.0.0.0/0', gw: POD_GATEWAY }],
+      dns: alloc.dns ?? {},
+    },
+    conf.cniVersion,
+  )
+}
+
+/** A failed ADD removes what it made: pod device and endpoint, record, IP allocation. */
+function undoAdd(env: CniEnv, conf: NetConf, ipam: Ipam, hostIf: string, log: Log, why: Error): void {
+  log.write('error', 'ADD failed, undoing', { error: why.message })
+  try {
+    detachPod({ pinDir: conf.pinDir, containerId: env.containerId, ifname: env.ifname })
+  } catch (u) {
+    log.write('error', 'undo: pod removal failed', { error: (u as Error).message })
+  }
+  removeRecord(conf.pinDir, hostIf)
+  try {
+    ipamDel(ipam, env)
+  } catch (u) {
+    log.write('error', 'undo: IPAM release failed', { error: (u as Error).message })
   }
 }
 

@@ -1,6 +1,6 @@
 import * as Flags from '@oclif/core/flags'
-import { BaseCommand, table } from '../cli/base.js'
-import { attach, type AttachResult } from '../services/node.js'
+import { BaseCommand, enumFlag, table } from '../cli/base.js'
+import { ModeSchema, NodeDefaults, attach, type AttachResult } from '../services/index.js'
 
 export default class Attach extends BaseCommand {
   static override summary = 'Attach the podnet-bpf datapath on this node'
@@ -16,12 +16,12 @@ export default class Attach extends BaseCommand {
     'node-ip': Flags.string({ description: "this node's underlay IPv4 address (an address of --device)", helpValue: 'IP' }),
     'pod-cidr': Flags.string({ description: "this node's pod CIDR", helpValue: 'CIDR' }),
     device: Flags.string({ description: 'node NIC (underlay)', helpValue: 'IFNAME' }),
-    mode: Flags.string({
-      description: 'cross-node forwarding: direct routing, VXLAN, or per peer (direct when on the device subnet) [default: auto]',
-      options: ['direct', 'vxlan', 'auto'],
+    // no oclif defaults: a --config file's values must win over them (defaults come from the schema)
+    mode: enumFlag(ModeSchema, {
+      description: `cross-node forwarding: direct routing, VXLAN, or per peer (direct when on the device subnet) [default: ${NodeDefaults.mode}]`,
     }),
-    vni: Flags.integer({ description: 'VXLAN network identifier [default: 1]' }),
-    'vxlan-port': Flags.integer({ description: 'VXLAN UDP port [default: 8472]' }),
+    vni: Flags.integer({ description: `VXLAN network identifier [default: ${NodeDefaults.vni}]` }),
+    'vxlan-port': Flags.integer({ description: `VXLAN UDP port [default: ${NodeDefaults.vxlanPort}]` }),
     mtu: Flags.integer({ description: 'pod-facing MTU [default: device MTU, minus 50 with VXLAN]' }),
     config: Flags.string({
       description: 'JSON file with nodeIp, podCidr, device, mode, vni, vxlanPort, mtu (flags win)',

@@ -1,8 +1,8 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
-import { BaseCommand } from '../cli/base.js'
+import { BaseCommand, enumFlag } from '../cli/base.js'
 import { explain, type Explanation } from '../services/inspect/explain.js'
-import type { Proto } from '../services/inspect/packet.js'
+import { ProtoSchema } from '../services/inspect/packet.js'
 
 export default class Explain extends BaseCommand {
   static override summary = 'Show which way the datapath would send a packet from SRC to DST'
@@ -19,7 +19,7 @@ export default class Explain extends BaseCommand {
     dst: Args.string({ description: 'destination IPv4 address', required: true }),
   }
   static override flags = {
-    proto: Flags.string({ description: 'protocol of the test packet', options: ['icmp', 'tcp', 'udp'], default: 'icmp' }),
+    proto: enumFlag(ProtoSchema, { description: 'protocol of the test packet', default: 'icmp' }),
     dport: Flags.integer({ description: 'destination port (tcp/udp) [default: 80]' }),
     size: Flags.integer({ description: 'total IPv4 length of the test packet [default: headers + 56]' }),
     ttl: Flags.integer({ description: 'IPv4 TTL of the test packet', default: 64 }),
@@ -35,7 +35,7 @@ export default class Explain extends BaseCommand {
     const x = explain({
       src: args.src,
       dst: args.dst,
-      proto: flags.proto as Proto,
+      proto: flags.proto,
       dport: flags.dport,
       size: flags.size,
       ttl: flags.ttl,

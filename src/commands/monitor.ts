@@ -1,6 +1,6 @@
 import * as Flags from '@oclif/core/flags'
-import { BaseCommand } from '../cli/base.js'
-import { Monitor, formatEvent, type EventFilter } from '../services/inspect/monitor.js'
+import { BaseCommand, enumFlag } from '../cli/base.js'
+import { EventFilterSchema, Monitor, formatEvent } from '../services/inspect/monitor.js'
 
 export default class MonitorCmd extends BaseCommand {
   static override summary = 'Stream drop and forwarding events from the datapath'
@@ -12,7 +12,7 @@ export default class MonitorCmd extends BaseCommand {
     '<%= config.bin %> monitor --type drop --json',
   ]
   static override flags = {
-    type: Flags.string({ description: 'events to show', options: ['drop', 'trace', 'all'], default: 'drop' }),
+    type: enumFlag(EventFilterSchema, { description: 'events to show', default: 'drop' }),
     ip: Flags.string({ description: 'only packets from or to this IPv4 address', helpValue: 'ADDR' }),
     json: Flags.boolean({ description: 'one JSON object per event and line' }),
     count: Flags.integer({ description: 'exit after this many events', min: 1 }),
@@ -24,7 +24,7 @@ export default class MonitorCmd extends BaseCommand {
     let seen = 0
     let done: () => void = () => {}
     const finished = new Promise<void>((r) => (done = r))
-    const mon = new Monitor({ pinDir: flags['pin-dir'], type: flags.type as EventFilter, ip: flags.ip }, (e) => {
+    const mon = new Monitor({ pinDir: flags['pin-dir'], type: flags.type ?? 'drop', ip: flags.ip }, (e) => {
       if (flags.count !== undefined && seen >= flags.count) return
       seen++
       process.stdout.write(`${flags.json ? JSON.stringify(e) : formatEvent(e)}\n`)

@@ -1,75 +1,19 @@
-// Kernel network objects podnet-bpf owns besides BPF: the VXLAN device,
-// kernel routes (node → pod paths) and sysctls. All through iproute2 and
-// /proc/sys, both of which act on the caller's network namespace (so this
-// works under `nsenter --net=…`; /sys/class/net would not).
+// Kernel network objects podnet-bpf owns besides BPF: links (read over
+// rtnetlink), the VXLAN device (created with iproute2), kernel routes
+// (rtnetlink) and sysctls (/proc/sys). All act on the caller's network
+// namespace (so this works under `nsenter --net=…`; /sys/class/net would not).
 import { readFileSync, writeFileSync } from 'node:fs'
 import { ifNameToIndex, routeOps, type RouteOp } from '../libbpf/index.js'
 import { ipJson, run, tryRun } from '../util/exec.js'
+import { UserError } from '../errors.js'
 
 /** Kernel routes we install carry this protocol number, so they are ours to remove. */
 export const ROUTE_PROTO = 112
 export const VXLAN_DEV = 'podnet_vxlan'
 export const VXLAN_OVERHEAD = 50
 
-export interface LinkInfo {
-  ifindex: number
-  name: string
-  mtu: number
-  mac: string
-  up: boolean
-  kind: string | null
-  /** veth: the peer's ifindex (in link_netnsid's namespace when set) */
-  peerIfindex: number | null
-  peerNetnsid: number | null
-  vxlan?: { id: number | null; port: number | null; external: boolean; learning: boolean }
-}
-
-interface IpLinkJson {
-  ifindex: number
-  ifname: string
-  mtu: number
-  address?: string
-  flags?: string[]
-  operstate?: string
-  link_index?: number
-  link_netnsid?: number
-  linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> }
-}
-
-function toLink(j: IpLinkJson): LinkInfo {
-  const d = j.linkinfo?.info_data ?? {}
-  const kind = j.linkinfo?.info_kind ?? null
-  return {
-    ifindex: j.ifindex,
-    name: j.ifname,
-    mtu: j.mtu,
-    mac: j.address ?? '00:00:00:00:00:00',
-    up: (j.flags ?? []).includes('UP'),
-    kind,
-    peerIfindex: j.link_index ?? null,
-    peerNetnsid: j.link_netnsid ?? null,
-    vxlan:
-      kind === 'vxlan'
-        ? {
-            id: typeof d.id === 'number' ? d.id : null,
-            port: typeof d.port === 'number' ? d.port : null,
-            external: d.external === true,
-            learning: d.learning === true,
-          }
-        : undefined,
-  }
-}
-
-export function getLinkByName(name: string): LinkInfo | null {
-  const out = tryRun('ip', ['-j', '-d', 'link', 'show', 'dev', name])
-  if (out === null) return null
-  const arr = JSON.parse(out) as IpLinkJson[]
-  return arr[0] ? toLink(arr[0]) : null
-}
-
-export function listLinks(): LinkInfo[] {
-  return ipJson<IpLinkJson[]>(['-d', 'link', 'show']).map(toLink)
-}
+// Links are read over rtnetlink (src/libbpf/netlink.ts): one LinkInfo for every reader.
+export { getLinkByName, listLinks, type LinkInfo } from '../libbpf/index.js'
 
 export interface AddrInfo {
   local: string
@@ -102,6 +46,11 @@ export interface KernelRoute {
   dev: string
   gateway?: string
   prefsrc?: string
+}
+
+/** Every IPv4 route of the main table, protocols as numbers (`ip -N`). */
+export function listMainRoutes(): { dst: string; dev?: string; gateway?: string; protocol?: string; type?: string }[] {
+  return ipJson(['-N', '-4', 'route', 'show', 'table', 'main'])
 }
 
 export function listOurRoutes(): KernelRoute[] {
@@ -141,7 +90,17 @@ export function applyRoutes(replace: readonly KernelRouteSpec[], remove: readonl
   const ifindexes = new Map<string, number>()
   const oif = (dev: string) => {
     let i = ifindexes.get(dev)
-    if (i === undefined) ifindexes.set(dev, (i = ifNameToIndex(dev)))
+    if (i === undefined) {
+      try {
+        i = ifNameToIndex(dev)
+      } catch {
+        throw new UserError(
+          `device ${dev} is gone, so its routes cannot be written`,
+          'run podnet-bpf attach again (it recreates podnet devices)',
+        )
+      }
+      ifindexes.set(dev, i)
+    }
     return i
   }
   const ops: RouteOp[] = [

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { BpfObject, parseBtf, type BpfProgram } from '../libbpf/index.js'
+import { BpfObject, MapFd, parseBtf, type BpfProgram } from '../libbpf/index.js'
 import { UserError } from '../errors.js'
 import { ConfigLayout, encodeConfig, Programs, type DatapathConfig, type ProgramKey } from './abi.js'
 
@@ -29,6 +29,59 @@ export function objectHash(key: ProgramKey): string {
     .update(readFileSync(objectPath(key)))
     .digest('hex')
     .slice(0, 16)
+}
+
+/** Names of the maps the shipped objects pin by name (what a pin dir of
+ * ours may hold besides programs); objects that are missing are skipped. */
+export function pinnedMapNames(): string[] {
+  const names = new Set<string>()
+  for (const key of Object.keys(Programs) as ProgramKey[]) {
+    const path = join(objectDir(), Programs[key].object)
+    if (!existsSync(path)) continue
+    const obj = BpfObject.open(path, { pinRoot: '/nonexistent' })
+    try {
+      for (const n of obj.mapNames()) if (!obj.map(n).isInternal && obj.map(n).pinPath() !== null) names.add(n)
+    } finally {
+      obj.close()
+    }
+  }
+  return [...names]
+}
+
+/** Pins in pinDir that carry one of our map names but are not a map of the
+ * shape our objects declare (another tool's, or an older layout): libbpf
+ * would refuse to reuse them at load with a bare EINVAL. */
+export function incompatiblePins(pinDir: string): string[] {
+  const out: string[] = []
+  const seen = new Set<string>()
+  for (const key of Object.keys(Programs) as ProgramKey[]) {
+    const obj = BpfObject.open(objectPath(key), { pinRoot: pinDir })
+    try {
+      for (const n of obj.mapNames()) {
+        const m = obj.map(n)
+        const pin = m.isInternal ? null : m.pinPath()
+        if (!pin || seen.has(pin) || !existsSync(pin)) continue
+        seen.add(pin)
+        let have: { type: number; keySize: number; valueSize: number; maxEntries: number }
+        try {
+          const fd = MapFd.fromPin(pin)
+          have = fd.info()
+          fd.close()
+        } catch {
+          out.push(`${pin} is not a BPF map`)
+          continue
+        }
+        const want = { type: m.type, keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries }
+        if (Object.entries(want).some(([k, v]) => have[k as keyof typeof want] !== v))
+          out.push(
+            `${pin} (type ${have.type}, key ${have.keySize} B, value ${have.valueSize} B, ${have.maxEntries} entries; podnet-bpf's: type ${want.type}, key ${want.keySize} B, value ${want.valueSize} B, ${want.maxEntries} entries)`,
+          )
+      }
+    } finally {
+      obj.close()
+    }
+  }
+  return out
 }
 
 export interface LoadedProgram {

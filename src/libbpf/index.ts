@@ -37,7 +37,17 @@ export {
   type BtfEnumValue,
 } from './btf.js'
 export { RingBuffer } from './ringbuf.js'
-export { getLink, routeOps, createNetkit, type LinkInfo, type RouteOp, type RouteOpError, type NetkitSpec } from './netlink.js'
+export {
+  getLink,
+  getLinkByName,
+  listLinks,
+  routeOps,
+  createNetkit,
+  type LinkInfo,
+  type RouteOp,
+  type RouteOpError,
+  type NetkitSpec,
+} from './netlink.js'
 export { dumpRouteTable, parseRouteMessage, RouteMonitor, type TableRoute, type RouteEvent } from './route-monitor.js'
 export { netkitAttach, netkitDetach, netkitQuery, type NetkitPoint } from './netkit.js'
 export { tryFlock, unflock } from './flock.js'

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// Minimal rtnetlink client (libc socket/send/recv): RTM_GETLINK, optionally
-// for a device in another netns via IFLA_TARGET_NETNSID (how we read the MAC
-// of a veth's pod-side peer without entering the pod's namespace).
+// Minimal rtnetlink client (libc socket/send/recv): links (RTM_GETLINK by
+// index or name, optionally in another netns via IFLA_TARGET_NETNSID — how we
+// read the MAC of a veth's pod-side peer without entering the pod's
+// namespace — or a dump of all), routes and netkit devices.
 
 import { checkLibc } from './check.js'
 import { BpfError } from './errors.js'
@@ -19,10 +20,22 @@ const NLM_F_REQUEST = 1
 const RTM_NEWLINK = 16
 const RTM_GETLINK = 18
 
+const NLM_F_DUMP = 0x300
+const IFF_UP = 1
+
 const IFLA_ADDRESS = 1
 const IFLA_IFNAME = 3
 const IFLA_MTU = 4
+const IFLA_LINK = 5
+const IFLA_LINKINFO = 18
+const IFLA_LINK_NETNSID = 37
 const IFLA_TARGET_NETNSID = 46
+const IFLA_INFO_KIND = 1
+const IFLA_INFO_DATA = 2
+const IFLA_VXLAN_ID = 1
+const IFLA_VXLAN_LEARNING = 7
+const IFLA_VXLAN_PORT = 15
+const IFLA_VXLAN_COLLECT_METADATA = 25
 
 /*
  * Request: struct nlmsghdr (16: len u32, type u16, flags u16, seq u32, pid u32)
@@ -38,6 +51,14 @@ export interface LinkInfo {
   /** "aa:bb:cc:dd:ee:ff" (lower case), "" if the device has no L2 address. */
   mac: string
   mtu: number
+  up: boolean
+  /** IFLA_INFO_KIND ("veth", "vxlan", "netkit", …), null for devices without one */
+  kind: string | null
+  /** IFLA_LINK: a veth's peer (in `peerNetnsid`'s namespace when set), null when absent or the device itself */
+  peerIfindex: number | null
+  peerNetnsid: number | null
+  /** vxlan devices: VNI, UDP port, collect_md (external), learning */
+  vxlan?: { id: number | null; port: number | null; external: boolean; learning: boolean }
 }
 
 let seq = Math.floor(Math.random() * 0x7fffffff)
@@ -52,27 +73,66 @@ export function align4(n: number): number {
   return (n + 3) & ~3
 }
 
-/** RTM_GETLINK for `ifindex` in this netns, or in the netns with id `netnsid` (as seen from this one). */
-export function getLink(ifindex: number, netnsid?: number): LinkInfo {
-  const op = `RTM_GETLINK(ifindex ${ifindex}${netnsid !== undefined ? `, netnsid ${netnsid}` : ''})`
-  const len = NLMSGHDR_LEN + IFINFOMSG_LEN + (netnsid !== undefined ? 8 : 0)
+/** An RTM_GETLINK request: by index, by name (index 0 + IFLA_IFNAME), or a dump of every link. */
+function linkRequest(flags: number, ifindex: number, name?: string, netnsid?: number): { req: Buffer; mySeq: number } {
+  const nameLen = name !== undefined ? align4(4 + Buffer.byteLength(name) + 1) : 0
+  const len = NLMSGHDR_LEN + IFINFOMSG_LEN + (netnsid !== undefined ? 8 : 0) + nameLen
   const req = Buffer.alloc(len)
-  const mySeq = (seq = (seq + 1) & 0x7fffffff)
+  const mySeq = nextSeq()
   req.writeUInt32LE(len, 0)
   req.writeUInt16LE(RTM_GETLINK, 4)
-  req.writeUInt16LE(NLM_F_REQUEST, 6)
+  req.writeUInt16LE(flags, 6)
   req.writeUInt32LE(mySeq, 8)
   req.writeInt32LE(ifindex, NLMSGHDR_LEN + 4)
+  let a = NLMSGHDR_LEN + IFINFOMSG_LEN
   if (netnsid !== undefined) {
-    const a = NLMSGHDR_LEN + IFINFOMSG_LEN
     req.writeUInt16LE(8, a)
     req.writeUInt16LE(IFLA_TARGET_NETNSID, a + 2)
     req.writeInt32LE(netnsid, a + 4)
+    a += 8
   }
+  if (name !== undefined) {
+    req.writeUInt16LE(4 + Buffer.byteLength(name) + 1, a)
+    req.writeUInt16LE(IFLA_IFNAME, a + 2)
+    req.write(name, a + 4, 'utf8')
+  }
+  return { req, mySeq }
+}
 
+/** RTM_GETLINK for `ifindex` in this netns, or in the netns with id `netnsid` (as seen from this one). */
+export function getLink(ifindex: number, netnsid?: number): LinkInfo {
+  const op = `RTM_GETLINK(ifindex ${ifindex}${netnsid !== undefined ? `, netnsid ${netnsid}` : ''})`
+  const { req, mySeq } = linkRequest(NLM_F_REQUEST, ifindex, undefined, netnsid)
   return transact(req, mySeq, op, (buf, off, mlen, type) => {
     if (type === NLMSG_DONE) throw new BpfError(op, 19 /* ENODEV */)
     return type === RTM_NEWLINK ? parseLink(buf, off, mlen) : undefined
+  })
+}
+
+/** RTM_GETLINK by name in this netns; null when there is no such device. */
+export function getLinkByName(name: string): LinkInfo | null {
+  if (name.length === 0 || Buffer.byteLength(name) > 15) return null // IFNAMSIZ - 1
+  const op = `RTM_GETLINK(${name})`
+  const { req, mySeq } = linkRequest(NLM_F_REQUEST, 0, name)
+  try {
+    return transact(req, mySeq, op, (buf, off, mlen, type) => {
+      if (type === NLMSG_DONE) throw new BpfError(op, 19 /* ENODEV */)
+      return type === RTM_NEWLINK ? parseLink(buf, off, mlen) : undefined
+    })
+  } catch (e) {
+    if (e instanceof BpfError && e.code === 'ENODEV') return null
+    throw e
+  }
+}
+
+/** Every link of this netns (one RTM_GETLINK dump). */
+export function listLinks(): LinkInfo[] {
+  const { req, mySeq } = linkRequest(NLM_F_REQUEST | NLM_F_DUMP, 0)
+  const links: LinkInfo[] = []
+  return transact(req, mySeq, 'RTM_GETLINK(dump)', (buf, off, mlen, type) => {
+    if (type === NLMSG_DONE) return links
+    if (type === RTM_NEWLINK) links.push(parseLink(buf, off, mlen))
+    return undefined
   })
 }
 
@@ -114,26 +174,65 @@ export function transact<T>(
   }
 }
 
-function parseLink(buf: Buffer, off: number, mlen: number): LinkInfo {
-  const info: LinkInfo = { ifindex: buf.readInt32LE(off + NLMSGHDR_LEN + 4), name: '', mac: '', mtu: 0 }
-  const end = off + mlen
-  for (let a = off + NLMSGHDR_LEN + IFINFOMSG_LEN; a + 4 <= end;) {
+/** Calls `fn(type, payloadOffset, payloadLen)` for each attribute in [start, end). */
+function eachAttr(buf: Buffer, start: number, end: number, fn: (type: number, p: number, plen: number) => void): void {
+  for (let a = start; a + 4 <= end;) {
     const alen = buf.readUInt16LE(a)
-    const atype = buf.readUInt16LE(a + 2) & 0x3fff // strip NLA_F_NESTED / NLA_F_NET_BYTEORDER
-    if (alen < 4) break
-    const p = a + 4
-    const plen = alen - 4
-    if (atype === IFLA_IFNAME) {
-      const z = buf.indexOf(0, p)
-      info.name = buf.toString('utf8', p, z >= p && z < p + plen ? z : p + plen)
-    } else if (atype === IFLA_ADDRESS) {
-      info.mac = Array.from(buf.subarray(p, p + plen), (b) => b.toString(16).padStart(2, '0')).join(':')
-    } else if (atype === IFLA_MTU && plen >= 4) {
-      info.mtu = buf.readUInt32LE(p)
-    }
+    if (alen < 4 || a + alen > end) break
+    fn(buf.readUInt16LE(a + 2) & 0x3fff /* strip NLA_F_NESTED / NLA_F_NET_BYTEORDER */, a + 4, alen - 4)
     a += align4(alen)
   }
+}
+
+function cStr(buf: Buffer, p: number, plen: number): string {
+  const z = buf.indexOf(0, p)
+  return buf.toString('utf8', p, z >= p && z < p + plen ? z : p + plen)
+}
+
+function parseLink(buf: Buffer, off: number, mlen: number): LinkInfo {
+  const ifindex = buf.readInt32LE(off + NLMSGHDR_LEN + 4)
+  const flags = buf.readUInt32LE(off + NLMSGHDR_LEN + 8)
+  const info: LinkInfo = {
+    ifindex,
+    name: '',
+    mac: '',
+    mtu: 0,
+    up: (flags & IFF_UP) !== 0,
+    kind: null,
+    peerIfindex: null,
+    peerNetnsid: null,
+  }
+  eachAttr(buf, off + NLMSGHDR_LEN + IFINFOMSG_LEN, off + mlen, (type, p, plen) => {
+    if (type === IFLA_IFNAME) info.name = cStr(buf, p, plen)
+    else if (type === IFLA_ADDRESS) info.mac = Array.from(buf.subarray(p, p + plen), (b) => b.toString(16).padStart(2, '0')).join(':')
+    else if (type === IFLA_MTU && plen >= 4) info.mtu = buf.readUInt32LE(p)
+    else if (type === IFLA_LINK && plen >= 4) info.peerIfindex = buf.readInt32LE(p)
+    else if (type === IFLA_LINK_NETNSID && plen >= 4) info.peerNetnsid = buf.readInt32LE(p)
+    else if (type === IFLA_LINKINFO) parseLinkInfo(buf, p, plen, info)
+  })
+  if (info.peerIfindex === ifindex || info.peerIfindex === 0) info.peerIfindex = null
   return info
+}
+
+/** IFLA_LINKINFO: the kind, and for vxlan its settings from IFLA_INFO_DATA. */
+function parseLinkInfo(buf: Buffer, start: number, len: number, info: LinkInfo): void {
+  const data = { p: -1, len: 0 }
+  eachAttr(buf, start, start + len, (type, p, plen) => {
+    if (type === IFLA_INFO_KIND) info.kind = cStr(buf, p, plen)
+    else if (type === IFLA_INFO_DATA) Object.assign(data, { p, len: plen })
+  })
+  if (info.kind !== 'vxlan') return
+  const vx: NonNullable<LinkInfo['vxlan']> = { id: null, port: null, external: false, learning: false }
+  if (data.p >= 0) {
+    eachAttr(buf, data.p, data.p + data.len, (type, p, plen) => {
+      if (type === IFLA_VXLAN_ID && plen >= 4) vx.id = buf.readUInt32LE(p)
+      else if (type === IFLA_VXLAN_PORT && plen >= 2)
+        vx.port = buf.readUInt16BE(p) // network order
+      else if (type === IFLA_VXLAN_COLLECT_METADATA && plen >= 1) vx.external = buf[p] !== 0
+      else if (type === IFLA_VXLAN_LEARNING && plen >= 1) vx.learning = buf[p] !== 0
+    })
+  }
+  info.vxlan = vx
 }
 
 // ---- routes: RTM_NEWROUTE / RTM_DELROUTE, many per send() ----
@@ -272,10 +371,7 @@ export function routeOps(ops: readonly RouteOp[]): RouteOpError[] {
 
 const NLM_F_EXCL = 0x200
 const NLA_F_NESTED = 0x8000
-const IFLA_LINKINFO = 18
 const IFLA_NET_NS_FD = 28
-const IFLA_INFO_KIND = 1
-const IFLA_INFO_DATA = 2
 const IFLA_NETKIT_PEER_INFO = 1
 const IFLA_NETKIT_MODE = 5
 const NETKIT_L2 = 0

@@ -1,13 +1,13 @@
 // attach / detach: bring this node's datapath to the requested configuration,
 // or remove everything podnet-bpf created.
 import { existsSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
 import { BpfError, UserError } from '../errors.js'
 import { isBpffs } from '../datapath/kernel.js'
-import { Programs, type DatapathConfig, type ProgramKey } from '../datapath/abi.js'
+import { MapName, Programs, type DatapathConfig, type ProgramKey } from '../datapath/abi.js'
 import { DatapathMaps } from '../datapath/maps.js'
-import { loadProgram, objectHash, type LoadedProgram } from '../datapath/objects.js'
+import { incompatiblePins, loadProgram, objectHash, pinnedMapNames, type LoadedProgram } from '../datapath/objects.js'
 import {
   createVxlan,
   deleteLink,
@@ -16,7 +16,9 @@ import {
   getLinkByName,
   ipv4Addresses,
   listLinks,
+  listMainRoutes,
   listOurRoutes,
+  ROUTE_PROTO,
   peerRoute,
   readSysctl,
   setMtu,
@@ -31,7 +33,8 @@ import { parseNodeConfig, readConfigFile, type NodeConfig } from './config.js'
 import { ensurePinDir } from './preflight.js'
 import { listStates, loadState, lockPath, netnsLockPath, removeState, saveState, type NodeState } from './state.js'
 import { subnetsOf, resolveEncap } from './encap.js'
-import { assertOwnNetns, hooksOf, progPinPath, programKeysFor, withNodeLock, type NodeHook } from './node.js'
+import { assertOwnNetns, hooksOf, progPinName, progPinPath, programKeysFor, withNodeLock, type NodeHook } from './node.js'
+import { checkNodeAddressing, checkNodeIpNotPod, checkPinsCompatible, checkPodCidrFree, foreignRoutes } from './validate.js'
 import { removeHeldLockFile, withFileLock } from '../datapath/lock.js'
 import { currentNetns, sameNetns, type NetnsId } from '../datapath/netns.js'
 
@@ -91,6 +94,7 @@ function attachLocked(input: AttachInput, pinDir: string, netns: NetnsId): Attac
   const fileCfg = input.configFile ? readConfigFile(input.configFile) : {}
   const flags = Object.fromEntries(Object.entries(input.flags).filter(([, v]) => v !== undefined))
   const cfg = parseNodeConfig({ ...fileCfg, ...flags }, input.configFile ? `configuration (${input.configFile} + flags)` : 'flags')
+  checkNodeAddressing(cfg, VXLAN_DEV)
 
   const dev = requireDevice(cfg.device)
   const addrs = ipv4Addresses(cfg.device)
@@ -109,6 +113,8 @@ function attachLocked(input: AttachInput, pinDir: string, netns: NetnsId): Attac
       `use --mtu ${maxPodMtu} or less`,
     )
   }
+  checkPinsCompatible(pinDir, incompatiblePins(pinDir))
+  checkPodCidrFree(cfg.podCidr, foreignRoutes(listMainRoutes(), ROUTE_PROTO), [])
 
   // nothing of ours on this node yet (no state, no pinned routes map)
   const fresh = !prev && !existsSync(join(pinDir, 'podnet_routes'))
@@ -137,6 +143,8 @@ function attachLocked(input: AttachInput, pinDir: string, netns: NetnsId): Attac
       maps0.close()
     }
   }
+  checkNodeIpNotPod(cfg.nodeIp, reresolved)
+  checkPodCidrFree(cfg.podCidr, [], reresolved)
 
   const keys = programKeysFor(cfg.mode)
   const hashes = Object.fromEntries(keys.map((k) => [k, objectHash(k)]))
@@ -148,7 +156,9 @@ function attachLocked(input: AttachInput, pinDir: string, netns: NetnsId): Attac
   }
   const prevHooks = prev ? hooksOf(prev).filter((h) => h.key !== 'fromPod') : []
 
-  ensurePinDir(pinDir)
+  // a failed first attach removes only what it made, never pins it found
+  const found = new Set(existsSync(pinDir) ? readdirSync(pinDir) : [])
+  const createdDir = ensurePinDir(pinDir)
   const state: NodeState = prev
     ? { ...prev, config: cfg, deviceIfindex: dev.ifindex, deviceMtu: dev.mtu, podMtu, netns }
     : {
@@ -256,8 +266,8 @@ function attachLocked(input: AttachInput, pinDir: string, netns: NetnsId): Attac
     // 4. node sysctls: forwarding, and loose reverse-path filtering on the
     // NIC (replies to VXLAN-encapsulated traffic come back unencapsulated)
     setSysctl(state, 'net/ipv4/ip_forward', '1')
-    const rpAll = Number(readSysctl('net/ipv4/conf/all/rp_filter') ?? '0')
-    const rpDev = Number(readSysctl(`net/ipv4/conf/${cfg.device}/rp_filter`) ?? '0')
+    const rpAll = Number(requireSysctl('net/ipv4/conf/all/rp_filter'))
+    const rpDev = Number(requireSysctl(`net/ipv4/conf/${cfg.device}/rp_filter`))
     if (Math.max(rpAll, rpDev) === 1) setSysctl(state, `net/ipv4/conf/${cfg.device}/rp_filter`, '2')
 
     // 5. routes follow the (possibly new) mode; kernel routes for node → pod
@@ -293,7 +303,8 @@ function attachLocked(input: AttachInput, pinDir: string, netns: NetnsId): Attac
     // first attach: leave nothing behind; re-attach: the previous programs
     // stay wherever the replace had not happened yet, and state is untouched
     if (!prev) {
-      teardown(state)
+      teardown(state, found)
+      removeCreatedDirs(pinDir, createdDir)
       removeHeldLockFile(lockPath(pinDir))
     }
     throw e
@@ -332,9 +343,17 @@ function retireOldHooks(prev: NodeState, prevHooks: readonly NodeHook[], state: 
   }
 }
 
+/** A sysctl attach depends on: unreadable is an error, not "unset". */
+function requireSysctl(path: string): string {
+  const v = readSysctl(path)
+  if (v === null)
+    throw new UserError(`cannot read /proc/sys/${path}`, 'run as root with /proc/sys mounted (and writable) in this namespace')
+  return v
+}
+
 function setSysctl(state: NodeState, path: string, value: string): void {
-  const old = readSysctl(path)
-  if (old === null || old === value) return
+  const old = requireSysctl(path)
+  if (old === value) return
   if (!state.sysctls.some((s) => s.path === path)) state.sysctls.push({ path, old })
   writeSysctl(path, value)
 }
@@ -385,22 +404,25 @@ export function detach(pinDirFlag?: string): DetachResult {
 function detachLocked(pinDir: string): DetachResult {
   const state = loadState(pinDir)
   if (state) assertOwnNetns(state)
-  const hasPins = isBpffs(pinDir) && existsSync(pinDir) && readdirSync(pinDir).some(isOurPin)
+  const ours = ourPinNames()
+  const hasPins = isBpffs(pinDir) && existsSync(pinDir) && readdirSync(pinDir).some((f) => ours.has(f))
   if (!state && !hasPins) return { pinDir, wasAttached: false, removed: [] }
   const removed = state ? teardown(state) : removePins(pinDir)
   removeHeldLockFile(lockPath(pinDir))
   return { pinDir, wasAttached: true, removed }
 }
 
-function isOurPin(name: string): boolean {
-  return name.startsWith('podnet_') || name.startsWith('prog_')
+/** podnet's own pins by exact name: a shared directory may hold other tools' pins. */
+function ourPinNames(): Set<string> {
+  return new Set([...Object.values(MapName), ...pinnedMapNames(), ...(Object.keys(Programs) as ProgramKey[]).map(progPinName)])
 }
 
-function removePins(pinDir: string): string[] {
+function removePins(pinDir: string, keep: ReadonlySet<string> = new Set()): string[] {
   const removed: string[] = []
   if (!existsSync(pinDir)) return removed
+  const ours = ourPinNames()
   for (const f of readdirSync(pinDir)) {
-    if (!isOurPin(f)) continue
+    if (!ours.has(f) || keep.has(f)) continue
     unlinkSync(join(pinDir, f))
     removed.push(`pin ${join(pinDir, f)}`)
   }
@@ -412,9 +434,22 @@ function removePins(pinDir: string): string[] {
   return removed
 }
 
+/** rmdir of pinDir and its parents up to `top`, the first directory this
+ * run created (mkdir -p's answer); directories someone filled stay. */
+function removeCreatedDirs(pinDir: string, top: string | undefined): void {
+  if (!top) return
+  for (let d = pinDir; d.length >= top.length; d = dirname(d)) {
+    try {
+      rmdirSync(d)
+    } catch {
+      return // not empty or gone: leave it and its parents
+    }
+  }
+}
+
 /** Removes everything a (possibly partial) state records. Best effort per
  * item, so one vanished device does not strand the rest. */
-export function teardown(state: NodeState): string[] {
+export function teardown(state: NodeState, keepPins: ReadonlySet<string> = new Set()): string[] {
   const removed: string[] = []
   const errors: string[] = []
   const step = (what: string, fn: () => unknown) => {
@@ -462,7 +497,7 @@ export function teardown(state: NodeState): string[] {
   const kernelRoutes = listOurRoutes().map((r) => r.dst)
   if (kernelRoutes.length) step(`${kernelRoutes.length} kernel routes`, () => applyRoutes([], kernelRoutes))
   for (const s of [...state.sysctls].reverse()) step(`sysctl ${s.path}=${s.old}`, () => writeSysctl(s.path, s.old))
-  removed.push(...removePins(state.pinDir))
+  removed.push(...removePins(state.pinDir, keepPins))
   removeState(state.pinDir)
   if (errors.length) throw new Error(`detach left some items behind:\n  ${errors.join('\n  ')}`)
   return removed

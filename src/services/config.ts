@@ -1,9 +1,10 @@
 // Node configuration: the zod schema is the single source of truth for
 // defaults and validation, shared by CLI flags and --config files.
-import { readFileSync } from 'node:fs'
 import { z } from '../util/zod.js'
 import { UserError } from '../errors.js'
 import { isIPv4, parseCidr } from '../util/ipv4.js'
+import { CONFIG_MAX_BYTES, parseDataText, readBoundedFile } from './validate.js'
+import { DEFAULT_VXLAN_PORT } from '../datapath/abi.js'
 
 export const DEFAULT_PIN_DIR = '/sys/fs/bpf/podnet'
 
@@ -21,14 +22,21 @@ export type Mode = z.infer<typeof ModeSchema>
 export const EncapSchema = z.enum(['auto', 'vxlan', 'none'])
 export type Encap = z.infer<typeof EncapSchema>
 
+/** Defaults of the node configuration, declared once: the schema applies them, flag help shows them. */
+export const NodeDefaults = { mode: 'auto', vni: 1, vxlanPort: DEFAULT_VXLAN_PORT } as const satisfies {
+  mode: Mode
+  vni: number
+  vxlanPort: number
+}
+
 export const NodeConfigSchema = z
   .object({
     nodeIp: ipv4,
     podCidr: cidr,
     device: z.string().min(1).max(15, 'interface names are at most 15 characters'),
-    mode: ModeSchema.default('auto'),
-    vni: z.number().int().min(1).max(16_777_215, 'VNI is 24 bits: 1..16777215').default(1),
-    vxlanPort: z.number().int().min(1).max(65_535).default(8472),
+    mode: ModeSchema.default(NodeDefaults.mode),
+    vni: z.number().int().min(1).max(16_777_215, 'VNI is 24 bits: 1..16777215').default(NodeDefaults.vni),
+    vxlanPort: z.number().int().min(1).max(65_535).default(NodeDefaults.vxlanPort),
     /** pod-facing MTU; default: device MTU, minus 50 when a mode uses VXLAN */
     mtu: z.number().int().min(576, 'MTU below 576 breaks IPv4').max(65_535).optional(),
   })
@@ -39,7 +47,8 @@ export type NodeConfigInput = z.input<typeof NodeConfigSchema>
 /** `path: message` lines, as the operator should read them. */
 export function formatZodError(e: z.ZodError, source: string): UserError {
   const lines = e.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
-  return new UserError(`invalid ${source}:\n  ${lines.join('\n  ')}`, 'fix the values above and run again')
+  const more = lines.length > 5 ? `; … and ${lines.length - 5} more` : ''
+  return new UserError(`invalid ${source}: ${lines.slice(0, 5).join('; ')}${more}`, 'fix the values named above and run again')
 }
 
 export function parseNodeConfig(input: unknown, source = 'configuration'): NodeConfig {
@@ -48,24 +57,13 @@ export function parseNodeConfig(input: unknown, source = 'configuration'): NodeC
   return r.data
 }
 
-/** A JSON config file (keys as in NodeConfigSchema) merged under CLI flags. */
+/** A JSON (or YAML) config file (keys as in NodeConfigSchema) merged under
+ * CLI flags: a regular file of at most CONFIG_MAX_BYTES, no duplicate keys. */
 export function readConfigFile(path: string): Record<string, unknown> {
-  let text: string
-  try {
-    text = readFileSync(path, 'utf8')
-  } catch (e) {
-    throw new UserError(`cannot read config file ${path}: ${(e as Error).message}`, 'pass an existing JSON file to --config')
-  }
-  try {
-    const v = JSON.parse(text) as unknown
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not a JSON object')
-    return v as Record<string, unknown>
-  } catch (e) {
-    throw new UserError(
-      `config file ${path} is not valid JSON: ${(e as Error).message}`,
-      'write a JSON object such as {"nodeIp": "192.168.77.1", …}',
-    )
-  }
+  const hint = 'pass a JSON object such as {"nodeIp": "192.168.77.1", "podCidr": "10.244.1.0/24", "device": "eth0"} to --config'
+  const v = parseDataText(readBoundedFile(path, CONFIG_MAX_BYTES, 'config file', hint), `config file ${path}`, hint)
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new UserError(`config file ${path} is not a JSON object`, hint)
+  return v as Record<string, unknown>
 }
 
 export function resolvePinDir(flag?: string): string {

@@ -6,10 +6,11 @@ import { getLink } from '../datapath/kernel.js'
 import { type Endpoint } from '../datapath/abi.js'
 
 export type { Endpoint }
-import { endpointRoute, getLinkByName, routeDelete, routeReplace } from '../datapath/netdev.js'
-import { attachProgram, detachPodProgram, detachProgram, ensureClsact, podHook } from '../datapath/tc.js'
-import { cidrContains, isMac, parseCidr, parseIPv4 } from '../util/ipv4.js'
+import { endpointRoute, getLinkByName, listMainRoutes, routeDelete, routeReplace, ROUTE_PROTO, VXLAN_DEV } from '../datapath/netdev.js'
+import { attachProgram, detachPodProgram, detachProgram, ensureClsact, podHook, removeClsact } from '../datapath/tc.js'
+import { isMac, parseIPv4 } from '../util/ipv4.js'
 import { openFromPod, requireState, withNode, type NodeContext } from './node.js'
+import { checkEndpointDevice, checkEndpointIp, checkNoForeignRoute, foreignRoutes } from './validate.js'
 
 export interface AddEndpointInput {
   ip: string
@@ -29,25 +30,19 @@ export function addEndpoint(input: AddEndpointInput): EndpointView {
 
 function addEndpointTo({ state, maps, save }: NodeContext, input: AddEndpointInput): EndpointView {
   const ip = parseIPv4(input.ip, 'endpoint IP')
-  const cidr = parseCidr(state.config.podCidr)
-  if (!cidrContains(cidr, ip)) {
-    throw new UserError(
-      `endpoint IP ${ip} is outside this node's pod CIDR ${state.config.podCidr}`,
-      'use an address from the pod CIDR passed to attach',
-    )
-  }
+  checkEndpointIp(ip, state.config.podCidr)
   if (input.mac !== undefined && !isMac(input.mac)) {
     throw new UserError(`invalid MAC address "${input.mac}"`, 'use six hex pairs, e.g. 02:00:0a:f4:01:0a')
   }
   const link = getLinkByName(input.ifname)
   if (!link) throw new UserError(`interface "${input.ifname}" not found`, "pass the pod's host-side veth (or netkit) device with --ifname")
-  if (link.kind !== 'veth' && link.kind !== 'netkit') {
-    throw new UserError(
-      `${input.ifname} is ${link.kind ? `a ${link.kind}` : 'not a veth or netkit'} device`,
-      "pass the host side of the pod's veth or netkit pair",
-    )
-  }
-  const device = link.kind
+  checkEndpointDevice(link, {
+    device: state.config.device,
+    deviceIfindex: state.deviceIfindex,
+    vxlanIfindex: state.vxlan?.ifindex ?? null,
+    vxlanName: VXLAN_DEV,
+  })
+  const device = link.kind as 'veth' | 'netkit'
   const hook = podHook({ ifindex: link.ifindex, device })
   let podMac = input.mac?.toLowerCase()
   if (!podMac) {
@@ -67,6 +62,7 @@ function addEndpointTo({ state, maps, save }: NodeContext, input: AddEndpointInp
         `delete it first: podnet-bpf endpoints del --ip ${ip}`,
       )
     }
+    checkNoForeignRoute([`${ip}/32`], foreignRoutes(listMainRoutes(), ROUTE_PROTO))
     const ep: Endpoint = { ip, ifindex: link.ifindex, flags: 0, podMac, hostMac: link.mac }
     const prog = openFromPod(state)
     let created = false
@@ -90,6 +86,7 @@ function addEndpointTo({ state, maps, save }: NodeContext, input: AddEndpointInp
       if (!Object.values(state.endpoints).some((x) => x.ifindex === link.ifindex)) {
         try {
           detachProgram(hook)
+          if (created) removeClsact(link.ifindex)
         } catch {
           /* best effort */
         }
@@ -131,8 +128,8 @@ export function deleteEndpoint(ipArg: string, pinDir?: string): Endpoint {
           // an endpoint state does not know (only the map has it): both hooks
           detachPodProgram(ep.ifindex, gone?.device)
         } catch (e) {
-          // the pod (and its device) may be gone already
-          if (!(e instanceof BpfError)) throw e
+          // the pod (and its device) may be gone already; anything else (EPERM) is reported
+          if (!(e instanceof BpfError && ['ENODEV', 'ENOENT', 'ENXIO', 'EINVAL'].includes(e.code ?? ''))) throw e
         }
       }
       save()
@@ -150,12 +147,7 @@ export function listEndpoints(pinDir?: string): EndpointView[] {
  * tc/kernel-route work): for restoring state and for scale tests. */
 export function syncEndpointMap(eps: readonly Endpoint[], pinDir?: string): { written: number } {
   const state = requireState(pinDir)
-  const cidr = parseCidr(state.config.podCidr)
-  for (const e of eps) {
-    parseIPv4(e.ip, 'endpoint IP')
-    if (!cidrContains(cidr, e.ip))
-      throw new UserError(`endpoint IP ${e.ip} is outside this node's pod CIDR ${state.config.podCidr}`, 'fix the input')
-  }
+  for (const e of eps) checkEndpointIp(parseIPv4(e.ip, 'endpoint IP'), state.config.podCidr)
   return withNode(
     state.pinDir,
     ({ maps }) => {

@@ -19,6 +19,7 @@ export {
   DEFAULT_PIN_DIR,
   EncapSchema,
   ModeSchema,
+  NodeDefaults,
   NodeConfigSchema,
   parseNodeConfig,
   resolvePinDir,

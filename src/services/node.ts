@@ -4,7 +4,8 @@
 // again; `withNodeLock` is the lock alone, for callers that do several steps.
 import { join } from 'node:path'
 import { UserError } from '../errors.js'
-import { Programs, type ProgramKey } from '../datapath/abi.js'
+import { MapName, Programs, type ProgramKey } from '../datapath/abi.js'
+import { readdirSync } from 'node:fs'
 import { holdsLock, withFileLock } from '../datapath/lock.js'
 import { currentNetns, netnsEntry, sameNetns } from '../datapath/netns.js'
 import { DatapathMaps } from '../datapath/maps.js'
@@ -13,6 +14,7 @@ import { openPinnedProgram, podHook, type Hook, type PinnedProgram } from '../da
 import { resolvePinDir, type Mode } from './config.js'
 import { requirePrivileges } from './preflight.js'
 import { loadState, lockPath, saveState, statePath, type NodeState } from './state.js'
+import { checkPinsPresent } from './validate.js'
 
 export { loadState } from './state.js'
 export type { NodeState } from './state.js'
@@ -78,6 +80,7 @@ export function requireState(pinDirFlag?: string, opts: RequireOptions = {}): No
       'run `podnet-bpf attach …` first (or pass the --pin-dir you attached with)',
     )
   if (!opts.mapsOnly) assertOwnNetns(s)
+  checkPinsPresent(pinDir, [...Object.values(MapName).filter((n) => n !== MapName.events), progPinName('fromPod')], listDir(pinDir))
   return s
 }
 
@@ -97,8 +100,20 @@ export function assertOwnNetns(s: NodeState): void {
   )
 }
 
+export function progPinName(key: ProgramKey): string {
+  return `prog_${key}`
+}
+
 export function progPinPath(pinDir: string, key: ProgramKey): string {
-  return join(pinDir, `prog_${key}`)
+  return join(pinDir, progPinName(key))
+}
+
+function listDir(dir: string): Set<string> {
+  try {
+    return new Set(readdirSync(dir))
+  } catch {
+    return new Set()
+  }
 }
 
 export function programKeysFor(mode: Mode): ProgramKey[] {

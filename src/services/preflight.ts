@@ -5,6 +5,7 @@ import { BpfError, UserError } from '../errors.js'
 import { createNetkit, isBpffs, mountBpffs, probeBpfSyscall, probeClsact } from '../datapath/kernel.js'
 import { loadProgram, objectPath } from '../datapath/objects.js'
 import { run, tryRun } from '../util/exec.js'
+import { listLinks } from '../datapath/netdev.js'
 import { Programs, type ProgramKey } from '../datapath/abi.js'
 
 const CAP_NET_ADMIN = 12
@@ -29,8 +30,9 @@ export function requirePrivileges(): void {
 
 export const BPFFS_ROOT = '/sys/fs/bpf'
 
-/** Mounts bpffs at /sys/fs/bpf if needed and creates the pin dir on it. */
-export function ensurePinDir(pinDir: string): void {
+/** Mounts bpffs at /sys/fs/bpf if needed and creates the pin dir on it
+ * (root-only); returns the first directory it created, if any. */
+export function ensurePinDir(pinDir: string): string | undefined {
   if (!isBpffs(BPFFS_ROOT) && pinDir.startsWith(`${BPFFS_ROOT}/`)) {
     try {
       mountBpffs(BPFFS_ROOT)
@@ -41,10 +43,12 @@ export function ensurePinDir(pinDir: string): void {
       )
     }
   }
-  mkdirSync(pinDir, { recursive: true })
+  const created = mkdirSync(pinDir, { recursive: true, mode: 0o700 })
   if (!isBpffs(pinDir)) {
+    if (created) rmSync(created, { recursive: true, force: true })
     throw new UserError(`pin dir ${pinDir} is not on a bpffs mount`, 'use a directory under /sys/fs/bpf, or mount bpffs there')
   }
+  return created
 }
 
 export interface Check {
@@ -114,6 +118,9 @@ export function runChecks(): Check[] {
     check(
       'vxlan',
       () => {
+        // one collect_md device per port: ours (or another) already proves support
+        const existing = listLinks().find((l) => l.kind === 'vxlan' && l.vxlan?.external)
+        if (existing) return `collect_md VXLAN devices supported (${existing.name} exists)`
         const probe = `pnprobe${process.pid % 100000}`
         run('ip', ['link', 'add', probe, 'type', 'vxlan', 'external', 'dstport', '0'])
         tryRun('ip', ['link', 'del', probe])

@@ -1,13 +1,33 @@
 // Peer pod-CIDR routes: the routes map (what the datapath forwards by) and
 // the matching kernel route (how the node itself reaches remote pods).
 import { UserError } from '../errors.js'
-import { applyRoutes, listOurRoutes, peerRoute, routeDelete, routeReplace, type KernelRouteSpec } from '../datapath/netdev.js'
+import {
+  applyRoutes,
+  listMainRoutes,
+  listOurRoutes,
+  peerRoute,
+  routeDelete,
+  routeReplace,
+  ROUTE_PROTO,
+  type KernelRouteSpec,
+} from '../datapath/netdev.js'
+import { type DatapathMaps } from '../datapath/maps.js'
+import { type Route } from '../datapath/abi.js'
 import { cidrString, cidrsOverlap, parseCidr, parseIPv4, type Cidr } from '../util/ipv4.js'
 import { EncapSchema, type Encap } from './config.js'
 import { deviceSubnets, resolveEncap } from './encap.js'
 import { withNode } from './node.js'
 import { type NodeState } from './state.js'
 import { readAgentStatus } from './agent-status.js'
+import {
+  checkCapacity,
+  checkNoForeignRoute,
+  checkPeerRoute,
+  foreignRoutes,
+  parseDataText,
+  readBoundedFile,
+  ROUTES_MAX_BYTES,
+} from './validate.js'
 
 export interface RouteView {
   cidr: string
@@ -53,6 +73,7 @@ function resolve(
   }
   if (nodeIp === state.config.nodeIp)
     throw new UserError(`node IP ${nodeIp} for route ${cidr} is this node's own IP`, "pass the peer node's underlay IP")
+  checkPeerRoute(c, nodeIp, { nodeIp: state.config.nodeIp, subnets })
   for (const o of others) {
     if (o.cidr !== cidr && cidrsOverlap(c, parseCidr(o.cidr))) {
       throw new UserError(
@@ -97,6 +118,7 @@ export function addRoute(spec: RouteSpec, pinDir?: string): RouteView {
     ({ state, maps, save }) => {
       const r = resolve(state, parseCidr(state.config.podCidr), spec, maps.routes.list(), deviceSubnets(state.config.device))
       const before = maps.routes.get(r.cidr)
+      checkNoForeignRoute([r.cidr], foreignRoutes(listMainRoutes(), ROUTE_PROTO))
       maps.routes.set(r)
       try {
         routeReplace(kernelRoute(state, r))
@@ -151,10 +173,10 @@ export interface SyncResult {
   unchanged: number
 }
 
-/** Makes the route set exactly `specs`. Everything is validated before
- * anything changes; the map is written first, then kernel routes, then
- * state, so an interrupted sync leaves forwarding working and a re-run
- * converges (it diffs against the live map, and re-applies kernel routes). */
+/** Makes the route set exactly `specs`, all or nothing: everything is
+ * validated (CIDRs, capacity, kernel routes of other owners) before anything
+ * changes; a failure while writing puts the previous map entries and kernel
+ * routes back before the error is reported, and state is written last. */
 export function syncRoutes(specs: readonly RouteSpec[], pinDir?: string): SyncResult {
   return withNode(
     pinDir,
@@ -163,6 +185,7 @@ export function syncRoutes(specs: readonly RouteSpec[], pinDir?: string): SyncRe
       const own = parseCidr(state.config.podCidr)
       const desired = specs.map((s) => resolve(state, own, s, [], subnets))
       assertDisjoint(desired)
+      checkCapacity('routes', desired.length, maps.routes.map.info().maxEntries)
       const seen = new Set(desired.map((r) => r.cidr))
       const live = new Map(maps.routes.list().map((r) => [r.cidr, r]))
       const res: SyncResult = { added: 0, changed: 0, removed: 0, unchanged: 0 }
@@ -177,9 +200,12 @@ export function syncRoutes(specs: readonly RouteSpec[], pinDir?: string): SyncRe
         }
         writes.push(r)
       }
+      if (writes.length)
+        checkNoForeignRoute(
+          writes.map((r) => r.cidr),
+          foreignRoutes(listMainRoutes(), ROUTE_PROTO),
+        )
       const stale = [...live.keys()].filter((c) => !seen.has(c))
-      maps.routes.setMany(writes)
-      maps.routes.deleteMany(stale)
       res.removed = stale.length
 
       // A kernel route of ours can outlive its CIDR only if that CIDR is still
@@ -193,14 +219,51 @@ export function syncRoutes(specs: readonly RouteSpec[], pinDir?: string): SyncRe
             .map((k) => k.dst)
             .filter((dst) => dst.includes('/') && !seen.has(dst))
         : []
-      applyRoutes(
-        desired.map((r) => kernelRoute(state, r)),
-        kernelStale,
-      )
+      try {
+        // removals first: the map never holds old and new routes at once
+        maps.routes.deleteMany(stale)
+        maps.routes.setMany(writes)
+        applyRoutes(
+          desired.map((r) => kernelRoute(state, r)),
+          kernelStale,
+        )
+      } catch (e) {
+        restore(state, maps, live, desired)
+        throw e
+      }
       state.routeEncap = Object.fromEntries(desired.map((r) => [r.cidr, r.requested]))
       save()
       return res
     },
     { write: true },
   )
+}
+
+/** Puts the routes map and our kernel routes back to `live` after a failed sync. */
+function restore(state: NodeState, maps: DatapathMaps, live: ReadonlyMap<string, Route>, desired: readonly Resolved[]): void {
+  const added = desired.filter((r) => !live.has(r.cidr)).map((r) => r.cidr)
+  const errors: string[] = []
+  const step = (fn: () => unknown) => {
+    try {
+      fn()
+    } catch (e) {
+      errors.push((e as Error).message)
+    }
+  }
+  step(() => maps.routes.deleteMany(added))
+  step(() => maps.routes.setMany([...live.values()]))
+  step(() =>
+    applyRoutes(
+      [...live.values()].map((r) => peerRoute(r.cidr, r.nodeIp, r.vxlan, state.config.device, state.config.nodeIp)),
+      added,
+    ),
+  )
+  if (errors.length) throw new Error(`routes sync failed and could not restore the previous routes: ${errors.join('; ')}`)
+}
+
+/** A routes file's content (JSON array of {cidr, nodeIp, encap?}), bounded
+ * like every input file; the caller validates its shape. */
+export function readRoutesFile(path: string): unknown {
+  const hint = 'pass a JSON array of {"cidr", "nodeIp", "encap"?}'
+  return parseDataText(readBoundedFile(path, ROUTES_MAX_BYTES, 'routes file', hint), `routes file ${path}`, hint)
 }

@@ -11,10 +11,12 @@ import {
   ratios,
   samplesTable,
   summarize,
+  usedCount,
 } from '../../scripts/bench/lib/report.js'
 import type { Sample } from '../../scripts/bench/lib/measure.js'
 import { parseAttachJson } from '../../scripts/bench/lib/podnet.js'
 import { endpointSet, routeSpecs } from '../../scripts/bench/cp-worker.js'
+import { cniTable, percentile } from '../../scripts/bench/lib/cni.js'
 
 const SOCKPERF = `sockperf: [2;35m== version #3.7-no.git == [0m
 sockperf: [Total Run] RunTime=2.000 sec; Warm up time=400 msec; SentMessages=240835; ReceivedMessages=240834
@@ -183,6 +185,11 @@ describe('disturbed repetitions', () => {
     expect(direct.tcp4).toMatchObject({ median: 90.5, min: 89, max: 92, n: 4, of: 5, allDisturbed: false })
     expect(direct.retr4).toMatchObject({ median: 25, min: 10, max: 50, n: 4 })
     expect(cpuTable(rows)).toContain('| podnet-bpf direct | — | 0.905 (0.890–0.920) | — |')
+    expect(usedCount(direct)).toBe('4 of 5')
+    const none = figure([])
+    expect(usedCount({ ...direct, tcp1: figure([{ value: 1 }, { value: 2, disturbed: true }]), rttP50: none, udp: none })).toBe(
+      '1·4·—·— of 5',
+    )
     const r = ratios(rows).find((x) => x.name === 'podnet-direct / kernel-routing')!
     expect(r.tcp4).toBeCloseTo(90.5 / 80.5)
     expect(r.n[1]).toBe(4)
@@ -228,5 +235,32 @@ describe('control-plane inputs', () => {
     expect(new Set(eps.map((e) => e.podMac)).size).toBe(100_000)
     const second = (ip: string) => Number(ip.split('.')[1])
     expect(eps.every((e) => e.ip.startsWith('10.') && second(e.ip) >= 128 && second(e.ip) <= 131)).toBe(true)
+  })
+})
+
+describe('CNI figures', () => {
+  it('takes nearest-rank percentiles, so p99 of 100 samples is the 99th smallest', () => {
+    const xs = Array.from({ length: 100 }, (_, i) => 100 - i)
+    expect(percentile(xs, 99)).toBe(99)
+    expect(percentile(xs, 50)).toBe(50)
+    expect(percentile([7], 99)).toBe(7)
+  })
+
+  it('renders every CNI figure with its count and success ratio', () => {
+    const md = cniTable({
+      addMs: [100, 120, 900],
+      delMs: [80, 90, 95],
+      parallel: 50,
+      parallelAddWallMs: 4200,
+      parallelAddOk: 49,
+      parallelDelWallMs: 3000,
+      parallelDelOk: 50,
+      addPeakRssKb: 60 * 1024,
+      addPhasesMs: { ipam: [10], pod: [50], inProcess: [70] },
+    })
+    expect(md).toContain('| ADD latency, one at a time (3) | p50 120 ms, p99 900 ms |')
+    expect(md).toContain('| 50 ADDs started at once on one node | 4200 ms wall, 49/50 succeeded |')
+    expect(md).toContain('| peak RSS of one ADD process | 60.0 MiB |')
+    expect(md).toContain('10 ms / 50 ms / 70 ms')
   })
 })

@@ -1,7 +1,8 @@
 // `podnet-bpf agent --datastore kubernetes` on nodes in network namespaces,
 // against the Kubernetes API test server (its own namespace on the underlay,
 // HTTPS, bearer token, the ClusterRole from deploy/podnet-bpf.yaml enforced).
-// Real datapath, real pods, real pings; the test server only stands in for
+// Real datapath, pods created by the CNI plugin from the conflist each agent
+// writes, real pings; the test server only stands in for
 // kube-apiserver and kube-controller-manager (it assigns pod CIDRs when told).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
@@ -9,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { allowedBy } from '../support/kube-api-server.js'
 import { KubeCluster, type KNode } from '../support/kube-cluster.js'
 import { manifestRules } from '../support/kube.js'
-import { cli, sleep } from '../support/sys.js'
+import { cli, cliJson, sleep } from '../support/sys.js'
 
 const c = new KubeCluster('pnk8e')
 const CIDRS = (names: string[]) => names.map((n) => `10.88.${n.slice(1)}.0/24`).sort()
@@ -51,7 +52,7 @@ beforeAll(async () => {
     c.startAgent(n)
   }
   await until('three ready agents', () => nodes('n1', 'n2', 'n3').every(ready), 90_000)
-  for (const n of nodes('n1', 'n2', 'n3')) c.addPod(n, 1)
+  for (const n of nodes('n1', 'n2', 'n3')) c.addPodCni(n, 1)
 }, 180_000)
 
 afterAll(async () => {
@@ -76,9 +77,13 @@ describe('agent --datastore kubernetes', () => {
     }
   })
 
-  it('three Nodes: every agent routes both peers, the pod mesh is complete, each Node is marked network-ready before its CNI config', async () => {
+  it('three Nodes: every agent routes both peers, the pod mesh (pods from the CNI plugin) is complete, each Node is marked network-ready before its CNI config', async () => {
     for (const n of nodes('n1', 'n2', 'n3')) {
       expect(peerCidrs(n), n.name).toEqual(CIDRS(['n1', 'n2', 'n3'].filter((x) => x !== n.name)))
+      // the plugin (ADD with the conflist the agent wrote) gave the pod an address of this node's CIDR and registered it
+      expect(n.pods[0]!.ip.startsWith(n.podCidr.replace(/0\/24$/, ''))).toBe(true)
+      const eps = cliJson<{ ip: string }[]>(n.ns, ['endpoints', 'list', '--pin-dir', n.pinDir], c.env)
+      expect(eps.map((e) => e.ip)).toEqual([n.pods[0]!.ip])
     }
     const pods = nodes('n1', 'n2', 'n3').map((n) => n.pods[0]!)
     for (const a of pods) for (const b of pods) if (a !== b) expect(c.ping(a, b), `${a.ip} → ${b.ip}`).toBe(true)
@@ -118,7 +123,7 @@ describe('agent --datastore kubernetes', () => {
     await until('n4 ready', () => ready(n4))
     await until('n1..n3 to route n4', () => nodes('n1', 'n2', 'n3').every((n) => peerCidrs(n).includes('10.88.4.0/24')))
     expect(peerCidrs(n4)).toEqual(CIDRS(['n1', 'n2', 'n3']))
-    const pod = c.addPod(n4, 1)
+    const pod = c.addPodCni(n4, 1)
     expect(c.ping(c.node('n1').pods[0]!, pod)).toBe(true)
   })
 

@@ -205,7 +205,9 @@ describe.each(['direct', 'vxlan'] as const)('inspecting two nodes in %s mode', (
     const text = run(n1, ['maps', 'dump', 'podnet_routes'])
     expect(text.stdout).toContain(`${n2.podCidr}       node_ip=${n2.ip} flags=${mode === 'vxlan' ? 'vxlan' : '-'}`)
     expect(run(n1, ['routes', 'list']).stdout).toMatch(
-      new RegExp(`CIDR\\s+NODE\\s+ENCAP\\s+REQUESTED\\n10\\.244\\.2\\.0/24\\s+${n2.ip.replace(/\./g, '\\.')}\\s+${cross}\\s+default`),
+      new RegExp(
+        `CIDR\\s+NODE\\s+ENCAP\\s+REQUESTED\\s+ORIGIN\\n10\\.244\\.2\\.0/24\\s+${n2.ip.replace(/\./g, '\\.')}\\s+${cross}\\s+default`,
+      ),
     )
   })
 

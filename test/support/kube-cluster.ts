@@ -149,24 +149,6 @@ export class KubeCluster {
     )
   }
 
-  /** A pod per the pod contract, registered with `endpoints add` (the CLI). */
-  addPod(n: KNode, idx: number): KPod {
-    const ip = n.podCidr.replace(/0\/24$/, String(10 + idx))
-    const p: KPod = { ns: `${n.ns}-p${idx}`, ip, hostIf: `p${n.name}x${idx}` }
-    must('ip', ['netns', 'add', p.ns])
-    must('ip', ['-n', p.ns, 'link', 'set', 'lo', 'up'])
-    must('ip', ['-n', n.ns, 'link', 'add', p.hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', p.ns])
-    must('ip', ['-n', n.ns, 'link', 'set', p.hostIf, 'up'])
-    must('ip', ['-n', p.ns, 'link', 'set', 'eth0', 'mtu', '1400', 'up'])
-    must('ip', ['-n', p.ns, 'addr', 'add', `${ip}/32`, 'dev', 'eth0'])
-    must('ip', ['-n', p.ns, 'route', 'add', '169.254.1.1', 'dev', 'eth0', 'scope', 'link'])
-    must('ip', ['-n', p.ns, 'route', 'add', 'default', 'via', '169.254.1.1', 'dev', 'eth0'])
-    const r = cli(n.ns, ['endpoints', 'add', '--ip', ip, '--ifname', p.hostIf, '--pin-dir', n.pinDir], this.env)
-    if (r.status !== 0) throw new Error(`endpoints add on ${n.name}: ${r.stderr}`)
-    n.pods.push(p)
-    return p
-  }
-
   /** A pod created as kubelet's runtime would: ADD of the conflist the node's agent wrote, through the CNI plugin. */
   addPodCni(n: KNode, idx: number): KPod {
     const conflist = JSON.parse(readFileSync(join(this.dir, n.name, 'net.d', '10-podnet.conflist'), 'utf8')) as {

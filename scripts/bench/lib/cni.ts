@@ -3,7 +3,7 @@
 // the node's namespace, network config on stdin); 50 ADDs started at once on
 // one node (wall time, all must succeed) and their 50 DELs; peak RSS of one
 // ADD process.
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -22,6 +22,8 @@ export interface CniBenchResult {
   parallelDelWallMs: number
   parallelDelOk: number
   addPeakRssKb: number
+  /** from the plugin's log, per sequential ADD: IPAM exec, pod device + endpoint, whole verb inside the process */
+  addPhasesMs: { ipam: number[]; pod: number[]; inProcess: number[] }
 }
 
 const HOOK = join(fileURLToPath(new URL('.', import.meta.url)), 'rss-hook.js')
@@ -120,12 +122,20 @@ export async function cniBench(
     parallelDelWallMs: 0,
     parallelDelOk: 0,
     addPeakRssKb: 0,
+    addPhasesMs: { ipam: [], pod: [], inProcess: [] },
   }
   const pods = Array.from({ length: Math.max(opts.sequential, opts.parallel) }, (_, i) => addNs(`${tag}-cp${i}`))
   // one at a time: ADD then DEL of each pod
   for (const pod of pods.slice(0, opts.sequential)) {
     res.addMs.push(must(await invoke(c, 'ADD', pod), `ADD ${pod}`).ms)
     res.delMs.push(must(await invoke(c, 'DEL', pod), `DEL ${pod}`).ms)
+  }
+  for (const line of readFileSync(join(work, 'cni.log'), 'utf8').split('\n')) {
+    if (!line.includes('"msg":"pod added"')) continue
+    const l = JSON.parse(line) as { ipamMs: number; podMs: number; ms: number }
+    res.addPhasesMs.ipam.push(l.ipamMs)
+    res.addPhasesMs.pod.push(l.podMs)
+    res.addPhasesMs.inProcess.push(l.ms)
   }
   opts.log(`cni: ${opts.sequential} ADD/DEL pairs, ADD p50 ${median(res.addMs).toFixed(0)} ms, DEL p50 ${median(res.delMs).toFixed(0)} ms`)
   // peak RSS of one ADD (the hook appends "<pid> <maxRSS KiB>")
@@ -163,5 +173,6 @@ export function cniTable(r: CniBenchResult): string {
     `| ${r.parallel} ADDs started at once on one node | ${f(r.parallelAddWallMs)} wall, ${r.parallelAddOk}/${r.parallel} succeeded |`,
     `| their ${r.parallel} DELs at once | ${f(r.parallelDelWallMs)} wall, ${r.parallelDelOk}/${r.parallel} succeeded |`,
     `| peak RSS of one ADD process | ${(r.addPeakRssKb / 1024).toFixed(1)} MiB |`,
+    `| ADD inside the plugin process (p50): IPAM host-local / pod device + endpoint / whole verb | ${f(median(r.addPhasesMs.ipam))} / ${f(median(r.addPhasesMs.pod))} / ${f(median(r.addPhasesMs.inProcess))} (the rest of the ADD latency is process start and module loading) |`,
   ].join('\n')
 }

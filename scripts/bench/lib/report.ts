@@ -91,17 +91,18 @@ export function cell(x: Figure, digits = 2): string {
   return `${f(x.median, digits)}${range}${x.allDisturbed ? ' !' : ''}`
 }
 
-/** Samples used per figure, "5" when all agree, else "tcp1·tcp4·rtt·udp" like "4·5·5·3". */
-function usedCount(r: Summary): string {
-  const ns = [r.tcp1, r.tcp4, r.rttP50, r.udp].filter((x) => x.of > 0).map((x) => x.n)
-  const total = Math.max(0, ...[r.tcp1, r.tcp4, r.rttP50, r.udp].map((x) => x.of))
-  const used = ns.every((n) => n === ns[0]) ? String(ns[0] ?? 0) : ns.join('·')
+/** Samples used per figure, "5" when all agree, else "tcp1·tcp4·rtt·udp" like "4·5·—·3" (— not measured). */
+export function usedCount(r: Summary): string {
+  const figs = [r.tcp1, r.tcp4, r.rttP50, r.udp]
+  const ns = figs.filter((x) => x.of > 0).map((x) => x.n)
+  const total = Math.max(0, ...figs.map((x) => x.of))
+  const used = ns.every((n) => n === ns[0]) ? String(ns[0] ?? 0) : figs.map((x) => (x.of > 0 ? String(x.n) : '—')).join('·')
   return `${used} of ${total}`
 }
 
 export function datapathTable(rows: Summary[]): string {
   const lines = [
-    '| setup | TCP 1 stream Gbit/s | TCP 4 streams Gbit/s | RTT p50 µs | RTT p99 µs | UDP 64 B received kpps | UDP sent kpps | reps used |',
+    '| setup | TCP 1 stream Gbit/s | TCP 4 streams Gbit/s | RTT p50 µs | RTT p99 µs | UDP 64 B received kpps | UDP sent kpps | reps used (tcp1·tcp4·rtt·udp) |',
     '|---|---:|---:|---:|---:|---:|---:|---:|',
   ]
   for (const r of rows)

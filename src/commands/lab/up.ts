@@ -1,8 +1,9 @@
 import * as Flags from '@oclif/core/flags'
 import { LabCommand, labNameFlag } from '../../cli/lab.js'
+import { enumFlag } from '../../cli/base.js'
 import { labDown, labStatus, labUp, type UpResult } from '../../services/lab/lab.js'
-import { DEFAULT_LAB, type LabDatastore, type PodDevice } from '../../services/lab/plan.js'
-import { type Mode } from '../../services/config.js'
+import { DEFAULT_LAB, PodDeviceSchema, type LabDatastore } from '../../services/lab/plan.js'
+import { ModeSchema, NodeDefaults } from '../../services/config.js'
 import { renderLab } from './status.js'
 
 export default class LabUp extends LabCommand {
@@ -23,10 +24,9 @@ export default class LabUp extends LabCommand {
     name: labNameFlag(DEFAULT_LAB),
     nodes: Flags.integer({ description: 'number of nodes', default: 3, helpValue: 'N' }),
     'pods-per-node': Flags.integer({ description: 'pods on each node', default: 2, helpValue: 'M' }),
-    mode: Flags.string({ description: 'podnet-bpf mode on every node', options: ['direct', 'vxlan', 'auto'], default: 'auto' }),
-    'pod-device': Flags.string({
+    mode: enumFlag(ModeSchema, { description: 'podnet-bpf mode on every node', default: NodeDefaults.mode }),
+    'pod-device': enumFlag(PodDeviceSchema, {
       description: "pod device pairs: veth, or netkit (Linux >= 6.7 with CONFIG_NETKIT; from-pod runs in the pod's own transmit)",
-      options: ['veth', 'netkit'],
       default: 'veth',
     }),
     datastore: Flags.string({
@@ -56,9 +56,9 @@ export default class LabUp extends LabCommand {
         name: flags.name,
         nodes: flags.nodes,
         podsPerNode: flags['pods-per-node'],
-        mode: flags.mode as Mode,
+        mode: flags.mode,
         routedNodes: flags['routed-nodes'],
-        podDevice: flags['pod-device'] as PodDevice,
+        podDevice: flags['pod-device'],
         datastore: flags.datastore as LabDatastore,
         onProgress: json ? undefined : (l) => this.log(l),
       })

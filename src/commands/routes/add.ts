@@ -1,7 +1,7 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
-import { BaseCommand } from '../../cli/base.js'
-import { addRoute, type RouteView } from '../../services/routes.js'
+import { BaseCommand, enumFlag } from '../../cli/base.js'
+import { EncapSchema, addRoute, type RouteView } from '../../services/index.js'
 
 export default class RoutesAdd extends BaseCommand {
   static override summary = "Route a peer node's pod CIDR (or change an existing route's node or encapsulation)"
@@ -13,18 +13,14 @@ export default class RoutesAdd extends BaseCommand {
   static override args = { cidr: Args.string({ description: "the peer node's pod CIDR", required: true }) }
   static override flags = {
     'node-ip': Flags.string({ description: "the peer node's underlay IP", required: true, helpValue: 'IP' }),
-    encap: Flags.string({
+    encap: enumFlag(EncapSchema, {
       description: 'none (direct), vxlan, or auto (direct when the peer is on the device subnet) [default: the node mode]',
-      options: ['auto', 'vxlan', 'none'],
     }),
   }
 
   async run(): Promise<RouteView> {
     const { args, flags } = await this.parse(RoutesAdd)
-    const r = addRoute(
-      { cidr: args.cidr, nodeIp: flags['node-ip'], encap: flags.encap as 'auto' | 'vxlan' | 'none' | undefined },
-      flags['pin-dir'],
-    )
+    const r = addRoute({ cidr: args.cidr, nodeIp: flags['node-ip'], encap: flags.encap }, flags['pin-dir'])
     this.log(`route ${r.cidr} via node ${r.nodeIp} (${r.encap})`)
     return r
   }

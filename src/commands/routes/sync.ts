@@ -1,10 +1,8 @@
 import * as Flags from '@oclif/core/flags'
-import { readFileSync } from 'node:fs'
 import { z } from '../../util/zod.js'
 import { BaseCommand } from '../../cli/base.js'
-import { UserError } from '../../errors.js'
 import { formatZodError, EncapSchema } from '../../services/config.js'
-import { syncRoutes, type SyncResult } from '../../services/routes.js'
+import { readRoutesFile, syncRoutes, type SyncResult } from '../../services/routes.js'
 
 const RoutesFile = z.array(z.object({ cidr: z.string(), nodeIp: z.string(), encap: EncapSchema.optional() }).strict())
 
@@ -20,16 +18,7 @@ export default class RoutesSync extends BaseCommand {
 
   async run(): Promise<SyncResult> {
     const { flags } = await this.parse(RoutesSync)
-    let data: unknown
-    try {
-      data = JSON.parse(readFileSync(flags.file, 'utf8'))
-    } catch (e) {
-      throw new UserError(
-        `cannot read routes from ${flags.file}: ${(e as Error).message}`,
-        'pass a JSON array of {"cidr", "nodeIp", "encap"?}',
-      )
-    }
-    const parsed = RoutesFile.safeParse(data)
+    const parsed = RoutesFile.safeParse(readRoutesFile(flags.file))
     if (!parsed.success) throw formatZodError(parsed.error, `routes file ${flags.file}`)
     const r = syncRoutes(parsed.data, flags['pin-dir'])
     this.log(`routes: ${r.added} added, ${r.changed} changed, ${r.removed} removed, ${r.unchanged} unchanged`)

@@ -206,6 +206,11 @@ export async function serveMetrics(o: { pinDir?: string; address: string; port: 
     reader.close()
     const err = e as NodeJS.ErrnoException
     if (err.code === 'EADDRINUSE') throw new UserError(`${o.address}:${o.port} is already in use`, 'pick another --port')
+    if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN' || err.code === 'EAI_NONAME' || (err.syscall ?? '') === 'getaddrinfo')
+      throw new UserError(
+        `--address ${o.address} is not an IP address or a name this host resolves`,
+        'pass --address with a local IP, e.g. 127.0.0.1',
+      )
     if (err.code === 'EADDRNOTAVAIL')
       throw new UserError(
         `${o.address} is not an address of this host (network namespace)`,

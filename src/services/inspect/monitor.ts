@@ -12,8 +12,10 @@ import { parseIPv4 } from '../../util/ipv4.js'
 import { requireState } from '../node.js'
 import { stateDir } from '../state.js'
 import { dirLabel, ifLabel, monotonicToDate, protoLabel, reasonLabel } from './common.js'
+import { z } from '../../util/zod.js'
 
-export type EventFilter = 'drop' | 'trace' | 'all'
+export const EventFilterSchema = z.enum(['drop', 'trace', 'all'])
+export type EventFilter = z.infer<typeof EventFilterSchema>
 
 export interface MonitorEvent {
   time: string

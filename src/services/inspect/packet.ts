@@ -3,8 +3,10 @@
 // the VXLAN frame that carries it on the wire.
 import { ipToBuf, macToBytes } from '../../datapath/abi.js'
 import { VXLAN_OVERHEAD } from '../../datapath/netdev.js'
+import { z } from '../../util/zod.js'
 
-export type Proto = 'icmp' | 'tcp' | 'udp'
+export const ProtoSchema = z.enum(['icmp', 'tcp', 'udp'])
+export type Proto = z.infer<typeof ProtoSchema>
 export const PROTO_NUMBER: Record<Proto, number> = { icmp: 1, tcp: 6, udp: 17 }
 export const EXPLAIN_SPORT = 40000
 

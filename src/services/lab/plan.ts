@@ -3,6 +3,7 @@
 // Everything a lab owns is named with the prefix `pnlab-<name>-`, so two
 // labs coexist and `lab down` finds the leftovers of a crashed one.
 import { UserError } from '../../errors.js'
+import { z } from '../../util/zod.js'
 import { type Mode } from '../config.js'
 import { podHostIfName } from '../pods.js'
 
@@ -42,7 +43,8 @@ export interface NodePlan {
 
 /** veth pairs, or netkit pairs (Linux >= 6.7 with CONFIG_NETKIT): the pod's
  * transmit runs from-pod itself, one backlog queue less per packet */
-export type PodDevice = 'veth' | 'netkit'
+export const PodDeviceSchema = z.enum(['veth', 'netkit'])
+export type PodDevice = z.infer<typeof PodDeviceSchema>
 
 export type LabDatastore = 'etcd' | 'static'
 
