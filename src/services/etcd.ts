@@ -21,6 +21,39 @@ export interface EtcdConnection {
   key?: string
 }
 
+const url = z.string().regex(/^https?:\/\/[^\s/]+$/, 'must be an http(s)://HOST:PORT URL')
+
+/** The etcd connection settings (agent config `etcd:`, and the --etcd-* flags). */
+export const EtcdConfigSchema = z
+  .object({
+    endpoints: z.array(url).min(1, 'list at least one etcd endpoint').default(['http://127.0.0.1:2379']),
+    prefix: z
+      .string()
+      .regex(/^\/[^\s]*[^/\s]$/, 'must start with / and not end with / (e.g. /podnet.io/network)')
+      .default('/podnet.io/network'),
+    ca: z.string().optional(),
+    cert: z.string().optional(),
+    key: z.string().optional(),
+  })
+  .strict()
+export type EtcdConfig = z.infer<typeof EtcdConfigSchema>
+
+/** --etcd-* flag values (endpoints comma-separated) → a validated connection. */
+export function etcdConnection(f: { endpoints: string; prefix: string; ca?: string; cert?: string; key?: string }): EtcdConnection {
+  const r = EtcdConfigSchema.safeParse({
+    endpoints: f.endpoints
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    prefix: f.prefix,
+    ca: f.ca,
+    cert: f.cert,
+    key: f.key,
+  })
+  if (!r.success) throw formatZodError(r.error, 'etcd flags')
+  return r.data
+}
+
 export const ClusterConfigSchema = z
   .object({
     network: z.string(),

@@ -1,7 +1,7 @@
 import * as Flags from '@oclif/core/flags'
 import { BaseCommand } from '../../cli/base.js'
-import { etcdConnection, etcdFlags } from '../../cli/etcd.js'
-import { clusterInit, type ClusterConfig } from '../../services/etcd.js'
+import { etcdFlags } from '../../cli/etcd.js'
+import { clusterInit, etcdConnection, type ClusterConfig } from '../../services/etcd.js'
 import type { Mode } from '../../services/config.js'
 
 export default class ClusterInit extends BaseCommand {
@@ -22,7 +22,13 @@ export default class ClusterInit extends BaseCommand {
   async run(): Promise<{ action: string; config: ClusterConfig }> {
     const { flags } = await this.parse(ClusterInit)
     const r = await clusterInit({
-      ...etcdConnection(flags),
+      ...etcdConnection({
+        endpoints: flags['etcd-endpoints'],
+        prefix: flags['etcd-prefix'],
+        ca: flags['etcd-ca'],
+        cert: flags['etcd-cert'],
+        key: flags['etcd-key'],
+      }),
       network: flags.network,
       subnetLen: flags['subnet-len'],
       mode: flags.mode as Mode,

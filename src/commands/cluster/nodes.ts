@@ -1,6 +1,6 @@
 import { BaseCommand, table } from '../../cli/base.js'
-import { etcdConnection, etcdFlags } from '../../cli/etcd.js'
-import { clusterNodes, type ClusterConfig, type NodeLease } from '../../services/etcd.js'
+import { etcdFlags } from '../../cli/etcd.js'
+import { clusterNodes, etcdConnection, type ClusterConfig, type NodeLease } from '../../services/etcd.js'
 
 export default class ClusterNodes extends BaseCommand {
   static override summary = 'List the nodes holding subnet leases in etcd (node, node IP, pod CIDR, mode, expiry)'
@@ -13,7 +13,15 @@ export default class ClusterNodes extends BaseCommand {
 
   async run(): Promise<{ config: ClusterConfig | null; nodes: NodeLease[] }> {
     const { flags } = await this.parse(ClusterNodes)
-    const r = await clusterNodes(etcdConnection(flags))
+    const r = await clusterNodes(
+      etcdConnection({
+        endpoints: flags['etcd-endpoints'],
+        prefix: flags['etcd-prefix'],
+        ca: flags['etcd-ca'],
+        cert: flags['etcd-cert'],
+        key: flags['etcd-key'],
+      }),
+    )
     this.log(
       r.config
         ? `network ${r.config.network}, /${r.config.subnetLen} per node, mode ${r.config.mode}`
