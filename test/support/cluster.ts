@@ -142,11 +142,23 @@ export class Cluster {
     this.etcd.delete(k)
   }
 
+  /** etcdctl against every member (a put right after a member dies waits out the election; retried) */
   etcdctl(args: string[], member?: number): string {
     const k = member ?? [...this.etcd.keys()][0] ?? 1
-    return must('nsenter', [`--net=/run/netns/${this.id}-e${k}`, 'etcdctl', '--endpoints', `http://${etcdIp(k)}:2379`, ...args], {
-      env: { ...process.env, ETCDCTL_API: '3' },
-    })
+    const argv = [
+      `--net=/run/netns/${this.id}-e${k}`,
+      'etcdctl',
+      '--endpoints',
+      member ? `http://${etcdIp(k)}:2379` : this.endpoints,
+      '--command-timeout',
+      '10s',
+      ...args,
+    ]
+    for (let attempt = 1; ; attempt++) {
+      const r = sh('nsenter', argv, { env: { ...process.env, ETCDCTL_API: '3' }, timeoutMs: 30_000 })
+      if (r.status === 0) return r.stdout
+      if (attempt === 3) throw new Error(`etcdctl ${args.join(' ')} → ${r.status}\n${r.stderr}`)
+    }
   }
 
   async waitEtcdHealthy(timeoutMs = 20_000): Promise<void> {
