@@ -5,7 +5,7 @@ import { EventFilterSchema, Monitor, formatEvent } from '../services/inspect/mon
 export default class MonitorCmd extends BaseCommand {
   static override summary = 'Stream drop and forwarding events from the datapath'
   static override description =
-    "Reads the podnet_events ring buffer: drops are always reported by the programs; forwarding traces (local, direct, VXLAN, stack) are emitted only while a monitor asks for them (--type trace or all), so tracing costs nothing otherwise. One line per event; --json prints one JSON object per line. Run it in the node's network namespace so device names resolve."
+    "Reads the podnet_events ring buffer: drops are always reported by the programs (at most 64 events per second per CPU, program and reason; `metrics` counts every one); forwarding traces (local, direct, VXLAN, stack) are emitted only while a monitor asks for them (--type trace or all), so tracing costs nothing otherwise. One line per event; --json prints one JSON object per line. Run it in the node's network namespace so device names resolve."
   static override examples = [
     '<%= config.bin %> monitor',
     '<%= config.bin %> monitor --type all --ip 10.244.1.11',

@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import {
   ABI_VERSION,
+  DROP_EVENTS_PER_SEC,
   EXPLAIN_F_TUNNEL,
   EXPLAIN_MAGIC0,
   EXPLAIN_MAGIC1,
@@ -29,6 +30,7 @@ const MIRRORS: Record<string, number> = {
   PODNET_EXPLAIN_MAGIC0: EXPLAIN_MAGIC0,
   PODNET_EXPLAIN_MAGIC1: EXPLAIN_MAGIC1,
   PODNET_EXPLAIN_F_TUNNEL: EXPLAIN_F_TUNNEL,
+  PODNET_DROP_EVENTS_PER_SEC: DROP_EVENTS_PER_SEC,
 }
 
 function headerValues(): Record<string, number> {
