@@ -5,8 +5,7 @@ import { hostname } from 'node:os'
 import { LineCounter, parseDocument } from 'yaml'
 import { z } from '../util/zod.js'
 import { UserError } from '../errors.js'
-import { isIPv4, parseCidr } from '../util/ipv4.js'
-import { ModeSchema, NodeDefaults, formatZodError } from '../services/config.js'
+import { CidrSchema, Ipv4Schema, ModeSchema, NodeDefaults, formatZodError } from '../services/config.js'
 import { EtcdConfigSchema, type EtcdConfig } from '../services/etcd.js'
 import { BgpConfigSchema, parsePeerFlag } from './bgp/config.js'
 
@@ -32,14 +31,8 @@ const duration = (min: number, max: number) =>
     return ms
   })
 
-const ipv4 = z.string().refine(isIPv4, { message: 'must be an IPv4 address like 192.168.77.1' })
-const cidr = z.string().superRefine((s, ctx) => {
-  try {
-    parseCidr(s)
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: e instanceof UserError ? e.toString() : String(e) })
-  }
-})
+const ipv4 = Ipv4Schema
+const cidr = CidrSchema
 const listen = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be ADDRESS:PORT, e.g. 127.0.0.1:9963 (port 0: any free port)')
 
 export const DATASTORES = ['etcd', 'file', 'kubernetes'] as const

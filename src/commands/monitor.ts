@@ -2,7 +2,7 @@ import * as Flags from '@oclif/core/flags'
 import { BaseCommand, enumFlag } from '../cli/base.js'
 import { EventFilterSchema, Monitor, formatEvent } from '../services/inspect/monitor.js'
 
-export default class MonitorCmd extends BaseCommand {
+export default class MonitorCommand extends BaseCommand {
   static override summary = 'Stream drop and forwarding events from the datapath'
   static override description =
     "Reads the podnet_events ring buffer: drops are always reported by the programs (at most 64 events per second per CPU, program and reason; `metrics` counts every one); forwarding traces (local, direct, VXLAN, stack) are emitted only while a monitor asks for them (--type trace or all), so tracing costs nothing otherwise. One line per event; --json prints one JSON object per line. Run it in the node's network namespace so device names resolve."
@@ -20,7 +20,7 @@ export default class MonitorCmd extends BaseCommand {
   }
 
   async run(): Promise<void> {
-    const { flags } = await this.parse(MonitorCmd)
+    const { flags } = await this.parse(MonitorCommand)
     let seen = 0
     let done: () => void = () => {}
     const finished = new Promise<void>((r) => (done = r))

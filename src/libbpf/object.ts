@@ -121,12 +121,10 @@ export class BpfObject {
   /** Names (bpf_map__name) of all maps, including internal ones like "<obj>.rodata". */
   mapNames(): string[] {
     const lb = libbpf()
-    const h = this.handle()
-    const names: string[] = []
-    for (let p = lb.bpf_object__next_map(h, null); !isNull(p); p = lb.bpf_object__next_map(h, p)) {
-      names.push(lb.bpf_map__name(p) ?? '')
-    }
-    return names
+    return this.names(
+      (p) => lb.bpf_object__next_map(this.handle(), p),
+      (p) => lb.bpf_map__name(p),
+    )
   }
 
   /** The object's .rodata map (const volatile globals); throws if the object has none. */
@@ -151,12 +149,17 @@ export class BpfObject {
 
   programNames(): string[] {
     const lb = libbpf()
-    const h = this.handle()
-    const names: string[] = []
-    for (let p = lb.bpf_object__next_program(h, null); !isNull(p); p = lb.bpf_object__next_program(h, p)) {
-      names.push(lb.bpf_program__name(p) ?? '')
-    }
-    return names
+    return this.names(
+      (p) => lb.bpf_object__next_program(this.handle(), p),
+      (p) => lb.bpf_program__name(p),
+    )
+  }
+
+  /** Walks a libbpf `__next_*` iterator, collecting names. */
+  private names(next: (p: Ptr | null) => Ptr, name: (p: Ptr) => string | null): string[] {
+    const out: string[] = []
+    for (let p = next(null); !isNull(p); p = next(p)) out.push(name(p) ?? '')
+    return out
   }
 
   /** bpf_object__load: creates/reuses maps (pinning), loads programs. The error carries the verifier log. */

@@ -9,7 +9,6 @@ import { MapName, Programs, type DatapathConfig, type ProgramKey } from '../data
 import { DatapathMaps } from '../datapath/maps.js'
 import { incompatiblePins, loadProgram, objectHash, pinnedMapNames, type LoadedProgram } from '../datapath/objects.js'
 import {
-  createVxlan,
   deleteLink,
   applyRoutes,
   endpointRoute,
@@ -20,15 +19,16 @@ import {
   listOurRoutes,
   ROUTE_PROTO,
   peerRoute,
-  readSysctl,
-  setMtu,
   VXLAN_DEV,
   VXLAN_OVERHEAD,
   writeSysctl,
+  type AddrInfo,
   type LinkInfo,
 } from '../datapath/netdev.js'
+import { applyNodeSysctls, restoreUnder } from '../datapath/sysctl.js'
+import { ensureVxlanDevice } from '../datapath/vxlan.js'
 import { attachProgram, detachPodProgram, detachProgram, ensureClsact, queryProgram, removeClsact } from '../datapath/tc.js'
-import { cidrContains, parseCidr } from '../util/ipv4.js'
+import { cidrContains, parseCidr, type Cidr } from '../util/ipv4.js'
 import { parseNodeConfig, readConfigFile, type NodeConfig } from './config.js'
 import { ensurePinDir } from './preflight.js'
 import { listStates, loadState, lockPath, netnsLockPath, removeState, saveState, type NodeState } from './state.js'
@@ -87,15 +87,69 @@ function assertNetnsFree(pinDir: string, netns: NetnsId): void {
   }
 }
 
+/** Everything attach decided before changing anything. */
+interface AttachPlan {
+  pinDir: string
+  prev: NodeState | null
+  cfg: NodeConfig
+  dev: LinkInfo
+  addrs: AddrInfo[]
+  podMtu: number
+  needsVxlan: boolean
+  /** nothing of ours on this node yet (no state, no pinned routes map) */
+  fresh: boolean
+  /** the routes map's routes, re-resolved for the (possibly new) mode */
+  routes: { cidr: string; nodeIp: string; vxlan: boolean }[]
+  keys: ProgramKey[]
+  hashes: Record<string, string>
+  build: string
+}
+
+/** attach, as its steps: preflight, devices, programs, sysctls, routes, state. */
 function attachLocked(input: AttachInput, pinDir: string, netns: NetnsId): AttachResult {
   const prev = loadState(pinDir)
   if (prev) assertOwnNetns(prev)
   assertNetnsFree(pinDir, netns)
+  const plan = preflight(input, pinDir, prev)
+  if (prev && isUnchanged(prev, plan)) {
+    if (!prev.netns) saveState({ ...prev, netns }) // state from before namespaces were recorded
+    return result('unchanged', prev)
+  }
+  const prevHooks = prev ? hooksOf(prev).filter((h) => h.key !== 'fromPod') : []
+  // a failed first attach removes only what it made, never pins it found
+  const found = new Set(existsSync(pinDir) ? readdirSync(pinDir) : [])
+  const createdDir = ensurePinDir(pinDir)
+  const state = nextState(plan, netns)
+  const loaded: LoadedProgram[] = []
+  try {
+    state.vxlan = plan.needsVxlan ? ensureVxlanDevice(plan.cfg.vxlanPort, plan.podMtu, prev?.vxlan?.created ?? false) : null
+    loaded.push(...loadPrograms(plan, state))
+    attachPrograms(plan, state, loaded)
+    applyNodeSysctls(state.sysctls, plan.cfg.device)
+    applyNodeRoutes(plan, state)
+    if (prev) retireOld(prev, prevHooks, state)
+    saveState(state)
+    return result(prev ? 'replaced' : 'attached', state)
+  } catch (e) {
+    // first attach: leave nothing behind; re-attach: the previous programs
+    // stay wherever the replace had not happened yet, and state is untouched
+    if (!prev) {
+      teardown(state, found)
+      removeCreatedDirs(pinDir, createdDir)
+      removeHeldLockFile(lockPath(pinDir))
+    }
+    throw e
+  } finally {
+    for (const l of loaded) l.obj.close()
+  }
+}
+
+/** Step 1: configuration, device, MTU and every existing route checked; nothing changed. */
+function preflight(input: AttachInput, pinDir: string, prev: NodeState | null): AttachPlan {
   const fileCfg = input.configFile ? readConfigFile(input.configFile) : {}
   const flags = Object.fromEntries(Object.entries(input.flags).filter(([, v]) => v !== undefined))
   const cfg = parseNodeConfig({ ...fileCfg, ...flags }, input.configFile ? `configuration (${input.configFile} + flags)` : 'flags')
   checkNodeAddressing(cfg, VXLAN_DEV)
-
   const dev = requireDevice(cfg.device)
   const addrs = ipv4Addresses(cfg.device)
   if (!addrs.some((a) => a.local === cfg.nodeIp)) {
@@ -115,208 +169,165 @@ function attachLocked(input: AttachInput, pinDir: string, netns: NetnsId): Attac
   }
   checkPinsCompatible(pinDir, incompatiblePins(pinDir))
   checkPodCidrFree(cfg.podCidr, foreignRoutes(listMainRoutes(), ROUTE_PROTO), [])
-
-  // nothing of ours on this node yet (no state, no pinned routes map)
-  const fresh = !prev && !existsSync(join(pinDir, 'podnet_routes'))
-  if (prev) {
-    const cidr = parseCidr(cfg.podCidr)
-    const outside = Object.keys(prev.endpoints).filter((ip) => !cidrContains(cidr, ip))
-    if (outside.length) {
-      throw new UserError(
-        `endpoints ${outside.join(', ')} are outside the new pod CIDR ${cfg.podCidr}`,
-        'delete them first (podnet-bpf endpoints del --ip …)',
-      )
-    }
-  }
-  const subnets = subnetsOf(addrs)
-  // Every route must still be possible in the new mode: check before changing anything.
-  let maps0: DatapathMaps | null = null
-  const reresolved: { cidr: string; nodeIp: string; vxlan: boolean }[] = []
-  if (prev && existsSync(join(pinDir, 'podnet_routes'))) {
-    maps0 = DatapathMaps.open(pinDir)
-    try {
-      for (const r of maps0.routes.entries()) {
-        const req = prev.routeEncap[r.cidr] ?? (r.vxlan ? 'vxlan' : 'none')
-        reresolved.push({ cidr: r.cidr, nodeIp: r.nodeIp, vxlan: resolveEncap(req, cfg.mode, r.nodeIp, subnets, r.cidr) })
-      }
-    } finally {
-      maps0.close()
-    }
-  }
-  checkNodeIpNotPod(cfg.nodeIp, reresolved)
-  checkPodCidrFree(cfg.podCidr, [], reresolved)
-
+  if (prev) assertEndpointsInside(prev, cfg.podCidr)
+  const routes = prev ? reresolveRoutes(prev, pinDir, cfg, subnetsOf(addrs)) : []
+  checkNodeIpNotPod(cfg.nodeIp, routes)
+  checkPodCidrFree(cfg.podCidr, [], routes)
   const keys = programKeysFor(cfg.mode)
   const hashes = Object.fromEntries(keys.map((k) => [k, objectHash(k)]))
-  const build = keys.map((k) => hashes[k]).join('.')
-
-  if (prev && isDeepStrictEqual(prev.config, cfg) && prev.build === build && prev.deviceIfindex === dev.ifindex && isLive(prev)) {
-    if (!prev.netns) saveState({ ...prev, netns }) // state from before namespaces were recorded
-    return result('unchanged', prev)
-  }
-  const prevHooks = prev ? hooksOf(prev).filter((h) => h.key !== 'fromPod') : []
-
-  // a failed first attach removes only what it made, never pins it found
-  const found = new Set(existsSync(pinDir) ? readdirSync(pinDir) : [])
-  const createdDir = ensurePinDir(pinDir)
-  const state: NodeState = prev
-    ? { ...prev, config: cfg, deviceIfindex: dev.ifindex, deviceMtu: dev.mtu, podMtu, netns }
-    : {
-        version: 1,
-        pinDir,
-        config: cfg,
-        deviceIfindex: dev.ifindex,
-        deviceMtu: dev.mtu,
-        podMtu,
-        vxlan: null,
-        build,
-        programs: {},
-        clsactCreated: [],
-        sysctls: [],
-        routeEncap: {},
-        endpoints: {},
-        attachedAt: new Date().toISOString(),
-        netns,
-      }
-  const loaded: LoadedProgram[] = []
-  try {
-    // 1. the overlay device, before programs that redirect to it
-    const oldVxlan = prev?.vxlan ?? null
-    if (needsVxlan) {
-      let vx = getLinkByName(VXLAN_DEV)
-      let created = oldVxlan?.created ?? false
-      if (vx && (vx.kind !== 'vxlan' || !vx.vxlan?.external || vx.vxlan.port !== cfg.vxlanPort)) {
-        if (!created) {
-          throw new UserError(
-            `a device named ${VXLAN_DEV} exists but is not a collect_md VXLAN device on port ${cfg.vxlanPort}`,
-            `delete it (ip link del ${VXLAN_DEV}) and attach again`,
-          )
-        }
-        deleteLink(VXLAN_DEV)
-        vx = null
-      }
-      if (!vx) {
-        try {
-          createVxlan(cfg.vxlanPort, podMtu)
-        } catch (e) {
-          throw new UserError(
-            `cannot create the VXLAN device: ${(e as Error).message.split('\n')[0]}`,
-            'load the vxlan module (modprobe vxlan) or use --mode direct',
-          )
-        }
-        created = true
-        vx = requireDevice(VXLAN_DEV)
-      } else if (vx.mtu !== podMtu) {
-        setMtu(VXLAN_DEV, podMtu)
-      }
-      state.vxlan = { ifindex: vx.ifindex, created }
-    } else {
-      state.vxlan = null
-    }
-
-    // 2. load every program with this node's configuration (maps reused from pins)
-    const dp: DatapathConfig = {
-      nodeIp: cfg.nodeIp,
-      deviceIfindex: dev.ifindex,
-      vxlanIfindex: state.vxlan?.ifindex ?? 0,
-      vni: cfg.vni,
-      deviceMtu: dev.mtu,
-      overlayMtu: needsVxlan ? podMtu : 0,
-      podCidr: cfg.podCidr,
-      vxlanPort: cfg.vxlanPort,
-      nodePrefixLen: addrs.find((a) => a.local === cfg.nodeIp)?.prefixlen,
-    }
-    for (const k of keys) loaded.push(loadProgram(k, dp, pinDir))
-    const byKey = new Map(loaded.map((l) => [l.key, l]))
-
-    // 3. attach (atomic replace where a previous build sits)
-    for (const h of hooksOf(state)) {
-      const l = byKey.get(h.key)!
-      try {
-        if (h.hook.point !== 'netkit-peer' && ensureClsact(h.hook.ifindex) && !state.clsactCreated.includes(h.hook.ifindex))
-          state.clsactCreated.push(h.hook.ifindex)
-        attachProgram(h.hook, l.prog.fd())
-      } catch (e) {
-        // a pod device that vanished since (or whose ifindex is now another
-        // device): its endpoint is stale, not fatal
-        if (
-          h.key === 'fromPod' &&
-          e instanceof BpfError &&
-          (e.code === 'ENODEV' || e.code === 'ENXIO' || e.code === 'EINVAL' || e.code === 'EACCES')
-        )
-          continue
-        throw e
-      }
-    }
-    for (const l of loaded) {
-      const p = progPinPath(pinDir, l.key)
-      if (existsSync(p)) unlinkSync(p)
-      l.prog.pin(p)
-      state.programs[l.key] = { id: l.prog.id(), hash: hashes[l.key]! }
-    }
-    // programs of a mode we left (vxlan → direct)
-    for (const k of Object.keys(Programs) as ProgramKey[]) {
-      if (keys.includes(k)) continue
-      delete state.programs[k]
-      const p = progPinPath(pinDir, k)
-      if (existsSync(p)) unlinkSync(p)
-    }
-    state.build = build
-
-    // 4. node sysctls: forwarding, and loose reverse-path filtering on the
-    // NIC (replies to VXLAN-encapsulated traffic come back unencapsulated)
-    setSysctl(state, 'net/ipv4/ip_forward', '1')
-    const rpAll = Number(requireSysctl('net/ipv4/conf/all/rp_filter'))
-    const rpDev = Number(requireSysctl(`net/ipv4/conf/${cfg.device}/rp_filter`))
-    if (Math.max(rpAll, rpDev) === 1) setSysctl(state, `net/ipv4/conf/${cfg.device}/rp_filter`, '2')
-
-    // 5. routes follow the (possibly new) mode; kernel routes for node → pod
-    if (reresolved.length) {
-      const maps = DatapathMaps.open(pinDir)
-      try {
-        maps.routes.setMany(reresolved)
-      } finally {
-        maps.close()
-      }
-    }
-    // one link dump, not an `ip link show` per endpoint
-    const ifindexOf = new Map(listLinks().map((l) => [l.name, l.ifindex]))
-    applyRoutes(
-      [
-        ...Object.entries(state.endpoints)
-          .filter(([, e]) => ifindexOf.get(e.ifname) === e.ifindex)
-          .map(([ip, e]) => endpointRoute(ip, e.ifname, cfg.nodeIp)),
-        ...reresolved.map((r) => peerRoute(r.cidr, r.nodeIp, r.vxlan, cfg.device, cfg.nodeIp)),
-      ],
-      // a first attach owns no kernel routes yet: any of ours are leftovers of
-      // a detach that could not finish (routes sync relies on this)
-      fresh ? listOurRoutes().map((r) => r.dst) : [],
-    )
-
-    // 6. hooks of a device or mode we left, and an overlay we no longer need
-    if (prev) retireOldHooks(prev, prevHooks, state)
-    if (oldVxlan && !needsVxlan && oldVxlan.created) deleteLink(VXLAN_DEV)
-
-    saveState(state)
-    return result(prev ? 'replaced' : 'attached', state)
-  } catch (e) {
-    // first attach: leave nothing behind; re-attach: the previous programs
-    // stay wherever the replace had not happened yet, and state is untouched
-    if (!prev) {
-      teardown(state, found)
-      removeCreatedDirs(pinDir, createdDir)
-      removeHeldLockFile(lockPath(pinDir))
-    }
-    throw e
-  } finally {
-    for (const l of loaded) l.obj.close()
+  return {
+    pinDir,
+    prev,
+    cfg,
+    dev,
+    addrs,
+    podMtu,
+    needsVxlan,
+    fresh: !prev && !existsSync(join(pinDir, 'podnet_routes')),
+    routes,
+    keys,
+    hashes,
+    build: keys.map((k) => hashes[k]).join('.'),
   }
 }
 
-/** After a re-attach with another device or mode: nothing of ours stays on a
- * hook the new configuration does not use (old NIC, old VXLAN device), with
- * the clsact qdiscs and the NIC sysctls we set there undone. */
-function retireOldHooks(prev: NodeState, prevHooks: readonly NodeHook[], state: NodeState): void {
+function assertEndpointsInside(prev: NodeState, podCidr: string): void {
+  const cidr = parseCidr(podCidr)
+  const outside = Object.keys(prev.endpoints).filter((ip) => !cidrContains(cidr, ip))
+  if (outside.length) {
+    throw new UserError(
+      `endpoints ${outside.join(', ')} are outside the new pod CIDR ${podCidr}`,
+      'delete them first (podnet-bpf endpoints del --ip …)',
+    )
+  }
+}
+
+/** Every route must still be possible in the new mode: checked before changing anything. */
+function reresolveRoutes(prev: NodeState, pinDir: string, cfg: NodeConfig, subnets: Cidr[]): AttachPlan['routes'] {
+  if (!existsSync(join(pinDir, 'podnet_routes'))) return []
+  const maps = DatapathMaps.open(pinDir)
+  try {
+    return [...maps.routes.entries()].map((r) => {
+      const req = prev.routeEncap[r.cidr] ?? (r.vxlan ? 'vxlan' : 'none')
+      return { cidr: r.cidr, nodeIp: r.nodeIp, vxlan: resolveEncap(req, cfg.mode, r.nodeIp, subnets, r.cidr) }
+    })
+  } finally {
+    maps.close()
+  }
+}
+
+function isUnchanged(prev: NodeState, plan: AttachPlan): boolean {
+  return isDeepStrictEqual(prev.config, plan.cfg) && prev.build === plan.build && prev.deviceIfindex === plan.dev.ifindex && isLive(prev)
+}
+
+function nextState(plan: AttachPlan, netns: NetnsId): NodeState {
+  const { prev, cfg, dev, podMtu } = plan
+  if (prev) return { ...prev, config: cfg, deviceIfindex: dev.ifindex, deviceMtu: dev.mtu, podMtu, netns }
+  return {
+    version: 1,
+    pinDir: plan.pinDir,
+    config: cfg,
+    deviceIfindex: dev.ifindex,
+    deviceMtu: dev.mtu,
+    podMtu,
+    vxlan: null,
+    build: plan.build,
+    programs: {},
+    clsactCreated: [],
+    sysctls: [],
+    routeEncap: {},
+    endpoints: {},
+    attachedAt: new Date().toISOString(),
+    netns,
+  }
+}
+
+/** Step 3: every program loaded with this node's configuration (maps reused from pins). */
+function loadPrograms(plan: AttachPlan, state: NodeState): LoadedProgram[] {
+  const { cfg, dev } = plan
+  const dp: DatapathConfig = {
+    nodeIp: cfg.nodeIp,
+    deviceIfindex: dev.ifindex,
+    vxlanIfindex: state.vxlan?.ifindex ?? 0,
+    vni: cfg.vni,
+    deviceMtu: dev.mtu,
+    overlayMtu: plan.needsVxlan ? plan.podMtu : 0,
+    podCidr: cfg.podCidr,
+    vxlanPort: cfg.vxlanPort,
+    nodePrefixLen: plan.addrs.find((a) => a.local === cfg.nodeIp)?.prefixlen,
+  }
+  const loaded: LoadedProgram[] = []
+  try {
+    for (const k of plan.keys) loaded.push(loadProgram(k, dp, plan.pinDir))
+  } catch (e) {
+    for (const l of loaded) l.obj.close()
+    throw e
+  }
+  return loaded
+}
+
+/** Step 3 (cont.): on every hook (atomic replace where a previous build sits), then pinned. */
+function attachPrograms(plan: AttachPlan, state: NodeState, loaded: readonly LoadedProgram[]): void {
+  const byKey = new Map(loaded.map((l) => [l.key, l]))
+  for (const h of hooksOf(state)) {
+    try {
+      if (h.hook.point !== 'netkit-peer' && ensureClsact(h.hook.ifindex) && !state.clsactCreated.includes(h.hook.ifindex))
+        state.clsactCreated.push(h.hook.ifindex)
+      attachProgram(h.hook, byKey.get(h.key)!.prog.fd())
+    } catch (e) {
+      // a pod device that vanished since (or whose ifindex is now another device): its endpoint is stale, not fatal
+      const stale = e instanceof BpfError && (e.code === 'ENODEV' || e.code === 'ENXIO' || e.code === 'EINVAL' || e.code === 'EACCES')
+      if (h.key === 'fromPod' && stale) continue
+      throw e
+    }
+  }
+  for (const l of loaded) {
+    const p = progPinPath(plan.pinDir, l.key)
+    if (existsSync(p)) unlinkSync(p)
+    l.prog.pin(p)
+    state.programs[l.key] = { id: l.prog.id(), hash: plan.hashes[l.key]! }
+  }
+  // programs of a mode we left (vxlan → direct)
+  for (const k of Object.keys(Programs) as ProgramKey[]) {
+    if (plan.keys.includes(k)) continue
+    delete state.programs[k]
+    const p = progPinPath(plan.pinDir, k)
+    if (existsSync(p)) unlinkSync(p)
+  }
+  state.build = plan.build
+}
+
+/** Step 5: routes follow the (possibly new) mode; kernel routes for node → pod. */
+function applyNodeRoutes(plan: AttachPlan, state: NodeState): void {
+  const { cfg } = plan
+  if (plan.routes.length) {
+    const maps = DatapathMaps.open(plan.pinDir)
+    try {
+      maps.routes.setMany(plan.routes)
+    } finally {
+      maps.close()
+    }
+  }
+  // one link dump, not a lookup per endpoint
+  const ifindexOf = new Map(listLinks().map((l) => [l.name, l.ifindex]))
+  applyRoutes(
+    [
+      ...Object.entries(state.endpoints)
+        .filter(([, e]) => ifindexOf.get(e.ifname) === e.ifindex)
+        .map(([ip, e]) => endpointRoute(ip, e.ifname, cfg.nodeIp)),
+      ...plan.routes.map((r) => peerRoute(r.cidr, r.nodeIp, r.vxlan, cfg.device, cfg.nodeIp)),
+    ],
+    // a first attach owns no kernel routes yet: any of ours are leftovers of
+    // a detach that could not finish (routes sync relies on this)
+    plan.fresh ? listOurRoutes().map((r) => r.dst) : [],
+  )
+}
+
+/** Step 6, after a re-attach with another device or mode: nothing of ours stays
+ * on a hook the new configuration does not use (old NIC, old VXLAN device),
+ * with the clsact qdiscs and the NIC sysctls we set there undone, and an
+ * overlay device we made and no longer need is deleted. */
+function retireOld(prev: NodeState, prevHooks: readonly NodeHook[], state: NodeState): void {
   const now = hooksOf(state).filter((h) => h.key !== 'fromPod')
   const kept = (h: NodeHook) => now.some((n) => n.hook.ifindex === h.hook.ifindex && n.hook.point === h.hook.point)
   for (const h of prevHooks.filter((h) => !kept(h))) {
@@ -336,26 +347,8 @@ function retireOldHooks(prev: NodeState, prevHooks: readonly NodeHook[], state: 
     }
     state.clsactCreated = state.clsactCreated.filter((i) => i !== ifindex)
   }
-  if (prev.config.device !== state.config.device) {
-    const mine = `net/ipv4/conf/${prev.config.device}/`
-    for (const sc of state.sysctls.filter((x) => x.path.startsWith(mine))) writeSysctl(sc.path, sc.old)
-    state.sysctls = state.sysctls.filter((x) => !x.path.startsWith(mine))
-  }
-}
-
-/** A sysctl attach depends on: unreadable is an error, not "unset". */
-function requireSysctl(path: string): string {
-  const v = readSysctl(path)
-  if (v === null)
-    throw new UserError(`cannot read /proc/sys/${path}`, 'run as root with /proc/sys mounted (and writable) in this namespace')
-  return v
-}
-
-function setSysctl(state: NodeState, path: string, value: string): void {
-  const old = requireSysctl(path)
-  if (old === value) return
-  if (!state.sysctls.some((s) => s.path === path)) state.sysctls.push({ path, old })
-  writeSysctl(path, value)
+  if (prev.config.device !== state.config.device) state.sysctls = restoreUnder(state.sysctls, `net/ipv4/conf/${prev.config.device}/`)
+  if (prev.vxlan?.created && !state.vxlan) deleteLink(VXLAN_DEV)
 }
 
 /** Are our programs still on every hook (nobody removed them, devices still there)? */

@@ -8,8 +8,9 @@ import { DEFAULT_VXLAN_PORT } from '../datapath/abi.js'
 
 export const DEFAULT_PIN_DIR = '/sys/fs/bpf/podnet'
 
-const ipv4 = z.string().refine(isIPv4, { message: 'must be an IPv4 address like 192.168.77.1' })
-const cidr = z.string().superRefine((s, ctx) => {
+/** Address and CIDR fields of every config schema (node, agent). */
+export const Ipv4Schema = z.string().refine(isIPv4, { message: 'must be an IPv4 address like 192.168.77.1' })
+export const CidrSchema = z.string().superRefine((s, ctx) => {
   try {
     parseCidr(s)
   } catch (e) {
@@ -31,8 +32,8 @@ export const NodeDefaults = { mode: 'auto', vni: 1, vxlanPort: DEFAULT_VXLAN_POR
 
 export const NodeConfigSchema = z
   .object({
-    nodeIp: ipv4,
-    podCidr: cidr,
+    nodeIp: Ipv4Schema,
+    podCidr: CidrSchema,
     device: z.string().min(1).max(15, 'interface names are at most 15 characters'),
     mode: ModeSchema.default(NodeDefaults.mode),
     vni: z.number().int().min(1).max(16_777_215, 'VNI is 24 bits: 1..16777215').default(NodeDefaults.vni),

@@ -71,6 +71,11 @@ function check(name: string, fn: () => string, fix: string, optional = false): C
 
 /** Everything podnet-bpf needs from this kernel and process. */
 export function runChecks(): Check[] {
+  return [...systemChecks(), ...deviceChecks(), ...verifierChecks()]
+}
+
+/** Privileges, the bpf() syscall, bpffs, kernel BTF. */
+function systemChecks(): Check[] {
   const checks: Check[] = []
   checks.push(check('privileges', () => (requirePrivileges(), 'CAP_BPF and CAP_NET_ADMIN'), 'run as root'))
   checks.push(
@@ -103,6 +108,12 @@ export function runChecks(): Check[] {
       'a kernel built with CONFIG_DEBUG_INFO_BTF=y',
     ),
   )
+  return checks
+}
+
+/** The devices and hooks podnet uses: clsact, VXLAN, netkit (optional). */
+function deviceChecks(): Check[] {
+  const checks: Check[] = []
   checks.push(
     check(
       'clsact',
@@ -147,6 +158,12 @@ export function runChecks(): Check[] {
       true,
     ),
   )
+  return checks
+}
+
+/** Every shipped object through this kernel's verifier. */
+function verifierChecks(): Check[] {
+  const checks: Check[] = []
   for (const key of Object.keys(Programs) as ProgramKey[]) {
     checks.push(
       check(
