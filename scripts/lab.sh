@@ -2,8 +2,11 @@
 # README's main job: on a fresh Debian 12 machine, as root, install what is
 # needed, bring up the local multi-node lab (3 nodes in network namespaces,
 # 2 pods each; node3 behind a router so `auto` picks VXLAN for it and direct
-# routing between node1 and node2), show cross-node pod traffic on both paths,
-# and say how to look around and tear down. Extra arguments go to `lab up`
+# routing between node1 and node2; a 3-member etcd cluster and a podnet-bpf
+# agent on every node that leases its pod CIDR and learns its peers), show
+# cross-node pod traffic on both paths, a node joining and leaving with the
+# time every peer took to converge, and say how to look around and tear down.
+# `./scripts/lab.sh --datastore static` runs the lab without etcd and agents. Extra arguments go to `lab up`
 # (e.g. ./scripts/lab.sh --nodes 4 --mode vxlan). Everything stays inside
 # network namespaces named pnlab-<lab>-…; nothing is changed in the host's.
 set -euo pipefail
@@ -37,12 +40,25 @@ echo "== cross-node pod traffic"
 [ -n "$VXLAN" ] && pn lab ping "$SRC" "$VXLAN" && echo
 pn lab exec node1 -- "${PN[@]}" routes list
 echo
+if "${PN[@]}" lab status --name "$LAB" --json | grep -q '"datastore": "etcd"'; then
+  echo "== the agents: leases in etcd, a node joining and leaving"
+  pn lab exec node1 -- "${PN[@]}" cluster nodes
+  echo
+  pn lab add-node --name "$LAB" --pods 1
+  echo
+  added=$("${PN[@]}" lab status --name "$LAB" --json | node -e 'const s = JSON.parse(require("fs").readFileSync(0, "utf8")).labs[0]; console.log(s.nodes.at(-1).name)')
+  pn lab remove-node "$added" --name "$LAB"
+  echo
+fi
 
 hint=""
 [ "$LAB" != demo ] && hint=" (add --name $LAB to the lab commands)"
 cat <<EOT
 == look around$hint
-  podnet-bpf lab status                                  # nodes, pods, IPs, path per peer
+  podnet-bpf lab status                                  # nodes, pods, IPs, path per peer, agents and leases
+  podnet-bpf lab logs node1                              # node1's agent log (etcd1..etcd3: the etcd members)
+  podnet-bpf lab add-node / lab remove-node NODE         # a node joins / leaves; prints each peer's convergence time
+  podnet-bpf lab exec node1 -- podnet-bpf cluster nodes  # the leases in etcd (node, node IP, pod CIDR, expiry)
   podnet-bpf lab ping node1-pod1 node3-pod2              # pod → pod, with the path it takes
   podnet-bpf lab ping node2 node1-pod1                   # node → pod (also pod → node)
   podnet-bpf lab exec node1-pod1 -- ip addr show eth0    # a shell command in a pod

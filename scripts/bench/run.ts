@@ -3,7 +3,7 @@
 //
 //   node dist/bench/run.js [--quick] [--json FILE] [--markdown FILE]
 //        [--reps N] [--duration S] [--setups a,b] [--metrics tcp1,tcp4,rtt,udp]
-//        [--no-control-plane | --control-plane-only] [--cleanup-stale]
+//        [--no-control-plane | --control-plane-only] [--no-agent | --agent-only] [--cleanup-stale]
 //        [--no-cni | --cni-only]   (CNI plugin ADD/DEL figures)
 //
 // Needs root, iperf3, sockperf, iproute2; podnet setups need `npm run build`.
@@ -44,6 +44,7 @@ import {
 } from './lib/report.js'
 import { rotate } from './lib/stats.js'
 import { controlPlane, controlPlaneTable, type ControlPlaneResult } from './lib/controlplane.js'
+import { agentBench, agentTable, type AgentBenchResult } from './lib/agent.js'
 import { cniBench, cniTable, type CniBenchResult } from './lib/cni.js'
 
 const UNITS: Record<MetricId, string> = { tcp1: 'Gbit/s', tcp4: 'Gbit/s', rtt: 'µs p50', udp: 'kpps' }
@@ -53,7 +54,7 @@ function usage(msg?: string): never {
   process.stderr.write(
     'usage: bench [--quick] [--json FILE] [--markdown FILE] [--reps N] [--duration S]\n' +
       `             [--setups ${SETUP_IDS.join(',')}] [--metrics ${METRICS.join(',')}]\n` +
-      '             [--no-control-plane | --control-plane-only] [--no-pin] [--cleanup-stale]\n' +
+      '             [--no-control-plane | --control-plane-only] [--no-agent | --agent-only] [--no-pin] [--cleanup-stale]\n' +
       '             [--no-cni | --cni-only]   (CNI plugin: ADD/DEL latency, 50 parallel ADDs, RSS)\n' +
       '             [--pod-device auto|veth|netkit]   (podnet pods; auto = netkit where the kernel has it)\n' +
       '             [--baseline DIR]   (also measure the podnet setups of another built checkout: A/B in one run)\n',
@@ -105,6 +106,8 @@ async function main(): Promise<number> {
       metrics: { type: 'string' },
       'no-control-plane': { type: 'boolean', default: false },
       'control-plane-only': { type: 'boolean', default: false },
+      'no-agent': { type: 'boolean', default: false },
+      'agent-only': { type: 'boolean', default: false },
       'no-cni': { type: 'boolean', default: false },
       'cni-only': { type: 'boolean', default: false },
       'cleanup-stale': { type: 'boolean', default: false },
@@ -143,9 +146,10 @@ async function main(): Promise<number> {
     setupIds = setupIds.filter((s) => !BASELINE_IDS.includes(s))
   }
   const cniOnly = values['cni-only']
-  const datapath = !values['control-plane-only'] && !cniOnly
-  const wantCp = !values['no-control-plane'] && !cniOnly
-  const wantCni = !values['no-cni'] && !values['control-plane-only']
+  const agentOnly = values['agent-only']
+  const datapath = !values['control-plane-only'] && !cniOnly && !agentOnly
+  const wantCp = (!values['no-control-plane'] && !cniOnly) || agentOnly
+  const wantCni = !values['no-cni'] && !values['control-plane-only'] && !agentOnly
 
   for (const tool of ['iperf3', 'sockperf', 'ip', 'nsenter', 'ping']) {
     if (execSync(['sh', '-c', `command -v ${tool}`], { allowFail: true }).code !== 0)
@@ -203,6 +207,7 @@ async function main(): Promise<number> {
   const failed: Partial<Record<SetupId, string>> = {}
   const setupTimings: PodnetTimings = { attachMs: [], endpointMs: [], routeMs: [] }
   let cp: ControlPlaneResult | null = null
+  let agent: AgentBenchResult | null = null
   let cni: CniBenchResult | null = null
 
   try {
@@ -252,7 +257,14 @@ async function main(): Promise<number> {
 
     if (wantCp) {
       if (!havePodnet) log('! skipping control-plane figures: podnet-bpf is not built')
-      else cp = await controlPlane(tag, { reps: quick ? 2 : 5, quick, log })
+      else if (!values['agent-only']) cp = await controlPlane(tag, { reps: quick ? 2 : 5, quick, log })
+      if (havePodnet && !values['no-agent']) {
+        try {
+          agent = await agentBench(tag, { quick, log })
+        } catch (e) {
+          log(`! agent figures failed: ${(e as Error).message}`)
+        }
+      }
     }
     if (wantCni) {
       if (!havePodnet) log('! skipping CNI figures: podnet-bpf is not built')
@@ -278,6 +290,7 @@ async function main(): Promise<number> {
     md += `Every sample in run order ([disturbed]):\n\n${samplesTable(reported, marked.samples)}\n\n`
   }
   if (cp) md += `${controlPlaneTable(cp)}\n\n`
+  if (agent) md += `${agentTable(agent)}\n\n`
   if (cni) md += `${cniTable(cni)}\n\n`
   md +=
     `_${env.cpus} × ${env.cpuModel}, kernel ${env.kernel}, Node ${env.node}, ${env.iperf3}, ${env.sockperf}; ` +
@@ -292,7 +305,7 @@ async function main(): Promise<number> {
   if (values.json) {
     writeFileSync(
       values.json,
-      `${JSON.stringify({ env, samples: marked.samples, disturbed: marked.disturbances, summary: rows, ratios: ratioRows, checks, failed, podnetSetupTimings: setupTimings, controlPlane: cp, cni }, null, 2)}\n`,
+      `${JSON.stringify({ env, samples: marked.samples, disturbed: marked.disturbances, summary: rows, ratios: ratioRows, checks, failed, podnetSetupTimings: setupTimings, controlPlane: cp, agent, cni }, null, 2)}\n`,
     )
     log(`raw samples written to ${values.json}`)
   }

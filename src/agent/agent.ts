@@ -112,7 +112,9 @@ export class Agent {
     const own = await ds.start(this.o.signal)
     if (this.o.signal.aborted) return
     this.own = own
-    this.log.info('pod CIDR acquired', { podCidr: own.podCidr, nodeIp: own.nodeIp })
+    const mode = cfg.mode ?? own.mode ?? 'auto'
+    this.log.info('pod CIDR acquired', { podCidr: own.podCidr, nodeIp: own.nodeIp, mode })
+    this.refresh() // the status file shows the lease at once (the lab times convergence from it)
     // BGP settings that only the node can check (a peer that is the node itself, the
     // pod CIDR outside the cluster network) fail here, before the datapath changes
     const clusterCidr = cfg.routing === 'bgp' ? checkBgpSetup(cfg.bgp, own, cfg.clusterCidr ?? own.clusterCidr, ds.peers()) : ''
@@ -124,7 +126,7 @@ export class Agent {
         nodeIp: own.nodeIp,
         podCidr: own.podCidr,
         device: cfg.device,
-        mode: cfg.mode,
+        mode,
         vni: cfg.vni,
         vxlanPort: cfg.vxlanPort,
         mtu: cfg.mtu,
@@ -138,7 +140,7 @@ export class Agent {
     const rec = new Reconciler({
       pinDir: this.pinDir,
       own,
-      mode: cfg.mode,
+      mode,
       device: cfg.device,
       log: this.log,
       onResult: (r) => this.onResult(r),
@@ -147,7 +149,7 @@ export class Agent {
         this.log.error('reconcile failed; datapath unchanged', { trigger, error: e.message })
       },
     })
-    rec.addRouteSource('datastore', () => ds.peers().map((p) => peerToRoute(p, cfg.mode)))
+    rec.addRouteSource('datastore', () => ds.peers().map((p) => peerToRoute(p, mode)))
     this.reconciler = rec
     if (cfg.routing === 'bgp') {
       this.phase = 'starting the BGP daemon'

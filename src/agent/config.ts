@@ -6,6 +6,7 @@ import { LineCounter, parseDocument } from 'yaml'
 import { z } from '../util/zod.js'
 import { UserError } from '../errors.js'
 import { CidrSchema, Ipv4Schema, ModeSchema, NodeDefaults, formatZodError } from '../services/config.js'
+import { EtcdConfigSchema, type EtcdConfig } from '../services/etcd.js'
 import { BgpConfigSchema, parsePeerFlag } from './bgp/config.js'
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
@@ -33,24 +34,11 @@ const duration = (min: number, max: number) =>
 const ipv4 = Ipv4Schema
 const cidr = CidrSchema
 const listen = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be ADDRESS:PORT, e.g. 127.0.0.1:9963 (port 0: any free port)')
-const url = z.string().regex(/^https?:\/\/[^\s/]+$/, 'must be an http(s)://HOST:PORT URL')
 
 export const DATASTORES = ['etcd', 'file', 'kubernetes'] as const
 export const DatastoreKindSchema = z.enum(DATASTORES)
 
-export const EtcdConfigSchema = z
-  .object({
-    endpoints: z.array(url).min(1, 'list at least one etcd endpoint').default(['http://127.0.0.1:2379']),
-    prefix: z
-      .string()
-      .regex(/^\/[^\s]*[^/\s]$/, 'must start with / and not end with / (e.g. /podnet.io/network)')
-      .default('/podnet.io/network'),
-    ca: z.string().optional(),
-    cert: z.string().optional(),
-    key: z.string().optional(),
-  })
-  .strict()
-export type EtcdConfig = z.infer<typeof EtcdConfigSchema>
+export type { EtcdConfig }
 
 export const AgentConfigSchema = z
   .object({
@@ -62,7 +50,8 @@ export const AgentConfigSchema = z
       .default(process.env.NODE_NAME || hostname().toLowerCase()),
     nodeIp: ipv4.optional(),
     device: z.string().min(1).max(15, 'interface names are at most 15 characters').default('eth0'),
-    mode: ModeSchema.default(NodeDefaults.mode),
+    /** default: the cluster config's mode (etcd), else auto */
+    mode: ModeSchema.optional(),
     vni: z.number().int().min(1).max(16_777_215).optional(),
     vxlanPort: z.number().int().min(1).max(65_535).default(NodeDefaults.vxlanPort),
     mtu: z.number().int().min(576).max(65_535).optional(),

@@ -27,6 +27,9 @@ export interface OwnNode {
   name: string
   nodeIp: string
   podCidr: string
+  /** the datapath mode the store says this node runs (e.g. the cluster
+   * config's default); --mode overrides it */
+  mode?: PeerMode
   /** the network every pod CIDR is allocated from, when the store knows it (BGP import filter) */
   clusterCidr?: string
 }
@@ -63,7 +66,8 @@ export interface DatastoreContext {
   nodeName: string
   /** from --node-ip, or the device's first IPv4 address */
   nodeIp: string
-  mode: PeerMode
+  /** --mode, when given (otherwise the store may say, else auto) */
+  mode?: PeerMode
   vxlanPort: number
   /** the pod CIDR this node had before (attach state), preferred on restart */
   previousPodCidr?: string

@@ -1,6 +1,6 @@
 // Which datastore --datastore names. Each is constructed from the agent's
 // configuration and the node facts the agent resolved.
-import { UserError } from '../errors.js'
+import { EtcdDatastore } from './etcd-datastore.js'
 import type { AgentConfig } from './config.js'
 import type { Datastore, DatastoreContext } from './datastore.js'
 import { FileDatastore } from './file-datastore.js'
@@ -15,7 +15,6 @@ export async function createDatastore(cfg: AgentConfig, ctx: DatastoreContext): 
     case 'file':
       return new FileDatastore(ctx, cfg.podCidr!, cfg.peersFile)
     case 'etcd':
-      // lands with the next change (etcd leases); the config schema already knows its settings
-      throw new UserError('the etcd datastore is not in this build yet', 'use --datastore file for now')
+      return new EtcdDatastore(ctx, cfg.etcd)
   }
 }

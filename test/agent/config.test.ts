@@ -1,13 +1,14 @@
 // The agent's configuration: YAML file + flags through one zod schema;
 // unknown keys and bad values are errors naming their path.
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { flagsToConfig, loadAgentConfig, parseDuration } from '../../src/agent/config.js'
 import { UserError } from '../../src/errors.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'pnag-cfg-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
 function file(name: string, text: string): string {
   const p = join(dir, name)
   writeFileSync(p, text)

@@ -57,7 +57,9 @@ export class TestLab {
 
   async up(args: string[] = []): Promise<LabState> {
     const t = performance.now()
-    const r = await this.lab_(['up', ...args, '--json'])
+    // the suites drive routes and re-attach nodes themselves: no agents unless asked for
+    const store = args.includes('--datastore') ? [] : ['--datastore', 'static']
+    const r = await this.lab_(['up', ...store, ...args, '--json'])
     if (r.status !== 0) throw new Error(`lab up → ${r.status}\n${r.stderr}${r.stdout}`)
     this.upSeconds = (performance.now() - t) / 1000
     this.lab = (JSON.parse(r.stdout) as { lab: LabState }).lab

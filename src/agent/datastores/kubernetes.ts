@@ -236,7 +236,8 @@ export class KubernetesDatastore implements Datastore {
   private wantedAnnotations(own: OwnNode): Record<string, string> {
     return {
       [ANNOTATION.nodeIp]: own.nodeIp,
-      [ANNOTATION.mode]: this.ctx.mode,
+      // without --mode the agent runs auto (Kubernetes has no cluster-wide default)
+      [ANNOTATION.mode]: this.ctx.mode ?? 'auto',
       [ANNOTATION.vxlanPort]: String(this.ctx.vxlanPort),
     }
   }

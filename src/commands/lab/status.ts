@@ -1,16 +1,37 @@
 import * as Flags from '@oclif/core/flags'
 import { table } from '../../cli/base.js'
 import { LabCommand } from '../../cli/lab.js'
-import { findLabs, labStatus, type LabStatus } from '../../services/lab/lab.js'
+import { findLabs, labStatus, type LabAgent, type LabStatus } from '../../services/lab/lab.js'
 import { type LabState } from '../../services/lab/state.js'
 
 /** Nodes, pods and the path each node takes to each peer, as text. */
+function agentCell(a: LabAgent | null | undefined): string {
+  if (!a) return 'none'
+  if (!a.running) return 'stopped'
+  const lease = a.leaseExpiresAt ? `, lease to ${a.leaseExpiresAt.slice(11, 19)}` : ''
+  return a.ready ? `ready, ${a.peers} peers${lease}` : `NOT READY: ${a.reason ?? '?'}`
+}
+
 export function renderLab(
-  lab: Pick<LabState, 'name' | 'mode' | 'nodes' | 'routerNs'> & { podDevice?: LabState['podDevice'] | null },
+  lab: Pick<LabState, 'name' | 'mode' | 'nodes' | 'routerNs'> & {
+    podDevice?: LabState['podDevice'] | null
+    datastore?: LabState['datastore'] | null
+    agents?: Record<string, LabAgent | null>
+  },
 ): string {
+  const etcd = lab.datastore === 'etcd'
   const nodes = table(
-    ['NODE', 'NAMESPACE', 'UNDERLAY IP', 'SUBNET', 'POD CIDR', 'POD MTU', 'PODS'],
-    lab.nodes.map((n) => [n.name, n.ns, n.ip, n.subnet === 'a' ? 'A (bridge)' : 'B (routed)', n.podCidr, n.podMtu ?? '-', n.pods.length]),
+    ['NODE', 'NAMESPACE', 'UNDERLAY IP', 'SUBNET', 'POD CIDR', 'POD MTU', 'PODS', ...(etcd ? ['AGENT'] : [])],
+    lab.nodes.map((n) => [
+      n.name,
+      n.ns,
+      n.ip,
+      n.subnet === 'a' ? 'A (bridge)' : 'B (routed)',
+      n.podCidr,
+      n.podMtu ?? '-',
+      n.pods.length,
+      ...(etcd ? [agentCell(lab.agents?.[n.name])] : []),
+    ]),
   )
   const pods = table(
     ['POD', 'NODE', 'IP', 'NAMESPACE'],
@@ -25,8 +46,9 @@ export function renderLab(
     ]),
   )
   const pairs = lab.podDevice ? `, ${lab.podDevice} pods` : ''
+  const store = etcd ? ', etcd + agents (pod CIDRs leased by the agents)' : lab.datastore === 'static' ? ', static routes' : ''
   return [
-    `lab ${lab.name}: mode ${lab.mode}, ${lab.nodes.length} nodes${pairs}${lab.routerNs ? `, router ${lab.routerNs}` : ''}`,
+    `lab ${lab.name}: mode ${lab.mode}, ${lab.nodes.length} nodes${pairs}${store}${lab.routerNs ? `, router ${lab.routerNs}` : ''}`,
     '',
     nodes,
     '',
@@ -57,7 +79,18 @@ export default class LabStatusCommand extends LabCommand {
       if (s.missing.length) this.log(`  missing namespaces: ${s.missing.join(', ')}`)
       if (s.health === 'crashed' || s.health === 'leftovers' || s.health === 'degraded')
         this.log(`  clean up with: ${this.config.bin} lab down --name ${s.name}`)
-      if (s.mode) this.log(renderLab({ name: s.name, mode: s.mode, podDevice: s.podDevice, nodes: s.nodes, routerNs: s.routerNs }))
+      if (s.mode)
+        this.log(
+          renderLab({
+            name: s.name,
+            mode: s.mode,
+            podDevice: s.podDevice,
+            nodes: s.nodes,
+            routerNs: s.routerNs,
+            datastore: s.datastore,
+            agents: s.agents,
+          }),
+        )
       this.log('')
     }
     return { labs }

@@ -1,13 +1,14 @@
 import * as Flags from '@oclif/core/flags'
 import { LabCommand, labNameFlag } from '../../cli/lab.js'
 import { enumFlag } from '../../cli/base.js'
-import { labDown, labUp, type UpResult } from '../../services/lab/lab.js'
-import { DEFAULT_LAB, PodDeviceSchema } from '../../services/lab/plan.js'
+import { labDown, labStatus, labUp, type UpResult } from '../../services/lab/lab.js'
+import { DEFAULT_LAB, PodDeviceSchema, type LabDatastore } from '../../services/lab/plan.js'
 import { ModeSchema, NodeDefaults } from '../../services/config.js'
 import { renderLab } from './status.js'
 
 export default class LabUp extends LabCommand {
-  static override summary = 'Bring up a multi-node lab: nodes and pods in network namespaces, podnet-bpf attached on each node'
+  static override summary =
+    'Bring up a multi-node lab: nodes and pods in network namespaces, a 3-member etcd and a podnet-bpf agent on each node'
   static override description =
     'Nodes are network namespaces on an underlay bridge (eth0 on each node). With --mode auto (the default) and 2+ nodes, one node in three sits in a second subnet behind a router namespace, so auto picks VXLAN for it and direct routing for the rest. Each node gets its own pin dir (/sys/fs/bpf/pnlab-LAB-NODE) and pod CIDR (10.244.N.0/24); pods follow the pod contract and are registered as endpoints; every node routes to every peer. Everything is named pnlab-LAB-…; `lab down` removes it.'
   static override examples = [
@@ -16,6 +17,7 @@ export default class LabUp extends LabCommand {
     '<%= config.bin %> lab up --mode direct --nodes 2',
     '<%= config.bin %> lab up --mode auto --routed-nodes 2 --nodes 5',
     '<%= config.bin %> lab up --mode direct --pod-device netkit',
+    '<%= config.bin %> lab up --datastore static   # no etcd, no agents: routes typed in by the lab',
   ]
   static override enableJsonFlag = true
   static override flags = {
@@ -26,6 +28,12 @@ export default class LabUp extends LabCommand {
     'pod-device': enumFlag(PodDeviceSchema, {
       description: "pod device pairs: veth, or netkit (Linux >= 6.7 with CONFIG_NETKIT; from-pod runs in the pod's own transmit)",
       default: 'veth',
+    }),
+    datastore: Flags.string({
+      description:
+        'etcd: a 3-member etcd cluster and an agent per node that leases its pod CIDR and learns its peers; static: the lab assigns CIDRs and types in every route',
+      options: ['etcd', 'static'],
+      default: 'etcd',
     }),
     'routed-nodes': Flags.integer({
       description: 'nodes in the second subnet, behind the router [default: auto: max(1, nodes/3); otherwise 0]',
@@ -51,11 +59,12 @@ export default class LabUp extends LabCommand {
         mode: flags.mode,
         routedNodes: flags['routed-nodes'],
         podDevice: flags['pod-device'],
+        datastore: flags.datastore as LabDatastore,
         onProgress: json ? undefined : (l) => this.log(l),
       })
       if (!json) {
         this.log('')
-        this.log(renderLab(r.lab))
+        this.log(renderLab({ ...r.lab, agents: labStatus(r.lab.name)?.agents }))
         this.log('')
         this.log(
           `up in ${r.seconds.toFixed(1)}s. Try: ${this.config.bin} lab ping node1-pod1 ${r.lab.nodes.at(-1)!.pods[0]?.name ?? r.lab.nodes.at(-1)!.name}${r.lab.name === DEFAULT_LAB ? '' : ` --name ${r.lab.name}`}`,

@@ -16,7 +16,8 @@ const SetupSchema = z
     mode: ModeSchema,
     podDevice: z.enum(['veth', 'netkit']),
     pods: z.array(PodSchema),
-    routes: z.array(z.object({ cidr: z.string().min(1), nodeIp: z.string().min(1) }).strict()),
+    /** absent: a podnet-bpf agent owns this node's routes (attach is then a no-op) */
+    routes: z.array(z.object({ cidr: z.string().min(1), nodeIp: z.string().min(1) }).strict()).optional(),
   })
   .strict()
 

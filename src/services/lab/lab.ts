@@ -9,7 +9,7 @@
 //
 // Each node is attached with podnet-bpf in its own namespace and pin dir by a
 // node agent (node-agent.ts) started with nsenter; the nodes run in parallel.
-import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, unlinkSync } from 'node:fs'
+import { existsSync, readdirSync, rmdirSync, rmSync, unlinkSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { UserError } from '../../errors.js'
@@ -25,6 +25,7 @@ import {
   NODE_DEVICE,
   ROUTER_HOST,
   SUBNETS,
+  etcdNs,
   labPrefix,
   planLab,
   planNamespaces,
@@ -32,6 +33,21 @@ import {
   type LabPlan,
   type PlanInput,
 } from './plan.js'
+import {
+  CLUSTER_NETWORK,
+  ETCD_MEMBERS,
+  buildEtcdNamespaces,
+  etcdEndpoints,
+  initCluster,
+  readRoutes,
+  removeLabDir,
+  startAgent,
+  startEtcd,
+  stopProcessesIn,
+  timeUntil,
+  waitAgentReady,
+} from './cluster.js'
+import { readAgentStatus } from '../agent-status.js'
 import { listLabNames, loadLab, removeLab, saveLab, type LabNode, type LabPod, type LabState } from './state.js'
 
 export type Progress = (line: string) => void
@@ -43,7 +59,7 @@ export function agentPath(): string {
   return resolve(dirname(here), '../../../dist/services/lab/node-agent.js')
 }
 
-async function runAgent(ns: string, req: AgentRequest, timeoutMs = 60_000): Promise<AgentReply> {
+export async function runAgent(ns: string, req: AgentRequest, timeoutMs = 60_000): Promise<AgentReply> {
   const r = await spawnAsync('nsenter', nsenterArgs(ns, [process.execPath, agentPath()]), { input: JSON.stringify(req), timeoutMs })
   const last = r.stdout.trim().split('\n').pop() ?? ''
   try {
@@ -107,6 +123,7 @@ export async function labUp(input: UpInput): Promise<UpResult> {
     name: plan.name,
     mode: plan.mode,
     podDevice: plan.podDevice,
+    datastore: plan.datastore,
     status: 'creating',
     createdAt: new Date().toISOString(),
     pid: process.pid,
@@ -117,7 +134,8 @@ export async function labUp(input: UpInput): Promise<UpResult> {
   saveLab(state)
   try {
     await buildUnderlay(plan, say)
-    await attachNodes(plan, state, say)
+    if (plan.datastore === 'etcd') await startCluster(plan, state, say)
+    else await attachNodes(plan, state, say)
     state.status = 'ready'
     saveLab(state)
     say(`lab "${plan.name}" is up`)
@@ -234,6 +252,83 @@ async function attachNodes(plan: LabPlan, state: LabState, say: Progress): Promi
     throw new UserError(`attaching the lab nodes failed:\n  ${failures.join('\n  ')}`, 'see `podnet-bpf doctor`; the lab was removed again')
 }
 
+/** etcd + agents: members up, cluster init, every agent started at once;
+ * once each is ready its leased pod CIDR decides the pods' IPs, and the
+ * pods are created on the attached node. */
+async function startCluster(plan: LabPlan, state: LabState, say: Progress): Promise<void> {
+  const nsOf = (k: number) => etcdNs(plan.name, k)
+  addNetns(Array.from({ length: ETCD_MEMBERS }, (_, i) => nsOf(i + 1)))
+  await buildEtcdNamespaces(plan, nsOf)
+  startEtcd(plan.name, nsOf)
+  await initCluster(nsOf(1), plan.mode)
+  say(`etcd: ${ETCD_MEMBERS} members (${etcdEndpoints()}), cluster network ${CLUSTER_NETWORK}, /24 per node`)
+  const t0 = Date.now()
+  for (const n of plan.nodes) startAgent(plan.name, n, plan.mode)
+  const failures: string[] = []
+  await Promise.all(
+    plan.nodes.map(async (n, i) => {
+      try {
+        const { podCidr } = await waitAgentReady(plan.name, n)
+        const node = state.nodes[i]!
+        node.podCidr = podCidr
+        const base = podCidr.split('/')[0]!.split('.').map(Number)
+        for (const [j, p] of node.pods.entries()) p.ip = `${base[0]}.${base[1]}.${base[2]}.${base[3]! + 10 + j}`
+        say(`${n.name} (${n.ip}): agent ready after ${((Date.now() - t0) / 1000).toFixed(2)}s, leased ${podCidr}`)
+      } catch (e) {
+        failures.push(`${n.name}: ${(e as Error).message}`)
+      }
+    }),
+  )
+  if (failures.length) throw new UserError(`starting the lab agents failed:\n  ${failures.join('\n  ')}`, 'see `podnet-bpf lab logs NODE`')
+  saveLab(state)
+  await createPods(plan, state, say)
+}
+
+/** Pods on agent-run nodes (the agent owns the routes), then each node's paths once its routes converged. */
+export async function createPods(
+  plan: Pick<LabPlan, 'mode' | 'podDevice'> & { nodes: LabPlan['nodes'] },
+  state: LabState,
+  say: Progress,
+): Promise<void> {
+  const failures: string[] = []
+  await Promise.all(
+    plan.nodes.map(async (n) => {
+      const node = state.nodes.find((x) => x.name === n.name)!
+      const reply = await runAgent(n.ns, {
+        op: 'setup',
+        nodeNs: n.ns,
+        pinDir: n.pinDir,
+        nodeIp: n.ip,
+        podCidr: node.podCidr,
+        device: NODE_DEVICE,
+        mode: plan.mode,
+        podDevice: plan.podDevice,
+        pods: node.pods.map((p) => ({ ns: p.ns, ip: p.ip })),
+      })
+      if (!reply.ok) return void failures.push(`${n.name}: ${reply.error.message}${reply.error.hint ? ` (${reply.error.hint})` : ''}`)
+      node.podMtu = reply.podMtu ?? null
+    }),
+  )
+  if (failures.length) throw new UserError(`creating the lab pods failed:\n  ${failures.join('\n  ')}`, 'see `podnet-bpf lab logs NODE`')
+  await refreshPaths(state)
+  say(`pods created; every node routes to its ${state.nodes.length - 1} peers`)
+}
+
+/** Each node's path per peer, from its routes map, after waiting for the agents to converge. */
+export async function refreshPaths(state: LabState, timeoutMs = 30_000): Promise<void> {
+  const want = (n: LabNode) => state.nodes.filter((p) => p !== n).map((p) => p.podCidr)
+  for (const n of state.nodes) {
+    await timeUntil([n], (c) => want(n).every((x) => c.has(x)), Date.now(), timeoutMs)
+    n.paths = readRoutes(n.pinDir).map((r) => ({
+      peer: state.nodes.find((p) => p.podCidr === r.cidr)?.name ?? '?',
+      cidr: r.cidr,
+      nodeIp: r.nodeIp,
+      encap: r.vxlan ? ('vxlan' as const) : ('direct' as const),
+    }))
+  }
+  saveLab(state)
+}
+
 // ---------------------------------------------------------------- down
 
 export interface DownResult {
@@ -286,9 +381,9 @@ export async function labDown(input: { name: string; onProgress?: Progress }): P
   const res: DownResult = { name, existed, detached: [], namespaces, pinDirs: pinDirs.filter((d) => existsSync(d)), warnings }
   if (!existed) return res
 
-  // 0. node agents of a crashed `lab up` may still be working in our namespaces
-  const killed = await killStrayAgents(namespaces)
-  if (killed) say(`stopped ${killed} node agents left by a crashed lab up`)
+  // 0. agents, etcd members and node agents of a crashed `lab up` in our namespaces
+  const killed = await stopProcessesIn(namespaces)
+  if (killed) say(`stopped ${killed} processes in the lab's namespaces (agents, etcd)`)
   // 1. detach every node whose namespace and pins are still there
   const nodeNs = (dir: string) => dir.slice(BPFFS.length + 1)
   const toDetach = pinDirs.filter((d) => existsSync(d) && netnsExists(nodeNs(d)))
@@ -312,7 +407,9 @@ export async function labDown(input: { name: string; onProgress?: Progress }): P
     .pop()!
     .replace(/\.json$/, '')
   try {
-    for (const f of readdirSync(stateDir())) if (f.startsWith(nodeStatePrefix)) rmSync(join(stateDir(), f), { force: true })
+    // node state files, and the agents' status files next to them
+    for (const f of readdirSync(stateDir()))
+      if (f.startsWith(nodeStatePrefix) || f.startsWith(`agent${nodeStatePrefix}`)) rmSync(join(stateDir(), f), { force: true })
   } catch {
     /* no state dir */
   }
@@ -320,6 +417,7 @@ export async function labDown(input: { name: string; onProgress?: Progress }): P
   rmPrefixed(labIpamDir(), prefix)
   rmPrefixed(join(stateDir(), 'cni'), nodeStatePrefix)
   removeLab(name)
+  removeLabDir(name)
 
   const left = [...listNetns().filter((n) => n.startsWith(prefix)), ...pinDirsWithPrefix(prefix)]
   if (left.length) throw new Error(`lab down left items behind: ${left.join(', ')}`)
@@ -335,40 +433,6 @@ function rmPrefixed(dir: string, prefix: string): void {
   }
 }
 
-/** Kills (by pid) node-agent processes whose network namespace is one of
- * `namespaces`, and waits for them to exit. */
-async function killStrayAgents(namespaces: string[]): Promise<number> {
-  const inodes = new Set<number>()
-  for (const ns of namespaces) {
-    try {
-      inodes.add(statSync(`/run/netns/${ns}`).ino)
-    } catch {
-      /* gone */
-    }
-  }
-  if (!inodes.size) return 0
-  const agent = agentPath()
-  const pids: number[] = []
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue
-    try {
-      if (!readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').includes(agent)) continue
-      if (inodes.has(statSync(`/proc/${d}/ns/net`).ino)) pids.push(Number(d))
-    } catch {
-      /* exited meanwhile */
-    }
-  }
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL')
-    } catch {
-      /* already gone */
-    }
-  }
-  for (let i = 0; i < 100 && pids.some(pidAlive); i++) await new Promise((r) => setTimeout(r, 20))
-  return pids.length
-}
-
 /** Labs known by state file or found by namespace / pin prefix. */
 export function findLabs(): string[] {
   const names = new Set(listLabNames())
@@ -382,8 +446,21 @@ export function findLabs(): string[] {
 
 // ---------------------------------------------------------------- status
 
+export interface LabAgent {
+  running: boolean
+  ready: boolean
+  reason: string | null
+  podCidr: string | null
+  leaseExpiresAt: string | null
+  peers: number
+  lastSync: string | null
+}
+
 export interface LabStatus {
   name: string
+  datastore: LabState['datastore'] | null
+  /** per node name, for labs on etcd */
+  agents: Record<string, LabAgent | null>
   health: 'ready' | 'creating' | 'crashed' | 'degraded' | 'leftovers'
   mode: LabState['mode'] | null
   podDevice: LabState['podDevice'] | null
@@ -392,6 +469,21 @@ export interface LabStatus {
   routerNs: string | null
   nodes: (LabNode & { present: boolean })[]
   missing: string[]
+}
+
+function labAgent(pinDir: string): LabAgent | null {
+  const a = readAgentStatus(pinDir)
+  if (!a) return null
+  const exp = a.datastoreDetail.leaseExpiresAt
+  return {
+    running: a.running,
+    ready: a.running && a.ready,
+    reason: a.reason,
+    podCidr: a.podCidr,
+    leaseExpiresAt: typeof exp === 'string' ? exp : null,
+    peers: a.peers,
+    lastSync: a.lastSync?.at ?? null,
+  }
 }
 
 export function labStatus(name: string): LabStatus | null {
@@ -404,6 +496,8 @@ export function labStatus(name: string): LabStatus | null {
     return {
       name,
       health: 'leftovers',
+      datastore: null,
+      agents: {},
       mode: null,
       podDevice: null,
       createdAt: null,
@@ -421,6 +515,8 @@ export function labStatus(name: string): LabStatus | null {
   return {
     name,
     health,
+    datastore: s.datastore,
+    agents: s.datastore === 'etcd' ? Object.fromEntries(s.nodes.map((n) => [n.name, labAgent(n.pinDir)])) : {},
     mode: s.mode,
     podDevice: s.podDevice,
     createdAt: s.createdAt,
@@ -477,6 +573,8 @@ export function execContext(s: LabState, target: string): { target: Target; args
   delete env.PODNET_NODE_EXTRA_CA_CERTS
   if (ca) env.NODE_EXTRA_CA_CERTS = ca
   if (t.kind === 'node') env.PODNET_PIN_DIR = t.node.pinDir
+  // `podnet-bpf cluster nodes` on a lab node talks to the lab's etcd
+  if (s.datastore === 'etcd' && t.kind !== 'pod') env.PODNET_ETCD_ENDPOINTS = etcdEndpoints()
   return { target: t, argsPrefix: nsenterArgs(t.ns, []), env }
 }
 

@@ -32,7 +32,8 @@ async function setup(req: Extract<AgentRequest, { op: 'setup' }>): Promise<Agent
   const failed = await runPluginAll('ADD', { ns: req.nodeNs, pinDir: req.pinDir }, req.podDevice, req.pods)
   if (failed.length) throw new Error(failed.join('; '))
   lap('pods')
-  syncRoutes(req.routes, req.pinDir)
+  // absent when a podnet-bpf agent owns this node's routes (lab on etcd)
+  if (req.routes) syncRoutes(req.routes, req.pinDir)
   const routes = listRoutes(req.pinDir)
   lap('routes')
   return { ok: true, podMtu: a.podMtu, routes, timings }

@@ -46,8 +46,11 @@ export interface NodePlan {
 export const PodDeviceSchema = z.enum(['veth', 'netkit'])
 export type PodDevice = z.infer<typeof PodDeviceSchema>
 
+export type LabDatastore = 'etcd' | 'static'
+
 export interface LabPlan {
   name: string
+  datastore: LabDatastore
   mode: Mode
   podDevice: PodDevice
   underlayNs: string
@@ -63,6 +66,8 @@ export interface PlanInput {
   /** nodes placed on subnet B behind the router */
   routedNodes?: number
   podDevice?: PodDevice
+  /** etcd (default): agents allocate pod CIDRs from etcd leases; static: the lab assigns them and types in the routes */
+  datastore?: LabDatastore
 }
 
 export function validateLabName(name: string): string {
@@ -123,12 +128,18 @@ export function planLab(input: PlanInput): LabPlan {
   }
   return {
     name,
+    datastore: input.datastore ?? 'etcd',
     mode,
     podDevice: input.podDevice ?? 'veth',
     underlayNs: `${prefix}underlay`,
     routerNs: routed > 0 ? `${prefix}router` : null,
     nodes,
   }
+}
+
+/** The namespace of lab etcd member k (1-based). */
+export function etcdNs(lab: string, k: number): string {
+  return `${labPrefix(lab)}etcd${k}`
 }
 
 /** Every namespace of the plan, underlay first. */

@@ -18,6 +18,8 @@ export const LabStateSchema = z.object({
   /** absent in labs made before netkit pods existed */
   podDevice: z.enum(['veth', 'netkit']).default('veth'),
   status: z.enum(['creating', 'ready']),
+  /** etcd: agents with etcd leases (the default); static: routes typed in by the lab (labs before agents) */
+  datastore: z.enum(['etcd', 'static']).default('static'),
   createdAt: z.string(),
   /** pid of the `lab up` that is (or was) creating it */
   pid: z.number(),
