@@ -40,7 +40,11 @@ kernel_fetch() {
       [[ -n $pkg ]] || die "no Debian package for kernel series $spec (apt-get update?)"
     fi
     # A meta package (linux-image-amd64) depends on the real image package.
-    if ! apt-cache show "$pkg" 2>/dev/null | grep -q '^Filename:.*linux-image-[0-9]'; then
+    # read the whole record first: `| grep -q` under pipefail fails when grep
+    # stops reading before apt-cache has written everything (SIGPIPE)
+    local record
+    record=$(apt-cache show "$pkg" 2>/dev/null || true)
+    if ! grep -q '^Filename:.*linux-image-[0-9]' <<<"$record"; then
       local real
       real=$(apt-cache depends "$pkg" 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
       [[ -n $real ]] || die "cannot resolve kernel package '$spec' (apt-get update? see docs/vm.md)"
