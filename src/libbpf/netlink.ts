@@ -8,19 +8,19 @@ import { checkLibc } from './check.js'
 import { BpfError } from './errors.js'
 import { libc } from './ffi.js'
 
-const AF_NETLINK = 16
-const SOCK_RAW = 3
-const SOCK_CLOEXEC = 0o2000000
-const NETLINK_ROUTE = 0
+export const AF_NETLINK = 16
+export const SOCK_RAW = 3
+export const SOCK_CLOEXEC = 0o2000000
+export const NETLINK_ROUTE = 0
 
-const MSG_DONTWAIT = 0x40
-const NLMSG_ERROR = 2
-const NLMSG_DONE = 3
-const NLM_F_REQUEST = 1
+export const MSG_DONTWAIT = 0x40
+export const NLMSG_ERROR = 2
+export const NLMSG_DONE = 3
+export const NLM_F_REQUEST = 1
 const RTM_NEWLINK = 16
 const RTM_GETLINK = 18
 
-const NLM_F_DUMP = 0x300
+export const NLM_F_DUMP = 0x300
 const IFF_UP = 1
 
 const IFLA_ADDRESS = 1
@@ -42,7 +42,7 @@ const IFLA_VXLAN_COLLECT_METADATA = 25
  *        + struct ifinfomsg (16: family u8, pad u8, type u16, index s32, flags u32, change u32)
  *        + optional rtattr IFLA_TARGET_NETNSID (4 + s32).
  */
-const NLMSGHDR_LEN = 16
+export const NLMSGHDR_LEN = 16
 const IFINFOMSG_LEN = 16
 
 export interface LinkInfo {

@@ -6,19 +6,24 @@
 import { checkLibc } from './check.js'
 import { BpfError } from './errors.js'
 import { libc, pollAsync } from './ffi.js'
-import { align4, nextSeq, transact } from './netlink.js'
+import {
+  AF_NETLINK,
+  MSG_DONTWAIT,
+  NETLINK_ROUTE,
+  NLM_F_DUMP,
+  NLM_F_REQUEST,
+  NLMSG_DONE,
+  NLMSG_ERROR,
+  NLMSGHDR_LEN,
+  SOCK_CLOEXEC,
+  SOCK_RAW,
+  align4,
+  nextSeq,
+  transact,
+} from './netlink.js'
 
-const AF_NETLINK = 16
 const AF_INET = 2
-const SOCK_RAW = 3
-const SOCK_CLOEXEC = 0o2000000
-const NETLINK_ROUTE = 0
-const MSG_DONTWAIT = 0x40
-const NLMSG_ERROR = 2
-const NLMSG_DONE = 3
 const NLMSG_OVERRUN = 4
-const NLM_F_REQUEST = 1
-const NLM_F_DUMP = 0x300
 const RTM_NEWROUTE = 24
 const RTM_DELROUTE = 25
 const RTM_GETROUTE = 26
@@ -32,7 +37,6 @@ const SO_RCVBUFFORCE = 33
 const POLLIN = 1
 const EAGAIN = 11
 const ENOBUFS = 105
-const NLMSGHDR_LEN = 16
 const RTMSG_LEN = 12
 
 export interface TableRoute {
