@@ -23,7 +23,7 @@ NODE_BIN=$(readlink -f "$(command -v node)")
 KEY=${PODNET_VAGRANT_PUBKEY:-$(ls /usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagrant.pub /opt/vagrant/embedded/gems/*/gems/vagrant-*/keys/vagrant.pub 2>/dev/null | head -1 || true)}
 [[ -n $KEY ]] || die "Vagrant's insecure public key not found (install the vagrant package)"
 "$NODE_BIN" -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || die "host node must be >= 20 (it is copied into the box)"
-PACKAGES=systemd-sysv,udev,dbus,openssh-server,sudo,iproute2,iputils-ping,kmod,libbpf1,bpftool,tcpdump,rsync,procps,netbase,ca-certificates,linux-image-amd64,initramfs-tools,libstdc++6,curl,gnupg
+PACKAGES=systemd-sysv,udev,dbus,openssh-server,sudo,iproute2,iputils-ping,kmod,libbpf1,bpftool,tcpdump,rsync,procps,netbase,ca-certificates,linux-image-amd64,initramfs-tools,libstdc++6,curl,gnupg,python3
 # The box is rebuilt when this script, the node binary or the key changes.
 HASH=$( (cat "${BASH_SOURCE[0]}"; echo "$PACKAGES"; sha256sum "$NODE_BIN" "$KEY") | sha256sum | cut -c1-12)
 BOX=${PODNET_BOX_DIR:-$VM_CACHE/box}/podnet-debian12-$HASH.box
