@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { CLI, cli, deleteNetnsWithPrefix, must, sh, sleep } from './sys.js'
 import { DatapathMaps } from '../../src/datapath/maps.js'
 import { readAgentStatus } from '../../src/services/agent-status.js'
+import { etcdArgs } from '../../src/services/lab/cluster.js'
 
 export const UNDERLAY = '192.168.77'
 export const etcdIp = (k: number) => `${UNDERLAY}.${200 + k}`
@@ -99,36 +100,8 @@ export class Cluster {
     const dataDir = join(this.dir, `etcd${k}`)
     mkdirSync(dataDir, { recursive: true, mode: 0o700 })
     const out = openSync(join(this.dir, `etcd${k}.log`), 'a')
-    const p = spawn(
-      'nsenter',
-      [
-        `--net=/run/netns/${this.id}-e${k}`,
-        'etcd',
-        '--name',
-        `e${k}`,
-        '--data-dir',
-        dataDir,
-        '--listen-client-urls',
-        `http://${ip}:2379`,
-        '--advertise-client-urls',
-        `http://${ip}:2379`,
-        '--listen-peer-urls',
-        `http://${ip}:2380`,
-        '--initial-advertise-peer-urls',
-        `http://${ip}:2380`,
-        '--initial-cluster',
-        cluster,
-        '--initial-cluster-state',
-        state,
-        '--initial-cluster-token',
-        this.id,
-        '--heartbeat-interval',
-        '50',
-        '--election-timeout',
-        '500',
-      ],
-      { stdio: ['ignore', out, out] },
-    )
+    const args = etcdArgs({ name: `e${k}`, ip, dataDir, initialCluster: cluster, state, token: this.id })
+    const p = spawn('nsenter', [`--net=/run/netns/${this.id}-e${k}`, ...args], { stdio: ['ignore', out, out] })
     closeSync(out)
     this.etcd.set(k, p)
   }

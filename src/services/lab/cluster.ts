@@ -73,45 +73,39 @@ export async function buildEtcdNamespaces(s: Pick<LabState, 'underlayNs'>, nsOf:
   }
 }
 
+export interface EtcdMember {
+  name: string
+  ip: string
+  dataDir: string
+  /** `name=http://ip:2380,…` for every member */
+  initialCluster: string
+  state: 'new' | 'existing'
+  token: string
+}
+
+/** The etcd command line of one member of a namespace cluster (the lab's, and the tests'). */
+export function etcdArgs(m: EtcdMember): string[] {
+  const peer = `http://${m.ip}:2380`
+  const client = `http://${m.ip}:2379`
+  // short heartbeats: a LAN of namespaces, and quick elections after a member restarts
+  return [
+    'etcd',
+    ...['--name', m.name, '--data-dir', m.dataDir],
+    ...['--listen-client-urls', client, '--advertise-client-urls', client],
+    ...['--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer],
+    ...['--initial-cluster', m.initialCluster, '--initial-cluster-state', m.state, '--initial-cluster-token', m.token],
+    ...['--heartbeat-interval', '50', '--election-timeout', '500'],
+  ]
+}
+
 export function startEtcd(lab: string, nsOf: (k: number) => string): number[] {
-  const cluster = Array.from({ length: ETCD_MEMBERS }, (_, i) => `etcd${i + 1}=http://${etcdMemberIp(i + 1)}:2380`).join(',')
+  const initialCluster = Array.from({ length: ETCD_MEMBERS }, (_, i) => `etcd${i + 1}=http://${etcdMemberIp(i + 1)}:2380`).join(',')
   const pids: number[] = []
   for (let k = 1; k <= ETCD_MEMBERS; k++) {
-    const ip = etcdMemberIp(k)
-    const data = join(labDir(lab), `etcd${k}.data`)
-    mkdirSync(data, { recursive: true, mode: 0o700 })
-    // short heartbeats: a LAN of namespaces, and quick elections after a member restarts
-    pids.push(
-      detached(
-        nsOf(k),
-        [
-          'etcd',
-          '--name',
-          `etcd${k}`,
-          '--data-dir',
-          data,
-          '--listen-client-urls',
-          `http://${ip}:2379`,
-          '--advertise-client-urls',
-          `http://${ip}:2379`,
-          '--listen-peer-urls',
-          `http://${ip}:2380`,
-          '--initial-advertise-peer-urls',
-          `http://${ip}:2380`,
-          '--initial-cluster',
-          cluster,
-          '--initial-cluster-state',
-          'new',
-          '--initial-cluster-token',
-          `pnlab-${lab}`,
-          '--heartbeat-interval',
-          '50',
-          '--election-timeout',
-          '500',
-        ],
-        etcdLog(lab, k),
-      ),
-    )
+    const dataDir = join(labDir(lab), `etcd${k}.data`)
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+    const args = etcdArgs({ name: `etcd${k}`, ip: etcdMemberIp(k), dataDir, initialCluster, state: 'new', token: `pnlab-${lab}` })
+    pids.push(detached(nsOf(k), args, etcdLog(lab, k)))
   }
   return pids
 }
