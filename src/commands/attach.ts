@@ -51,7 +51,9 @@ export default class Attach extends BaseCommand {
     this.log(
       `${r.action}: node ${r.config.nodeIp}, pod CIDR ${r.config.podCidr}, mode ${r.config.mode}, device ${r.config.device} (MTU ${r.deviceMtu})${r.vxlanDevice ? `, VXLAN ${r.vxlanDevice} VNI ${r.config.vni} port ${r.config.vxlanPort}` : ''}`,
     )
-    this.log(`pod MTU: ${r.podMtu} (set it on each pod's eth0); programs attached as ${r.attachMode === 'tcx' ? 'tcx links' : 'tc filters'}`)
+    this.log(
+      `pod MTU: ${r.podMtu} (set it on each pod's eth0); programs attached as ${r.attachMode === 'tcx' ? 'tcx links' : 'tc filters'}`,
+    )
     this.log(
       table(
         ['PROGRAM', 'DEVICE', 'HOOK', 'ID'],

@@ -34,7 +34,11 @@ interface StatusJson {
 }
 
 const attach = (n: typeof n1, extra: string[] = []) =>
-  cliJson<AttachJson>(n.ns, ['attach', '--node-ip', n.ip, '--pod-cidr', n.podCidr, '--device', 'eth0', '--pin-dir', n.pinDir, ...extra], env)
+  cliJson<AttachJson>(
+    n.ns,
+    ['attach', '--node-ip', n.ip, '--pod-cidr', n.podCidr, '--device', 'eth0', '--pin-dir', n.pinDir, ...extra],
+    env,
+  )
 const status = (n: typeof n1) => cliJson<StatusJson>(n.ns, ['status', '--pin-dir', n.pinDir], env)
 const foreignPins = `${n1.pinDir}-foreign`
 const scratch = mkdtempSync(join(tmpdir(), 'pnperf-tcx-'))
@@ -52,7 +56,16 @@ function attachForeign(): void {
     const o = m.BpfObject.open(obj, { pinRoot: pins }); o.load();
     const fd = m.tcxLinkCreate(m.ifNameToIndex('eth0'), 'ingress', o.program('t_next').fd());
     m.objPin(fd, pins + '/link'); m.closeFd(fd); o.close()`
-  must('nsenter', [`--net=/run/netns/${n1.ns}`, 'node', '--input-type=module', '-e', code, join(ROOT, 'dist/libbpf/index.js'), obj, foreignPins])
+  must('nsenter', [
+    `--net=/run/netns/${n1.ns}`,
+    'node',
+    '--input-type=module',
+    '-e',
+    code,
+    join(ROOT, 'dist/libbpf/index.js'),
+    obj,
+    foreignPins,
+  ])
 }
 
 function foreignSeen(): bigint {
@@ -209,7 +222,11 @@ describe('tcx attachment', () => {
   })
 
   it('refuses --attach-mode with an unknown value, naming the choices, and changes nothing', () => {
-    const r = cli(n1.ns, ['attach', '--node-ip', n1.ip, '--pod-cidr', n1.podCidr, '--device', 'eth0', '--attach-mode', 'xdp', '--pin-dir', n1.pinDir], env)
+    const r = cli(
+      n1.ns,
+      ['attach', '--node-ip', n1.ip, '--pod-cidr', n1.podCidr, '--device', 'eth0', '--attach-mode', 'xdp', '--pin-dir', n1.pinDir],
+      env,
+    )
     expect(r.status).not.toBe(0)
     expect(r.stderr).toMatch(/auto, tcx, tc|auto\|tcx\|tc/)
     expect(existsSync(n1.pinDir)).toBe(false)

@@ -117,7 +117,7 @@ describe('tcx links', () => {
     expect(tcxQuery(ifindex, 'egress')).toEqual([])
   })
 
-  it.runIf(kernelHasTcx)("leaves a pinned link defunct (ifindex 0) when its device is deleted", () => {
+  it.runIf(kernelHasTcx)('leaves a pinned link defunct (ifindex 0) when its device is deleted', () => {
     const dev = `pnperf${process.pid % 100000}d`
     run('ip', ['link', 'add', dev, 'type', 'veth', 'peer', 'name', `${dev}p`]) // deleted with it
     const pin = join(env.bpffs, 'link_dummy')

@@ -47,5 +47,9 @@ export function hookPrograms(ns: string, dev: string, point: 'ingress' | 'egress
 
 /** Link pins in a pin dir (tcx_<point>_<ifindex>). */
 export function linkPins(pinDir: string): string[] {
-  return existsSync(pinDir) ? readdirSync(pinDir).filter((f) => /^tcx_/.test(f)).sort() : []
+  return existsSync(pinDir)
+    ? readdirSync(pinDir)
+        .filter((f) => /^tcx_/.test(f))
+        .sort()
+    : []
 }
