@@ -103,6 +103,8 @@ describe('lab up --routing bgp: BIRD top-of-rack router, eBGP with every node', 
     expect(text).toMatch(/node1\s+local\s+direct\s+direct via router 192\.168\.77\.254/)
     expect(text).toMatch(/router\s+192\.168\.88\.3\s+64512\s+Established\s+\d+s\s+1\s+1\s+0/)
     expect(text).toMatch(/node3\s+192\.168\.88\.254\s+65000\s+Established\s+\d+s\s+2\s+2\s+0/)
+    // the router's BIRD logs where `lab logs router` finds it
+    expect((await t.lab_(['logs', 'router'])).stdout).toMatch(/<INFO> Started/)
   })
 
   it("carries pod TCP from node1 to node3 directly through the router: the listener sees the client's pod IP, the router's link pod IPs and no VXLAN", async () => {

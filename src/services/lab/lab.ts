@@ -297,6 +297,17 @@ async function startCluster(plan: LabPlan, state: LabState, say: Progress): Prom
   if (failures.length) throw new UserError(`starting the lab agents failed:\n  ${failures.join('\n  ')}`, 'see `podnet-bpf lab logs NODE`')
   saveLab(state)
   await createPods(plan, state, say)
+  if (plan.routing === 'bgp') await waitSessions(state)
+}
+
+/** BGP: until every agent says its router session is Established (agents read
+ * BIRD every 2 s), so the status `lab up` prints is current; never fails. */
+async function waitSessions(state: LabState, timeoutMs = 10_000): Promise<void> {
+  const up = (n: LabNode) => {
+    const s = labAgent(n.pinDir)?.bgp?.sessions ?? []
+    return s.length > 0 && s.every((x) => x.state === 'Established')
+  }
+  for (const end = Date.now() + timeoutMs; !state.nodes.every(up) && Date.now() < end;) await new Promise((r) => setTimeout(r, 100))
 }
 
 /** Pods on agent-run nodes (the agent owns the routes), then each node's paths once its routes converged. */
