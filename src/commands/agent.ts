@@ -2,7 +2,7 @@ import { BaseCommand } from '../cli/base.js'
 import { onInterrupt } from '../cli/signals.js'
 import { Agent } from '../agent/agent.js'
 import { flagsToConfig, loadAgentConfig } from '../agent/config.js'
-import { agentFlags } from '../agent/flags.js'
+import { agentFlags } from '../flags/agent.js'
 import { createLogger } from '../agent/log.js'
 
 export default class AgentCommand extends BaseCommand {

@@ -1,8 +1,8 @@
 // The agent command's flags. Each maps to the camelCase key of the agent's
-// config (flagsToConfig in config.ts); none has an oclif default, so a
+// config (flagsToConfig in src/agent/config.ts); none has an oclif default, so a
 // --config file's values win over what is left unset.
 import * as Flags from '@oclif/core/flags'
-import { DATASTORES } from './config.js'
+import { DATASTORES } from '../agent/config.js'
 
 const s = (description: string, helpValue?: string) => Flags.string({ description, ...(helpValue ? { helpValue } : {}) })
 
