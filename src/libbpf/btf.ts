@@ -211,10 +211,14 @@ export class Btf {
   }
 }
 
-/** The blob's header: byte order and where the type and string sections are. */
-interface BtfSections {
+/** Reads a 32-bit word of the blob in its byte order. */
+interface BtfWords {
   u32(o: number): number
   s32(o: number): number
+}
+
+/** The blob's header: byte order and where the type and string sections are. */
+interface BtfSections extends BtfWords {
   typeOff: number
   typeEnd: number
   strOff: number
@@ -241,9 +245,7 @@ function readHeader(raw: Buffer): BtfSections {
 }
 
 /** What a kind-specific parser reads: the blob, its strings, and the common part of the record. */
-interface BtfRecord {
-  u32(o: number): number
-  s32(o: number): number
+interface BtfRecord extends BtfWords {
   str(off: number): string
   id: number
   name: string
