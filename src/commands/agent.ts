@@ -1,11 +1,11 @@
 import { BaseCommand } from '../cli/base.js'
 import { onInterrupt } from '../cli/signals.js'
-import { Agent } from '../agent/agent.js'
+import { Agent as NodeAgent } from '../agent/agent.js'
 import { flagsToConfig, loadAgentConfig } from '../agent/config.js'
 import { agentFlags } from '../flags/agent.js'
 import { createLogger } from '../agent/log.js'
 
-export default class AgentCommand extends BaseCommand {
+export default class Agent extends BaseCommand {
   static override summary = "Run the node agent: learn this node's pod CIDR and its peers from a datastore and keep the datapath converged"
   static override description =
     'Acquires the pod CIDR (etcd lease, spec.podCIDRs of the Kubernetes Node, or --pod-cidr with the file datastore), attaches the datapath, reconciles peer routes on every change and periodically, writes the CNI config once synced, and serves /healthz, /readyz and /metrics on --listen. SIGTERM leaves the datapath forwarding and the lease in place. Flags override --config (YAML, same keys in camelCase; etcd settings under `etcd:`).'
@@ -19,11 +19,11 @@ export default class AgentCommand extends BaseCommand {
   static override flags = agentFlags
 
   async run(): Promise<void> {
-    const { flags } = await this.parse(AgentCommand)
+    const { flags } = await this.parse(Agent)
     const config = loadAgentConfig(flagsToConfig(flags), flags.config)
     const ac = new AbortController()
     const log = createLogger(config.logFormat)
     const stop = (sig: string) => (log.info(`${sig}: stopping`), ac.abort())
-    await onInterrupt(stop, () => new Agent({ config, log, signal: ac.signal }).run())
+    await onInterrupt(stop, () => new NodeAgent({ config, log, signal: ac.signal }).run())
   }
 }
