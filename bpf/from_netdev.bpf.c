@@ -9,20 +9,20 @@
 #include "lib/ipv4.h"
 #include "lib/route.h"
 #include "lib/encap.h"
-#include "lib/metrics.h"
+#include "lib/exit.h"
 
 /* Only packets for a local pod are decapsulated; the rest keep their outer
  * headers and take the kernel path, whose from_overlay counts and drops what
  * is wrong (foreign VNI, no such pod). */
-static __always_inline int handle_vxlan(struct __sk_buff *skb, struct pn_trace *t)
+static __always_inline int pn_handle_vxlan(struct __sk_buff *skb, struct pn_trace *t)
 {
 	struct pn_vxlan_rx rx;
 
 	pn_pull(skb, VXLAN_PARSE_LEN);
-	if (vxlan_rx_parse(skb, &rx) < 0)
+	if (pn_vxlan_rx_parse(skb, &rx) < 0)
 		return TC_ACT_OK;
 
-	int err = vxlan_peer_check(rx.outer->saddr, rx.inner->saddr);
+	int err = pn_vxlan_peer_check(rx.outer->saddr, rx.inner->saddr);
 
 	if (err < 0) {
 		t->saddr = rx.outer->saddr;
@@ -35,7 +35,7 @@ static __always_inline int handle_vxlan(struct __sk_buff *skb, struct pn_trace *
 	if (skb->vlan_present)
 		return -DROP_VLAN;
 
-	struct podnet_endpoint *ep = endpoint_lookup(rx.inner->daddr);
+	struct podnet_endpoint *ep = pn_endpoint_lookup(rx.inner->daddr);
 
 	if (!ep)
 		return TC_ACT_OK;
@@ -47,36 +47,36 @@ static __always_inline int handle_vxlan(struct __sk_buff *skb, struct pn_trace *
 	/* CE on a not-ECT packet: RFC 6040 says drop, the kernel decides */
 	if (outer_ecn == ECN_CE_ && !inner_ecn)
 		return TC_ACT_OK;
-	if (vxlan_decap(skb) < 0)
+	if (pn_vxlan_decap(skb) < 0)
 		return TC_ACT_OK;
 	t->node_ip = peer;
 	t->vni = CONFIG.vni;
 
-	int hlen = ipv4_parse(skb, t);
+	int hlen = pn_ipv4_parse(skb, t);
 
 	if (hlen < 0)
 		return hlen;
 
-	__u8 ecn = ecn_decap(outer_ecn, inner_ecn);
+	__u8 ecn = pn_ecn_decap(outer_ecn, inner_ecn);
 
 	if (ecn) {
-		struct iphdr *ip = ipv4_hdr(skb);
+		struct iphdr *ip = pn_ipv4_hdr(skb);
 
 		if (!ip)
 			return -DROP_INVALID;
-		ipv4_set_ecn(ip, ecn);
+		pn_ipv4_set_ecn(ip, ecn);
 	}
 
 	/* TTL <= 1: the decapsulated packet goes to the stack (the frame is
 	 * addressed to this NIC), which answers ICMP time exceeded */
-	int ret = deliver_local(skb, ep, t);
+	int ret = pn_deliver_local(skb, ep, t);
 
 	if (t->reason == FWD_LOCAL)
 		t->reason = FWD_DECAP;
 	return ret;
 }
 
-static __always_inline int handle(struct __sk_buff *skb, struct pn_trace *t)
+static __always_inline int pn_handle(struct __sk_buff *skb, struct pn_trace *t)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
@@ -90,43 +90,43 @@ static __always_inline int handle(struct __sk_buff *skb, struct pn_trace *t)
 	if (eth->h_proto != bpf_htons(ETH_P_IP) || skb->pkt_type != 0 /* PACKET_HOST */)
 		return TC_ACT_OK;
 
-	struct iphdr *ip = ipv4_hdr(skb);
+	struct iphdr *ip = pn_ipv4_hdr(skb);
 
 	if (!ip)
 		return TC_ACT_OK;
 	if (CONFIG.vxlan_ifindex && ip->daddr == CONFIG.node_ip) {
 		if (ip->protocol != IPPROTO_UDP)
 			return TC_ACT_OK;
-		return handle_vxlan(skb, t);
+		return pn_handle_vxlan(skb, t);
 	}
 
-	struct podnet_endpoint *ep = endpoint_lookup(ip->daddr);
+	struct podnet_endpoint *ep = pn_endpoint_lookup(ip->daddr);
 
 	if (!ep) {
-		if (!in_pod_cidr(ip->daddr))
+		if (!pn_in_pod_cidr(ip->daddr))
 			return TC_ACT_OK;
 		/* our pod CIDR with no pod behind the address: the default
 		 * route would send it back out (a loop through the router) */
-		int plen = ipv4_parse(skb, t);
+		int plen = pn_ipv4_parse(skb, t);
 
 		return plen < 0 ? plen : -DROP_UNASSIGNED;
 	}
 
 	/* Only now is the packet ours: validate it fully before routing. */
-	int hlen = ipv4_parse(skb, t);
+	int hlen = pn_ipv4_parse(skb, t);
 
 	if (hlen < 0)
 		return hlen;
 	if (skb->vlan_present)
 		return -DROP_VLAN;
-	return deliver_local(skb, ep, t);
+	return pn_deliver_local(skb, ep, t);
 }
 
 SEC("tc")
 int pn_from_netdev(struct __sk_buff *skb)
 {
 	struct pn_trace t = {};
-	int ret = handle(skb, &t);
+	int ret = pn_handle(skb, &t);
 
 	return pn_finish(skb, DIR_FROM_NETDEV, ret, &t);
 }

@@ -8,19 +8,20 @@
 #include "lib/ipv4.h"
 #include "lib/route.h"
 #include "lib/encap.h"
-#include "lib/metrics.h"
+#include "lib/exit.h"
 
-static __always_inline int handle(struct __sk_buff *skb, struct pn_trace *t)
+static __always_inline int pn_handle(struct __sk_buff *skb, struct pn_trace *t)
 {
 	struct bpf_tunnel_key key = {};
 
-	if (encap_get_key(skb, &key) < 0) {
+	if (pn_encap_get_key(skb, &key) < 0) {
 		/* BPF_PROG_TEST_RUN cannot attach a received tunnel key: in
-		 * explain mode the caller may pass one in cb[2..4] */
-		if (!is_explain(skb) || skb->cb[4] != PODNET_EXPLAIN_F_TUNNEL)
+		 * explain mode the caller may pass one in its request */
+		if (!pn_is_explain(skb) ||
+		    skb->cb[PN_CB_WORD(podnet_explain_request, tunnel_flags)] != PODNET_EXPLAIN_F_TUNNEL)
 			return -DROP_TUNNEL_KEY;
-		key.remote_ipv4 = bpf_ntohl(skb->cb[2]);
-		key.tunnel_id = skb->cb[3];
+		key.remote_ipv4 = bpf_ntohl(skb->cb[PN_CB_WORD(podnet_explain_request, tunnel_remote)]);
+		key.tunnel_id = skb->cb[PN_CB_WORD(podnet_explain_request, tunnel_vni)];
 	}
 	__be32 peer = bpf_htonl(key.remote_ipv4);
 
@@ -31,28 +32,28 @@ static __always_inline int handle(struct __sk_buff *skb, struct pn_trace *t)
 	if (key.tunnel_id != CONFIG.vni)
 		return -DROP_WRONG_VNI;
 
-	int hlen = eth_ipv4_parse(skb, t);
+	int hlen = pn_eth_ipv4_parse(skb, t);
 
 	if (hlen < 0)
 		return hlen;
 
-	int err = vxlan_peer_check(peer, t->saddr);
+	int err = pn_vxlan_peer_check(peer, t->saddr);
 
 	if (err < 0)
 		return err;
 
-	struct podnet_endpoint *ep = endpoint_lookup(t->daddr);
+	struct podnet_endpoint *ep = pn_endpoint_lookup(t->daddr);
 
 	if (!ep)
 		return -DROP_NOT_LOCAL;
-	return deliver_local(skb, ep, t);
+	return pn_deliver_local(skb, ep, t);
 }
 
 SEC("tc")
 int pn_from_overlay(struct __sk_buff *skb)
 {
 	struct pn_trace t = {};
-	int ret = handle(skb, &t);
+	int ret = pn_handle(skb, &t);
 
 	/* The inner frame is addressed to the sender's gateway MAC, not to this
 	 * device: without this the stack drops it as PACKET_OTHERHOST instead

@@ -13,11 +13,11 @@
 #include "lib/route.h"
 #include "lib/encap.h"
 #include "lib/nexthop.h"
-#include "lib/metrics.h"
+#include "lib/exit.h"
 
 /* Answer an ARP request from the pod with the host veth's MAC, so the pod's
  * gateway (whatever address it is) resolves without proxy_arp or a bridge. */
-static __always_inline int handle_arp(struct __sk_buff *skb, struct pn_trace *t)
+static __always_inline int pn_handle_arp(struct __sk_buff *skb, struct pn_trace *t)
 {
 	pn_pull(skb, ETH_HLEN + sizeof(struct pn_arp));
 
@@ -42,7 +42,7 @@ static __always_inline int handle_arp(struct __sk_buff *skb, struct pn_trace *t)
 		return TC_ACT_OK;
 	}
 
-	struct podnet_endpoint *ep = endpoint_lookup(arp->spa);
+	struct podnet_endpoint *ep = pn_endpoint_lookup(arp->spa);
 
 	if (!ep || ep->ifindex != skb->ifindex)
 		return -DROP_ARP_SPOOFED;
@@ -56,7 +56,7 @@ static __always_inline int handle_arp(struct __sk_buff *skb, struct pn_trace *t)
 	arp->tpa = arp->spa;
 	__builtin_memcpy(arp->sha, ep->host_mac, ETH_ALEN);
 	arp->spa = target;
-	eth_set_macs(eth, pod_mac, ep->host_mac);
+	pn_eth_set_macs(eth, pod_mac, ep->host_mac);
 
 	t->reason = FWD_ARP_REPLY;
 	t->target = skb->ifindex;
@@ -67,9 +67,9 @@ static __always_inline int handle_arp(struct __sk_buff *skb, struct pn_trace *t)
  * or one we do not know) is a hand-made tunnel frame: a node that
  * decapsulated it would deliver whatever inner source it carries. Later
  * fragments carry no ports; without their first they never reassemble. */
-static __always_inline int not_to_vxlan_port(struct __sk_buff *skb, int hlen)
+static __always_inline int pn_not_to_vxlan_port(struct __sk_buff *skb, int hlen)
 {
-	struct iphdr *ip = ipv4_hdr(skb);
+	struct iphdr *ip = pn_ipv4_hdr(skb);
 
 	if (!ip)
 		return -DROP_INVALID;
@@ -88,33 +88,33 @@ static __always_inline int not_to_vxlan_port(struct __sk_buff *skb, int hlen)
 	return 0;
 }
 
-static __always_inline int handle_ipv4(struct __sk_buff *skb, struct pn_trace *t)
+static __always_inline int pn_handle_ipv4(struct __sk_buff *skb, struct pn_trace *t)
 {
-	int hlen = ipv4_parse(skb, t);
+	int hlen = pn_ipv4_parse(skb, t);
 
 	if (hlen < 0)
 		return hlen;
 
 	/* Anti-spoofing: the source must be the pod behind this very veth. */
-	struct podnet_endpoint *src = endpoint_lookup(t->saddr);
+	struct podnet_endpoint *src = pn_endpoint_lookup(t->saddr);
 
 	if (!src || src->ifindex != skb->ifindex)
 		return -DROP_SPOOFED_SRC;
 
-	struct podnet_endpoint *dst = endpoint_lookup(t->daddr);
+	struct podnet_endpoint *dst = pn_endpoint_lookup(t->daddr);
 
 	if (dst)
-		return deliver_local(skb, dst, t);
+		return pn_deliver_local(skb, dst, t);
 
 	/* an unassigned address of our own pod CIDR must not follow the
 	 * default route out with a pod source (a router may send it back) */
-	if (in_pod_cidr(t->daddr))
+	if (pn_in_pod_cidr(t->daddr))
 		return -DROP_UNASSIGNED;
 
-	struct podnet_route *rt = route_lookup(t->daddr);
+	struct podnet_route *rt = pn_route_lookup(t->daddr);
 
 	if (!rt) {
-		int err = not_to_vxlan_port(skb, hlen);
+		int err = pn_not_to_vxlan_port(skb, hlen);
 
 		if (err < 0)
 			return err;
@@ -122,7 +122,7 @@ static __always_inline int handle_ipv4(struct __sk_buff *skb, struct pn_trace *t
 		return TC_ACT_OK;
 	}
 
-	struct iphdr *ip = ipv4_hdr(skb);
+	struct iphdr *ip = pn_ipv4_hdr(skb);
 
 	if (!ip)
 		return -DROP_INVALID;
@@ -137,7 +137,7 @@ static __always_inline int handle_ipv4(struct __sk_buff *skb, struct pn_trace *t
 	}
 	/* Too big for the path: the stack has a route with the right MTU and
 	 * sends ICMP frag-needed (DF) or fragments, never a silent drop. */
-	if (ipv4_wire_len(skb, ip, hlen) > (vxlan ? CONFIG.overlay_mtu : CONFIG.device_mtu)) {
+	if (pn_ipv4_wire_len(skb, ip, hlen) > (vxlan ? CONFIG.overlay_mtu : CONFIG.device_mtu)) {
 		t->reason = FWD_STACK_MTU;
 		return TC_ACT_OK;
 	}
@@ -145,7 +145,7 @@ static __always_inline int handle_ipv4(struct __sk_buff *skb, struct pn_trace *t
 	if (vxlan) {
 		if (!CONFIG.vxlan_ifindex)
 			return -DROP_NO_TUNNEL;
-		if (vxlan_encap(skb, node_ip, ip->tos) < 0) {
+		if (pn_vxlan_encap(skb, node_ip, ip->tos) < 0) {
 			/* e.g. a GSO type adjust_room refuses: untouched, the
 			 * stack sends it through podnet_vxlan (to_overlay) */
 			t->reason = FWD_STACK_ENCAP;
@@ -154,21 +154,21 @@ static __always_inline int handle_ipv4(struct __sk_buff *skb, struct pn_trace *t
 		ip = pn_ptr(skb, ETH_HLEN + VXLAN_ENCAP_LEN, sizeof(*ip));
 		if (!ip)
 			return -DROP_INVALID;
-		ipv4_dec_ttl(ip);
+		pn_ipv4_dec_ttl(ip);
 		t->reason = FWD_VXLAN;
 		t->target = CONFIG.device_ifindex;
 		t->vni = CONFIG.vni;
 		/* A peer in the node's own subnet is its own next hop; one behind
 		 * an underlay router needs the FIB (a route lookup per packet). */
 		if (CONFIG.node_mask && !((node_ip ^ CONFIG.node_ip) & CONFIG.node_mask))
-			return redirect_nexthop(skb, CONFIG.device_ifindex, node_ip);
+			return pn_redirect_nexthop(skb, CONFIG.device_ifindex, node_ip);
 		return bpf_redirect_neigh(CONFIG.device_ifindex, NULL, 0, 0);
 	}
 
-	ipv4_dec_ttl(ip);
+	pn_ipv4_dec_ttl(ip);
 	t->reason = FWD_DIRECT;
 	t->target = CONFIG.device_ifindex;
-	return redirect_nexthop(skb, CONFIG.device_ifindex, node_ip);
+	return pn_redirect_nexthop(skb, CONFIG.device_ifindex, node_ip);
 }
 
 SEC("tc")
@@ -190,9 +190,9 @@ int pn_from_pod(struct __sk_buff *skb)
 	if (skb->vlan_present || eth->h_proto == bpf_htons(ETH_P_8021Q) || eth->h_proto == bpf_htons(ETH_P_8021AD))
 		ret = -DROP_VLAN;
 	else if (eth->h_proto == bpf_htons(ETH_P_IP))
-		ret = handle_ipv4(skb, &t);
+		ret = pn_handle_ipv4(skb, &t);
 	else if (eth->h_proto == bpf_htons(ETH_P_ARP))
-		ret = handle_arp(skb, &t);
+		ret = pn_handle_arp(skb, &t);
 	else
 		ret = -DROP_UNSUPPORTED_L3;
 out:

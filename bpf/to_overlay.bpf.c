@@ -10,28 +10,28 @@
 #include "lib/ipv4.h"
 #include "lib/route.h"
 #include "lib/encap.h"
-#include "lib/metrics.h"
+#include "lib/exit.h"
 
 #define PN_ALREADY_ENCAPPED 1
 
-static __always_inline int handle(struct __sk_buff *skb, struct pn_trace *t)
+static __always_inline int pn_handle(struct __sk_buff *skb, struct pn_trace *t)
 {
 	struct bpf_tunnel_key key = {};
 
-	if (encap_get_key(skb, &key) == 0)
+	if (pn_encap_get_key(skb, &key) == 0)
 		return PN_ALREADY_ENCAPPED;
 
-	int hlen = eth_ipv4_parse(skb, t);
+	int hlen = pn_eth_ipv4_parse(skb, t);
 
 	if (hlen < 0)
 		return hlen;
 
-	struct podnet_route *rt = route_lookup(t->daddr);
+	struct podnet_route *rt = pn_route_lookup(t->daddr);
 
 	if (!rt || !(rt->flags & ROUTE_F_VXLAN))
 		return -DROP_NO_ROUTE;
 
-	int err = encap_set_key(skb, rt->node_ip, t);
+	int err = pn_encap_set_key(skb, rt->node_ip, t);
 
 	if (err < 0)
 		return err;
@@ -44,7 +44,7 @@ SEC("tc")
 int pn_to_overlay(struct __sk_buff *skb)
 {
 	struct pn_trace t = {};
-	int ret = handle(skb, &t);
+	int ret = pn_handle(skb, &t);
 
 	if (ret == PN_ALREADY_ENCAPPED)
 		return TC_ACT_OK;

@@ -6,7 +6,9 @@
 # agent on every node that leases its pod CIDR and learns its peers), show
 # cross-node pod traffic on both paths, a node joining and leaving with the
 # time every peer took to converge, and say how to look around and tear down.
-# `./scripts/lab.sh --datastore static` runs the lab without etcd and agents. Extra arguments go to `lab up`
+# `./scripts/lab.sh --datastore static` runs the lab without etcd and agents; `--routing bgp` makes the
+# router namespace a BIRD top-of-rack router that learns every pod CIDR over BGP, so node3 is reached
+# directly through it instead of over VXLAN. Extra arguments go to `lab up`
 # (e.g. ./scripts/lab.sh --nodes 4 --mode vxlan). Everything stays inside
 # network namespaces named pnlab-<lab>-…; nothing is changed in the host's.
 set -euo pipefail
@@ -27,8 +29,9 @@ pn lab up --name "$LAB" "$@"
 last=$("${PN[@]}" lab status --name "$LAB" --json | node -e '
   const s = JSON.parse(require("fs").readFileSync(0, "utf8")).labs[0];
   const n1 = s.nodes[0];
-  const direct = n1.paths.find((p) => p.encap === "direct");
-  const vxlan = n1.paths.find((p) => p.encap === "vxlan");
+  const direct = n1.paths.find((p) => p.encap === "direct" && p.via !== "router");
+  // the peer in the other subnet: over VXLAN, or (--routing bgp) directly through the router
+  const vxlan = n1.paths.find((p) => p.encap === "vxlan" || p.via === "router");
   const pod = (name) => { const n = s.nodes.find((x) => x.name === name); return n.pods[0] ? n.pods[0].name : n.name };
   const src = n1.pods[0] ? n1.pods[0].name : n1.name;
   console.log([src, direct ? pod(direct.peer) : "", vxlan ? pod(vxlan.peer) : ""].join(" "));')
@@ -56,7 +59,7 @@ hint=""
 cat <<EOT
 == look around$hint
   podnet-bpf lab status                                  # nodes, pods, IPs, path per peer, agents and leases
-  podnet-bpf lab logs node1                              # node1's agent log (etcd1..etcd3: the etcd members)
+  podnet-bpf lab logs node1                              # node1's agent log (etcd1..etcd3: the etcd members; router: its BIRD with --routing bgp)
   podnet-bpf lab add-node / lab remove-node NODE         # a node joins / leaves; prints each peer's convergence time
   podnet-bpf lab exec node1 -- podnet-bpf cluster nodes  # the leases in etcd (node, node IP, pod CIDR, expiry)
   podnet-bpf lab ping node1-pod1 node3-pod2              # pod → pod, with the path it takes

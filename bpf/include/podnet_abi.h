@@ -154,14 +154,25 @@ struct podnet_config {
 };
 _Static_assert(sizeof(struct podnet_config) == 40, "podnet_config size");
 
-/* Explain mode (BPF_PROG_TEST_RUN only): ctx_in cb[0..1] carry these magic
- * words; the program then skips counters and events and writes a
- * struct podnet_decision over cb[0..4] of ctx_out. */
+/* Explain mode (BPF_PROG_TEST_RUN only): ctx_in cb[0..4] carries a struct
+ * podnet_explain_request whose magic words switch it on; the program then
+ * skips counters and events and writes a struct podnet_decision over cb[0..4]
+ * of ctx_out. The programs index cb[] by these structs' offsets (PN_CB_WORD,
+ * lib/exit.h), and TypeScript by their layouts: the BTF test checks both. */
 #define PODNET_EXPLAIN_MAGIC0 0x706f646eU /* "podn" */
 #define PODNET_EXPLAIN_MAGIC1 0x65787031U /* "exp1" */
-/* from_overlay only: cb[4] == this → cb[2] is the outer source IPv4
- * (network order) and cb[3] the VNI of a VXLAN packet as received. */
+/* from_overlay only: tunnel_flags == this → tunnel_remote and tunnel_vni
+ * are the key of a VXLAN packet as received */
 #define PODNET_EXPLAIN_F_TUNNEL 1U
+
+struct podnet_explain_request {
+	__u32 magic0;        /* PODNET_EXPLAIN_MAGIC0 */
+	__u32 magic1;        /* PODNET_EXPLAIN_MAGIC1 */
+	__u32 tunnel_remote; /* outer source IPv4, network byte order */
+	__u32 tunnel_vni;
+	__u32 tunnel_flags;  /* PODNET_EXPLAIN_F_TUNNEL */
+};
+_Static_assert(sizeof(struct podnet_explain_request) == 20, "podnet_explain_request size");
 
 struct podnet_decision {
 	__u32 verdict;      /* TC_ACT_* returned */

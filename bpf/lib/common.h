@@ -29,6 +29,7 @@ struct podnet_abi_types {
 	enum podnet_reason reason;
 	enum podnet_dir dir;
 	enum podnet_event_type event_type;
+	struct podnet_explain_request explain_request;
 	struct podnet_decision decision;
 	struct podnet_event event;
 };

@@ -35,7 +35,7 @@ struct pn_vxlanhdr {
  * The inner packet keeps its GSO segment size (FIXED_GSO): from_pod checked
  * that each segment fits the overlay MTU, so outer segments fit the device.
  * Returns 0, or a negative errno with the frame left as it was. */
-static __always_inline int vxlan_encap(struct __sk_buff *skb, __be32 node_ip, __u8 inner_tos)
+static __always_inline int pn_vxlan_encap(struct __sk_buff *skb, __be32 node_ip, __u8 inner_tos)
 {
 	__u32 hash = bpf_get_hash_recalc(skb);
 	__u64 flags = BPF_F_ADJ_ROOM_FIXED_GSO | BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP |
@@ -79,7 +79,7 @@ static __always_inline int vxlan_encap(struct __sk_buff *skb, __be32 node_ip, __
 	ip->check = 0;
 	ip->saddr = CONFIG.node_ip;
 	ip->daddr = node_ip;
-	ip->check = ipv4_csum(ip);
+	ip->check = pn_ipv4_csum(ip);
 
 	udp->source = bpf_htons(VXLAN_SPORT_MIN + (__u16)(((__u64)hash * VXLAN_SPORT_RANGE) >> 32));
 	udp->dest = bpf_htons((__u16)CONFIG.vxlan_port);
@@ -101,7 +101,7 @@ struct pn_vxlan_rx {
 	struct iphdr *inner;
 };
 
-static __always_inline int vxlan_rx_parse(struct __sk_buff *skb, struct pn_vxlan_rx *rx)
+static __always_inline int pn_vxlan_rx_parse(struct __sk_buff *skb, struct pn_vxlan_rx *rx)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
@@ -118,7 +118,7 @@ static __always_inline int vxlan_rx_parse(struct __sk_buff *skb, struct pn_vxlan
 	if (ip->frag_off & bpf_htons(IP_MF_ | IP_OFFSET_))
 		return -1;
 	/* ip_rcv is bypassed: its header checksum check is ours to do */
-	if (ipv4_csum(ip))
+	if (pn_ipv4_csum(ip))
 		return -1;
 	if (udp->dest != bpf_htons((__u16)CONFIG.vxlan_port))
 		return -1;
@@ -128,7 +128,7 @@ static __always_inline int vxlan_rx_parse(struct __sk_buff *skb, struct pn_vxlan
 	if (ieth->h_proto != bpf_htons(ETH_P_IP) || iip->version != 4 || iip->ihl < 5)
 		return -1;
 	/* Lengths nest: inner within UDP within outer IP within the frame, as
-	 * ip_rcv and udp_rcv would demand; and what ipv4_parse demands after
+	 * ip_rcv and udp_rcv would demand; and what pn_ipv4_parse demands after
 	 * decapsulation, so nothing we decapsulate is dropped as malformed. */
 	__u32 tot = bpf_ntohs(iip->tot_len);
 	__u32 otot = bpf_ntohs(ip->tot_len);
@@ -147,7 +147,7 @@ static __always_inline int vxlan_rx_parse(struct __sk_buff *skb, struct pn_vxlan
 
 /* Removes outer IP, UDP, VXLAN and inner Ethernet: the outer Ethernet header
  * is kept and now fronts the pod's packet. */
-static __always_inline int vxlan_decap(struct __sk_buff *skb)
+static __always_inline int pn_vxlan_decap(struct __sk_buff *skb)
 {
 	return bpf_skb_adjust_room(skb, -(__s32)VXLAN_ENCAP_LEN, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO);
 }
@@ -156,7 +156,7 @@ static __always_inline int vxlan_decap(struct __sk_buff *skb)
  * ECN-capable inner packet CE, an outer ECT(1) turns inner ECT(0) into ECT(1)
  * (L4S); returns the ECN codepoint to set, or 0 for none. The caller has
  * already declined CE over Not-ECT, which Linux drops. */
-static __always_inline __u8 ecn_decap(__u8 outer, __u8 inner)
+static __always_inline __u8 pn_ecn_decap(__u8 outer, __u8 inner)
 {
 	if (outer == ECN_CE_ && inner != ECN_CE_)
 		return ECN_CE_;
@@ -165,7 +165,7 @@ static __always_inline __u8 ecn_decap(__u8 outer, __u8 inner)
 	return 0;
 }
 
-static __always_inline int encap_set_key(struct __sk_buff *skb, __u32 node_ip, struct pn_trace *t)
+static __always_inline int pn_encap_set_key(struct __sk_buff *skb, __u32 node_ip, struct pn_trace *t)
 {
 	struct bpf_tunnel_key key = {};
 
@@ -181,7 +181,7 @@ static __always_inline int encap_set_key(struct __sk_buff *skb, __u32 node_ip, s
 }
 
 /* The received packet's tunnel key (ingress of the VXLAN device). */
-static __always_inline int encap_get_key(struct __sk_buff *skb, struct bpf_tunnel_key *key)
+static __always_inline int pn_encap_get_key(struct __sk_buff *skb, struct bpf_tunnel_key *key)
 {
 	return bpf_skb_get_tunnel_key(skb, key, PN_TUNNEL_KEY_SIZE, 0);
 }

@@ -22,7 +22,7 @@ struct pn_arp {
 	__be32 tpa;
 } __attribute__((packed));
 
-static __always_inline void eth_set_macs(struct ethhdr *eth, const __u8 *dst, const __u8 *src)
+static __always_inline void pn_eth_set_macs(struct ethhdr *eth, const __u8 *dst, const __u8 *src)
 {
 	__builtin_memcpy(eth->h_dest, dst, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, src, ETH_ALEN);

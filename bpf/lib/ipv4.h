@@ -14,7 +14,7 @@
 #define ECN_ECT0_ 2
 #define ECN_CE_ 3
 
-static __always_inline __u16 csum_fold(__u32 sum)
+static __always_inline __u16 pn_csum_fold(__u32 sum)
 {
 	sum = (sum & 0xffff) + (sum >> 16);
 	sum = (sum & 0xffff) + (sum >> 16);
@@ -22,7 +22,7 @@ static __always_inline __u16 csum_fold(__u32 sum)
 }
 
 /* Checksum of an option-less header as it stands: 0 when its check field is right. */
-static __always_inline __u16 ipv4_csum(const struct iphdr *ip)
+static __always_inline __u16 pn_ipv4_csum(const struct iphdr *ip)
 {
 	const __u16 *w = (const __u16 *)ip;
 	__u32 sum = 0;
@@ -30,11 +30,11 @@ static __always_inline __u16 ipv4_csum(const struct iphdr *ip)
 #pragma unroll
 	for (int i = 0; i < (int)(sizeof(*ip) / 2); i++)
 		sum += w[i];
-	return csum_fold(sum);
+	return pn_csum_fold(sum);
 }
 
 /* Sets the ECN bits with an incremental checksum update (RFC 1624). */
-static __always_inline void ipv4_set_ecn(struct iphdr *ip, __u8 ecn)
+static __always_inline void pn_ipv4_set_ecn(struct iphdr *ip, __u8 ecn)
 {
 	__u16 *w = (__u16 *)ip;
 	__u16 old = w[0];
@@ -42,13 +42,13 @@ static __always_inline void ipv4_set_ecn(struct iphdr *ip, __u8 ecn)
 	ip->tos = (ip->tos & ~ECN_MASK_) | ecn;
 	__u32 sum = (__u16)~ip->check + (__u16)~old + w[0];
 
-	ip->check = csum_fold(sum);
+	ip->check = pn_csum_fold(sum);
 }
 
 /* Validates the Ethernet + IPv4 header at the start of the packet and fills
  * the trace's addresses and ports. Returns the IP header length or a negative
  * DROP_* code. Ports are read only from first fragments that carry them. */
-static __always_inline int ipv4_parse(struct __sk_buff *skb, struct pn_trace *t)
+static __always_inline int pn_ipv4_parse(struct __sk_buff *skb, struct pn_trace *t)
 {
 	pn_pull(skb, ETH_HLEN + sizeof(struct iphdr));
 
@@ -103,7 +103,7 @@ static __always_inline int ipv4_parse(struct __sk_buff *skb, struct pn_trace *t)
 }
 
 /* Ethernet + IPv4: other ethertypes are DROP_UNSUPPORTED_L3. */
-static __always_inline int eth_ipv4_parse(struct __sk_buff *skb, struct pn_trace *t)
+static __always_inline int pn_eth_ipv4_parse(struct __sk_buff *skb, struct pn_trace *t)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
@@ -114,10 +114,10 @@ static __always_inline int eth_ipv4_parse(struct __sk_buff *skb, struct pn_trace
 	t->ethertype = eth->h_proto;
 	if (eth->h_proto != bpf_htons(ETH_P_IP))
 		return -DROP_UNSUPPORTED_L3;
-	return ipv4_parse(skb, t);
+	return pn_ipv4_parse(skb, t);
 }
 
-static __always_inline struct iphdr *ipv4_hdr(struct __sk_buff *skb)
+static __always_inline struct iphdr *pn_ipv4_hdr(struct __sk_buff *skb)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
@@ -130,7 +130,7 @@ static __always_inline struct iphdr *ipv4_hdr(struct __sk_buff *skb)
 
 /* TTL - 1 with an incremental checksum update (RFC 1624): the TTL is the
  * high byte of its 16-bit word, so the sum grows by 0x0100. */
-static __always_inline void ipv4_dec_ttl(struct iphdr *ip)
+static __always_inline void pn_ipv4_dec_ttl(struct iphdr *ip)
 {
 	__u32 sum = (__u32)ip->check + (__u32)bpf_htons(0x0100);
 
@@ -140,7 +140,7 @@ static __always_inline void ipv4_dec_ttl(struct iphdr *ip)
 
 /* Network-layer length of the largest packet this skb will become on the
  * wire: a GSO skb is cut into segments of gso_size payload. */
-static __always_inline __u32 ipv4_wire_len(struct __sk_buff *skb, struct iphdr *ip, __u32 hlen)
+static __always_inline __u32 pn_ipv4_wire_len(struct __sk_buff *skb, struct iphdr *ip, __u32 hlen)
 {
 	if (!skb->gso_size)
 		return skb->len - ETH_HLEN;

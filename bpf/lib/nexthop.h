@@ -42,14 +42,14 @@ struct {
 	__type(value, struct pn_nexthop);
 } podnet_nexthop_cache SEC(".maps");
 
-static __always_inline __u32 nh_slot(__be32 ip)
+static __always_inline __u32 pn_nh_slot(__be32 ip)
 {
 	return ((__u32)ip * 2654435761U) >> 24; /* Fibonacci hashing, 8 bits */
 }
 
 /* Fill the slot for ip from the kernel's FIB and neighbour table, if ip is on
  * link through ifindex and its MAC is known; else leave it expired. */
-static __always_inline void nh_refresh(struct __sk_buff *skb, struct pn_nexthop *e, __be32 ip, __u32 ifindex, __u64 now)
+static __always_inline void pn_nh_refresh(struct __sk_buff *skb, struct pn_nexthop *e, __be32 ip, __u32 ifindex, __u64 now)
 {
 	struct bpf_fib_lookup fib = {};
 
@@ -70,9 +70,9 @@ static __always_inline void nh_refresh(struct __sk_buff *skb, struct pn_nexthop 
 }
 
 /* Redirect the frame (Ethernet header first) out ifindex to on-link next hop ip. */
-static __always_inline int redirect_nexthop(struct __sk_buff *skb, __u32 ifindex, __be32 ip)
+static __always_inline int pn_redirect_nexthop(struct __sk_buff *skb, __u32 ifindex, __be32 ip)
 {
-	__u32 slot = nh_slot(ip);
+	__u32 slot = pn_nh_slot(ip);
 	struct pn_nexthop *e = bpf_map_lookup_elem(&podnet_nexthop_cache, &slot);
 	struct bpf_redir_neigh nh = { .nh_family = AF_INET, .ipv4_nh = ip };
 
@@ -86,10 +86,10 @@ static __always_inline int redirect_nexthop(struct __sk_buff *skb, __u32 ifindex
 
 		if (!eth)
 			return TC_ACT_SHOT;
-		eth_set_macs(eth, e->dmac, e->smac);
+		pn_eth_set_macs(eth, e->dmac, e->smac);
 		return bpf_redirect(ifindex, 0);
 	}
-	nh_refresh(skb, e, ip, ifindex, now);
+	pn_nh_refresh(skb, e, ip, ifindex, now);
 	return bpf_redirect_neigh(ifindex, &nh, sizeof(nh), 0);
 }
 

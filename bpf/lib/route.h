@@ -35,7 +35,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } podnet_peers SEC(".maps");
 
-static __always_inline int in_pod_cidr(__u32 addr)
+static __always_inline int pn_in_pod_cidr(__u32 addr)
 {
 	return CONFIG.pod_mask && (addr & CONFIG.pod_mask) == CONFIG.pod_net;
 }
@@ -43,14 +43,14 @@ static __always_inline int in_pod_cidr(__u32 addr)
 /* Endpoints all live in this node's pod CIDR (the control plane enforces
  * it), so other addresses skip the hash lookup: node and overlay traffic on
  * the NIC, and cross-node pod traffic, stay cheap. */
-static __always_inline struct podnet_endpoint *endpoint_lookup(__u32 addr)
+static __always_inline struct podnet_endpoint *pn_endpoint_lookup(__u32 addr)
 {
 	if ((addr & CONFIG.pod_mask) != CONFIG.pod_net)
 		return 0;
 	return bpf_map_lookup_elem(&podnet_endpoints, &addr);
 }
 
-static __always_inline struct podnet_route *route_lookup(__u32 addr)
+static __always_inline struct podnet_route *pn_route_lookup(__u32 addr)
 {
 	struct podnet_route_key key = { .prefixlen = 32, .addr = addr };
 
@@ -61,13 +61,13 @@ static __always_inline struct podnet_route *route_lookup(__u32 addr)
  * a node of the routes map, and the inner source one of its pods (its routed
  * CIDR) or the peer node itself (node -> pod). Anything else would let a
  * pod (or anyone on the underlay) walk around per-pod anti-spoofing. */
-static __always_inline int vxlan_peer_check(__be32 peer, __be32 inner)
+static __always_inline int pn_vxlan_peer_check(__be32 peer, __be32 inner)
 {
 	/* The common case first: a route names the peer as the node of the
 	 * inner source, so the peer is a node of the routes map and the peers
 	 * lookup would only say so again (one hash lookup per packet saved). */
 	if (inner != peer) {
-		struct podnet_route *rt = route_lookup(inner);
+		struct podnet_route *rt = pn_route_lookup(inner);
 
 		if (rt && rt->node_ip == peer)
 			return 0;
@@ -83,7 +83,7 @@ static __always_inline int vxlan_peer_check(__be32 peer, __be32 inner)
  * netkit pod's transmit hook the packet goes out the target's host-side
  * device instead. At tc ingress skb_iif is the device itself; netkit's
  * transmit scrubs it to 0 before its programs run. */
-static __always_inline int deliver_local(struct __sk_buff *skb, const struct podnet_endpoint *ep,
+static __always_inline int pn_deliver_local(struct __sk_buff *skb, const struct podnet_endpoint *ep,
 					 struct pn_trace *t)
 {
 	void *data = (void *)(long)skb->data;
@@ -97,8 +97,8 @@ static __always_inline int deliver_local(struct __sk_buff *skb, const struct pod
 		t->reason = FWD_STACK_TTL;
 		return TC_ACT_OK;
 	}
-	ipv4_dec_ttl(ip);
-	eth_set_macs(eth, ep->pod_mac, ep->host_mac);
+	pn_ipv4_dec_ttl(ip);
+	pn_eth_set_macs(eth, ep->pod_mac, ep->host_mac);
 	/* Before 6.15 redirect_peer keeps pkt_type: a frame the kernel's VXLAN
 	 * device decapsulated (its inner MAC is not that device's) arrives as
 	 * PACKET_OTHERHOST and the pod's stack drops it. */

@@ -5,14 +5,17 @@ import { ipToInt } from '../util/ipv4.js'
 import {
   DIR_MAX,
   endpointCodec,
-  EndpointLayout,
+  IPV4_KEY_SIZE,
   MapName,
+  metricCodec,
   METRICS_ENTRIES,
   peerCodec,
   REASON_MAX,
   routeCodec,
+  settingsCodec,
   type Endpoint,
   type Route,
+  type Settings,
 } from './abi.js'
 
 export type MapKey = keyof typeof MapName
@@ -50,11 +53,11 @@ export class EndpointMap {
   setMany(eps: readonly Endpoint[]): void {
     for (let i = 0; i < eps.length; i += BATCH) {
       const chunk = eps.slice(i, i + BATCH)
-      const keys = Buffer.alloc(chunk.length * 4)
-      const vals = Buffer.alloc(chunk.length * EndpointLayout.size)
+      const keys = Buffer.alloc(chunk.length * IPV4_KEY_SIZE)
+      const vals = Buffer.alloc(chunk.length * endpointCodec.size)
       chunk.forEach((e, j) => {
-        endpointCodec.encodeKey(e.ip).copy(keys, j * 4)
-        endpointCodec.encodeValue(e, vals, j * EndpointLayout.size)
+        endpointCodec.encodeKey(e.ip).copy(keys, j * IPV4_KEY_SIZE)
+        endpointCodec.encodeValue(e, vals, j * endpointCodec.size)
       })
       this.map.updateBatch(keys, vals, chunk.length)
     }
@@ -63,8 +66,8 @@ export class EndpointMap {
   deleteMany(ips: readonly string[]): void {
     for (let i = 0; i < ips.length; i += BATCH) {
       const chunk = ips.slice(i, i + BATCH)
-      const keys = Buffer.alloc(chunk.length * 4)
-      chunk.forEach((ip, j) => endpointCodec.encodeKey(ip).copy(keys, j * 4))
+      const keys = Buffer.alloc(chunk.length * IPV4_KEY_SIZE)
+      chunk.forEach((ip, j) => endpointCodec.encodeKey(ip).copy(keys, j * IPV4_KEY_SIZE))
       this.map.deleteBatch(keys, chunk.length)
     }
   }
@@ -152,11 +155,12 @@ export class RouteMap {
   private setManyRoutes(routes: readonly Route[]): void {
     for (let i = 0; i < routes.length; i += BATCH) {
       const chunk = routes.slice(i, i + BATCH)
-      const keys = Buffer.alloc(chunk.length * 8)
-      const vals = Buffer.alloc(chunk.length * 8)
+      const { keySize, valueSize } = routeCodec
+      const keys = Buffer.alloc(chunk.length * keySize)
+      const vals = Buffer.alloc(chunk.length * valueSize)
       chunk.forEach((r, j) => {
-        routeCodec.encodeKey(r.cidr, keys, j * 8)
-        routeCodec.encodeValue(r, vals, j * 8)
+        routeCodec.encodeKey(r.cidr, keys, j * keySize)
+        routeCodec.encodeValue(r, vals, j * valueSize)
       })
       if (!RouteMap.noBatch) {
         try {
@@ -167,7 +171,9 @@ export class RouteMap {
           RouteMap.noBatch = true
         }
       }
-      for (let j = 0; j < chunk.length; j++) this.map.update(keys.subarray(j * 8, j * 8 + 8), vals.subarray(j * 8, j * 8 + 8))
+      for (let j = 0; j < chunk.length; j++) {
+        this.map.update(keys.subarray(j * keySize, (j + 1) * keySize), vals.subarray(j * valueSize, (j + 1) * valueSize))
+      }
     }
   }
 
@@ -183,8 +189,9 @@ export class RouteMap {
     let deleted = 0
     for (let i = 0; i < cidrs.length; i += BATCH) {
       const chunk = cidrs.slice(i, i + BATCH)
-      const keys = Buffer.alloc(chunk.length * 8)
-      chunk.forEach((c, j) => routeCodec.encodeKey(c, keys, j * 8))
+      const { keySize } = routeCodec
+      const keys = Buffer.alloc(chunk.length * keySize)
+      chunk.forEach((c, j) => routeCodec.encodeKey(c, keys, j * keySize))
       if (!RouteMap.noBatch) {
         try {
           deleted += this.map.deleteBatch(keys, chunk.length)
@@ -194,7 +201,7 @@ export class RouteMap {
           RouteMap.noBatch = true
         }
       }
-      for (let j = 0; j < chunk.length; j++) if (this.map.delete(keys.subarray(j * 8, j * 8 + 8))) deleted++
+      for (let j = 0; j < chunk.length; j++) if (this.map.delete(keys.subarray(j * keySize, (j + 1) * keySize))) deleted++
     }
     return deleted
   }
@@ -219,8 +226,9 @@ export class MetricsMap {
       let packets = 0n
       let bytes = 0n
       for (let c = 0; c < cpus; c++) {
-        packets += v.readBigUInt64LE(c * 16)
-        bytes += v.readBigUInt64LE(c * 16 + 8)
+        const m = metricCodec.decode(v, c * metricCodec.perCpuStride)
+        packets += m.packets
+        bytes += m.bytes
       }
       if (packets === 0n) continue
       const idx = k.readUInt32LE(0)
@@ -235,29 +243,35 @@ export class MetricsMap {
 export class SettingsMap {
   constructor(readonly map: MapFd) {}
 
-  private read(): Buffer {
-    return this.map.lookup(Buffer.alloc(4)) ?? Buffer.alloc(8)
+  /** podnet_settings is an array of one: its key is index 0 */
+  private static key(): Buffer {
+    return Buffer.alloc(4)
+  }
+
+  private read(): Settings {
+    const v = this.map.lookup(SettingsMap.key())
+    return v ? settingsCodec.decode(v) : { monitorFlags: 0, traceOwner: 0 }
+  }
+
+  private write(s: Settings): void {
+    this.map.update(SettingsMap.key(), settingsCodec.encode(s))
   }
 
   get monitorFlags(): number {
-    return this.read().readUInt32LE(0)
+    return this.read().monitorFlags
   }
 
   set monitorFlags(flags: number) {
-    const v = this.read()
-    v.writeUInt32LE(flags >>> 0, 0)
-    this.map.update(Buffer.alloc(4), v)
+    this.write({ ...this.read(), monitorFlags: flags })
   }
 
   /** pid of the tracing monitor that last turned tracing on (0: none recorded) */
   get traceOwner(): number {
-    return this.read().readUInt32LE(4)
+    return this.read().traceOwner
   }
 
   set traceOwner(pid: number) {
-    const v = this.read()
-    v.writeUInt32LE(pid >>> 0, 4)
-    this.map.update(Buffer.alloc(4), v)
+    this.write({ ...this.read(), traceOwner: pid })
   }
 }
 

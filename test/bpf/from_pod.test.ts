@@ -836,7 +836,7 @@ describe('pn_from_pod: counters and events', () => {
     expect(e).toMatchObject({ reason: Reason.DROP_ARP_SPOOFED, ethertype: ETH_P_ARP, saddr: '10.1.0.99', daddr: GATEWAY_IP })
   })
 
-  // BUG (reported to the lead): ipv4_parse stores the ICMP type and code as
+  // BUG (reported to the lead): pn_ipv4_parse stores the ICMP type and code as
   // host-order u16s, while podnet_event.sport/dport are network byte order
   // (decodeEvent reads them big-endian): type 3 shows as 0x0300, and the
   // monitor, which takes `sport >> 8` as type and `sport & 0xff` as code,

@@ -14,12 +14,20 @@ import {
   DROP_BASE,
   EVENT_DROP,
   EVENT_TRACE,
+  EndpointLayout,
   EventLayout,
+  IPV4_KEY_SIZE,
   METRICS_ENTRIES,
   MapName,
+  MetricLayout,
+  PeerLayout,
   Programs,
   REASON_MAX,
   Reason,
+  RouteKeyLayout,
+  RouteLayout,
+  SettingsLayout,
+  SkBuffLayout,
   decodeEvent,
   dirLabels,
   encodeConfig,
@@ -90,12 +98,24 @@ describe('ABI mirror (src/datapath/abi.ts) vs. BTF of the built objects', () => 
       expect(btf.typeName(btf.resolve(cfg!.id).id)).toBe(`struct ${ConfigLayout.cName}`)
     })
 
-    it('sizes podnet_metrics for every dir × reason', () => {
+    it('struct __sk_buff has the fields a test-run ctx uses where SkBuffLayout puts them', () => {
+      const st = btf.findByName(SkBuffLayout.cName, 'STRUCT')
+      expect(st, `struct __sk_buff missing from ${file}'s BTF`).toBeDefined()
+      expect(st!.size).toBe(SkBuffLayout.size)
+      const fields = Object.fromEntries(btf.fields(st!.id).map((f) => [f.name, [f.offset, f.size] as const]))
+      for (const [name, f] of Object.entries(SkBuffLayout.fields)) expect(fields[name], `__sk_buff.${name}`).toEqual(f)
+    })
+
+    it('sizes every map key and value as the layouts do, and podnet_metrics for every dir × reason', () => {
       const obj = BpfObject.open(join(objectDir(), file))
       try {
+        const sizes = (name: string) => [obj.map(name).keySize, obj.map(name).valueSize]
+        expect(sizes(MapName.endpoints)).toEqual([IPV4_KEY_SIZE, EndpointLayout.size])
+        expect(sizes(MapName.routes)).toEqual([RouteKeyLayout.size, RouteLayout.size])
+        expect(sizes(MapName.peers)).toEqual([IPV4_KEY_SIZE, PeerLayout.size])
+        expect(sizes(MapName.metrics)).toEqual([4, MetricLayout.size])
+        expect(sizes(MapName.settings)).toEqual([4, SettingsLayout.size])
         expect(obj.map(MapName.metrics).maxEntries).toBe(METRICS_ENTRIES)
-        expect(obj.map(MapName.metrics).valueSize).toBe(16)
-        expect(obj.map(MapName.endpoints).keySize).toBe(4)
       } finally {
         obj.close()
       }

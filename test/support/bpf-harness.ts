@@ -17,13 +17,13 @@ import {
   Reason,
   REASON_MAX,
   decodeEvent,
+  explainCodec,
   type DatapathConfig,
   type PodnetEvent,
   type ProgramKey,
 } from '../../src/datapath/abi.js'
 import { DatapathMaps, mapPinPath, type Counter } from '../../src/datapath/maps.js'
 import { loadProgram, type LoadedProgram } from '../../src/datapath/objects.js'
-import { decodeExplainDecision, encodeExplainCtx, explainCb } from '../../src/datapath/explain.js'
 import { ip4 } from './packet.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -86,7 +86,7 @@ export interface RunOptions {
 
 function skbCtx(o: RunOptions, explain: boolean): Buffer {
   const gso = o.gsoSize !== undefined ? { size: o.gsoSize, segs: o.gsoSegs ?? 2 } : undefined
-  return encodeExplainCtx({ ifindex: o.ifindex ?? LO_IFINDEX, explain, tunnel: o.explainTunnel, gso })
+  return explainCodec.encodeCtx({ ifindex: o.ifindex ?? LO_IFINDEX, explain, tunnel: o.explainTunnel, gso })
 }
 
 /** What a program decided about one packet (explain mode). */
@@ -301,7 +301,7 @@ export class BpfHarness {
 
   private decision(r: { retval: number; data: Buffer; ctx: Buffer | null }): Decision {
     if (!r.ctx) throw new Error('no ctx_out')
-    const d = decodeExplainDecision(r.retval, r.ctx)
+    const d = explainCodec.decodeDecision(r.retval, r.ctx)
     return {
       verdict: d.verdict,
       reason: d.reason,
@@ -310,7 +310,7 @@ export class BpfHarness {
       nodeIp: d.nodeIp,
       vni: d.vni,
       data: Buffer.from(r.data),
-      cb: explainCb(r.ctx),
+      cb: explainCodec.cbWords(r.ctx),
     }
   }
 

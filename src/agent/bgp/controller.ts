@@ -4,14 +4,13 @@
 // (route source 'bgp': direct routes via the BGP next hop). The config is
 // re-rendered when the datastore's node set changes and applied with
 // `birdc configure`.
-import { join } from 'node:path'
 import { Gauge, type Registry } from 'prom-client'
 import { deviceSubnets } from '../../services/node.js'
 import { watchKernelTable, type KernelTableWatch } from '../../services/kernel-table.js'
 import type { Datastore, OwnNode } from '../datastore.js'
 import type { Logger } from '../log.js'
 import type { DesiredRoute, Reconciler } from '../reconcile.js'
-import { showSessions, type BgpSession } from './birdc.js'
+import { showSessions, type BgpSession } from '../../services/bird.js'
 import type { BgpConfig } from './config.js'
 import { renderBird, type BgpNode } from './render.js'
 import { BirdSupervisor } from './supervisor.js'
@@ -159,6 +158,5 @@ export class BgpController {
   }
 }
 
-export function bgpRunDir(stateDir: string, pinDir: string): string {
-  return join(stateDir, `bgp${pinDir.replace(/\//g, '_')}`)
-}
+// the lab removes these dirs too, so the name is decided in one place
+export { bgpRunDir } from '../../services/bird.js'

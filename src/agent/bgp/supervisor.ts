@@ -6,7 +6,7 @@ import { spawn, execFile, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { UserError } from '../../errors.js'
-import { birdc } from './birdc.js'
+import { birdc } from '../../services/bird.js'
 
 export interface SupervisorOptions {
   runDir: string

@@ -4,7 +4,8 @@ import { DEFAULT_LAB } from '../../services/lab/plan.js'
 import { labAddNode, type MembershipResult } from '../../services/lab/membership.js'
 
 export default class LabAddNode extends LabCommand {
-  static override summary = 'Add a node to a lab on etcd: its agent leases a pod CIDR; prints how long each peer took to route to it'
+  static override summary =
+    'Add a node to a lab on etcd: its agent leases a pod CIDR (with --routing bgp: and peers with the router); prints how long each peer took to route to it'
   static override examples = ['<%= config.bin %> lab add-node', '<%= config.bin %> lab add-node --pods 3 --name lab2']
   static override enableJsonFlag = true
   static override flags = {
@@ -15,7 +16,7 @@ export default class LabAddNode extends LabCommand {
   async run(): Promise<MembershipResult> {
     const { flags } = await this.parse(LabAddNode)
     const r = await labAddNode({ name: flags.name, pods: flags.pods, onProgress: this.jsonEnabled() ? undefined : (l) => this.log(l) })
-    this.log(`${r.node} joined with ${r.podCidr}: agent start → lease ${r.leaseMs} ms; lease → route on each peer:`)
+    this.log(`${r.node} joined with ${r.podCidr}: agent start → lease ${r.leaseMs} ms; ${r.from} → route on each peer:`)
     for (const [peer, ms] of Object.entries(r.peers)) this.log(`  ${peer.padEnd(8)} ${ms === null ? 'NOT within 60 s' : `${ms} ms`}`)
     return r
   }

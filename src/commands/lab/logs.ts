@@ -5,9 +5,9 @@ import { DEFAULT_LAB } from '../../services/lab/plan.js'
 import { labLogs } from '../../services/lab/cluster.js'
 
 export default class LabLogs extends LabCommand {
-  static override summary = "Show a lab node's agent log (or an etcd member's: etcd1, etcd2, etcd3)"
+  static override summary = "Show a lab node's agent log (or an etcd member's: etcd1, etcd2, etcd3; or the BGP router's: router)"
   static override examples = ['<%= config.bin %> lab logs node1', '<%= config.bin %> lab logs etcd2 --tail 20']
-  static override args = { node: Args.string({ description: 'node name or etcdN', required: true }) }
+  static override args = { node: Args.string({ description: 'node name, etcdN or router', required: true }) }
   static override flags = {
     name: labNameFlag(DEFAULT_LAB),
     tail: Flags.integer({ description: 'only the last N lines', min: 1, helpValue: 'N' }),

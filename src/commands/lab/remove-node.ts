@@ -5,7 +5,7 @@ import { labRemoveNode, type MembershipResult } from '../../services/lab/members
 
 export default class LabRemoveNode extends LabCommand {
   static override summary =
-    'Remove a node from a lab on etcd: stop its agent, delete its lease; prints how long each peer took to drop its route'
+    'Remove a node from a lab on etcd: stop its agent, delete its lease (with --routing bgp: drop its router session first); prints how long each peer took to drop its route'
   static override examples = ['<%= config.bin %> lab remove-node node3']
   static override enableJsonFlag = true
   static override args = { node: Args.string({ description: 'node name', required: true }) }
@@ -14,7 +14,7 @@ export default class LabRemoveNode extends LabCommand {
   async run(): Promise<MembershipResult> {
     const { args, flags } = await this.parse(LabRemoveNode)
     const r = await labRemoveNode({ name: flags.name, node: args.node, onProgress: this.jsonEnabled() ? undefined : (l) => this.log(l) })
-    this.log(`${r.node} left (${r.podCidr}); lease deleted → route gone on each peer:`)
+    this.log(`${r.node} left (${r.podCidr}); ${r.from} → route gone on each peer:`)
     for (const [peer, ms] of Object.entries(r.peers)) this.log(`  ${peer.padEnd(8)} ${ms === null ? 'NOT within 60 s' : `${ms} ms`}`)
     return r
   }

@@ -2,7 +2,9 @@ import * as Flags from '@oclif/core/flags'
 import { table } from '../../cli/base.js'
 import { LabCommand } from '../../cli/lab.js'
 import { findLabs, labStatus, type LabAgent, type LabStatus } from '../../services/lab/lab.js'
-import { type LabState } from '../../services/lab/state.js'
+import { type LabPath, type LabState } from '../../services/lab/state.js'
+import type { RouterStatus } from '../../services/lab/router.js'
+import { NODE_ASN } from '../../services/lab/plan.js'
 
 /** Nodes, pods and the path each node takes to each peer, as text. */
 function agentCell(a: LabAgent | null | undefined): string {
@@ -12,11 +14,50 @@ function agentCell(a: LabAgent | null | undefined): string {
   return a.ready ? `ready, ${a.peers} peers${lease}` : `NOT READY: ${a.reason ?? '?'}`
 }
 
+function pathCell(p: LabPath | undefined): string {
+  if (!p) return '?'
+  if (p.encap === 'vxlan') return 'vxlan'
+  return p.via === 'router' ? `direct via router ${p.nodeIp}` : 'direct'
+}
+
+/** Every BGP session: the router's (one per node), then each node's (with the router). */
+function renderBgp(
+  router: RouterStatus | null | undefined,
+  nodes: LabState['nodes'],
+  agents: Record<string, LabAgent | null> | undefined,
+): string {
+  const head = router
+    ? `BGP: router ${router.ns} AS ${router.asn} at ${router.addresses.join(' / ')}, BIRD ${router.running ? `pid ${router.pid}` : 'NOT RUNNING'}; ` +
+      `nodes AS ${NODE_ASN}, eBGP with the router, no node-to-node mesh`
+    : 'BGP: no router'
+  type S = RouterStatus['sessions'][number]
+  const row = (who: string, x: S) => [
+    who,
+    x.peer,
+    String(x.asn),
+    x.state === 'Established' ? x.state : `${x.state}${x.info && x.info !== x.state ? ` (${x.info})` : ''}`,
+    `${x.uptimeSeconds}s`,
+    String(x.prefixes.received),
+    String(x.prefixes.accepted),
+    String(x.prefixes.rejected),
+  ]
+  const rows = [
+    ...(router?.sessions ?? []).map((x) => row('router', x)),
+    ...nodes.flatMap((n) => (agents?.[n.name]?.bgp?.sessions ?? []).map((x) => row(n.name, x))),
+  ]
+  const rib = router ? `router RIB (pod CIDRs learned): ${router.routes.join(' ') || 'none'}` : ''
+  return [head, table(['SPEAKER', 'PEER', 'ASN', 'STATE', 'UPTIME', 'RECEIVED', 'ACCEPTED', 'REJECTED'], rows), rib]
+    .filter(Boolean)
+    .join('\n')
+}
+
 export function renderLab(
   lab: Pick<LabState, 'name' | 'mode' | 'nodes' | 'routerNs'> & {
     podDevice?: LabState['podDevice'] | null
     datastore?: LabState['datastore'] | null
+    routing?: LabState['routing'] | null
     agents?: Record<string, LabAgent | null>
+    router?: RouterStatus | null
   },
 ): string {
   const etcd = lab.datastore === 'etcd'
@@ -40,15 +81,13 @@ export function renderLab(
   const names = lab.nodes.map((n) => n.name)
   const paths = table(
     ['FROM \\ TO', ...names],
-    lab.nodes.map((n) => [
-      n.name,
-      ...names.map((peer) => (peer === n.name ? 'local' : (n.paths.find((p) => p.peer === peer)?.encap ?? '?'))),
-    ]),
+    lab.nodes.map((n) => [n.name, ...names.map((peer) => (peer === n.name ? 'local' : pathCell(n.paths.find((p) => p.peer === peer))))]),
   )
   const pairs = lab.podDevice ? `, ${lab.podDevice} pods` : ''
   const store = etcd ? ', etcd + agents (pod CIDRs leased by the agents)' : lab.datastore === 'static' ? ', static routes' : ''
+  const bgp = lab.routing === 'bgp'
   return [
-    `lab ${lab.name}: mode ${lab.mode}, ${lab.nodes.length} nodes${pairs}${store}${lab.routerNs ? `, router ${lab.routerNs}` : ''}`,
+    `lab ${lab.name}: mode ${lab.mode}, ${lab.nodes.length} nodes${pairs}${store}${bgp ? ', routes over BGP' : ''}${lab.routerNs ? `, router ${lab.routerNs}` : ''}`,
     '',
     nodes,
     '',
@@ -56,6 +95,7 @@ export function renderLab(
     '',
     'Cross-node path chosen per peer:',
     paths,
+    ...(bgp ? ['', renderBgp(lab.router, lab.nodes, lab.agents)] : []),
   ].join('\n')
 }
 
@@ -88,7 +128,9 @@ export default class LabStatusCommand extends LabCommand {
             nodes: s.nodes,
             routerNs: s.routerNs,
             datastore: s.datastore,
+            routing: s.routing,
             agents: s.agents,
+            router: s.router,
           }),
         )
       this.log('')

@@ -2,7 +2,7 @@ import * as Flags from '@oclif/core/flags'
 import { LabCommand, labNameFlag } from '../../cli/lab.js'
 import { enumFlag } from '../../cli/base.js'
 import { labDown, labStatus, labUp, type UpResult } from '../../services/lab/lab.js'
-import { DEFAULT_LAB, PodDeviceSchema, type LabDatastore } from '../../services/lab/plan.js'
+import { DEFAULT_LAB, LabRoutingSchema, PodDeviceSchema, type LabDatastore } from '../../services/lab/plan.js'
 import { ModeSchema, NodeDefaults } from '../../services/config.js'
 import { renderLab } from './status.js'
 
@@ -18,6 +18,7 @@ export default class LabUp extends LabCommand {
     '<%= config.bin %> lab up --mode auto --routed-nodes 2 --nodes 5',
     '<%= config.bin %> lab up --mode direct --pod-device netkit',
     '<%= config.bin %> lab up --datastore static   # no etcd, no agents: routes typed in by the lab',
+    '<%= config.bin %> lab up --routing bgp        # the router runs BIRD as top-of-rack router; node3 reached directly through it',
   ]
   static override enableJsonFlag = true
   static override flags = {
@@ -35,8 +36,13 @@ export default class LabUp extends LabCommand {
       options: ['etcd', 'static'],
       default: 'etcd',
     }),
+    routing: enumFlag(LabRoutingSchema, {
+      description:
+        "peer routes from etcd (datastore), or from BGP: the router namespace runs BIRD as top-of-rack router, eBGP with every node's agent, and forwards pod traffic between the subnets without encapsulation",
+      default: 'datastore',
+    }),
     'routed-nodes': Flags.integer({
-      description: 'nodes in the second subnet, behind the router [default: auto: max(1, nodes/3); otherwise 0]',
+      description: 'nodes in the second subnet, behind the router [default: auto mode or BGP: max(1, nodes/3); otherwise 0]',
       helpValue: 'K',
     }),
   }
@@ -60,11 +66,13 @@ export default class LabUp extends LabCommand {
         routedNodes: flags['routed-nodes'],
         podDevice: flags['pod-device'],
         datastore: flags.datastore as LabDatastore,
+        routing: flags.routing,
         onProgress: json ? undefined : (l) => this.log(l),
       })
       if (!json) {
         this.log('')
-        this.log(renderLab({ ...r.lab, agents: labStatus(r.lab.name)?.agents }))
+        const st = labStatus(r.lab.name)
+        this.log(renderLab({ ...r.lab, agents: st?.agents, router: st?.router }))
         this.log('')
         this.log(
           `up in ${r.seconds.toFixed(1)}s. Try: ${this.config.bin} lab ping node1-pod1 ${r.lab.nodes.at(-1)!.pods[0]?.name ?? r.lab.nodes.at(-1)!.name}${r.lab.name === DEFAULT_LAB ? '' : ` --name ${r.lab.name}`}`,

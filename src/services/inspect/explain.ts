@@ -8,8 +8,7 @@
 import { isBpfError } from '../../errors.js'
 import { ifNameToIndex, testRunProgram } from '../../datapath/kernel.js'
 import { UserError } from '../../errors.js'
-import { Programs, Reason, isDrop, type ProgramKey } from '../../datapath/abi.js'
-import { decodeExplainDecision, encodeExplainCtx, explainCb, type ExplainDecision } from '../../datapath/explain.js'
+import { explainCodec, Programs, Reason, isDrop, type ExplainDecision, type ProgramKey } from '../../datapath/abi.js'
 import { DatapathMaps } from '../../datapath/maps.js'
 import { VXLAN_DEV, VXLAN_OVERHEAD, getLinkByName } from '../../datapath/netdev.js'
 import { podHook, queryProgram, type Hook, type HookPoint } from '../../datapath/tc.js'
@@ -88,13 +87,13 @@ type Decision = ExplainDecision
 /** Runs `data` through the program with this id, in explain mode, as if it arrived on `ifindex`.
  * tunnel: the key a packet received by the VXLAN device would carry (from_overlay). */
 function runExplain(progId: number, ifindex: number, data: Buffer, tunnel?: { remote: string; vni: number }): Decision {
-  const ctx = encodeExplainCtx({ ifindex, explain: true, tunnel })
+  const ctx = explainCodec.encodeCtx({ ifindex, explain: true, tunnel })
   try {
     const r = testRunProgram(progId, { data, ctx, repeat: 1, dataSizeOut: data.length + 256 })
-    const d = decodeExplainDecision(r.retval, r.ctx!)
+    const d = explainCodec.decodeDecision(r.retval, r.ctx!)
     if (!d.answered) {
       throw new Error(
-        `program ${progId} did not answer in explain mode (cb[0]=${explainCb(r.ctx!)[0]}, retval ${r.retval}): is it a podnet-bpf build with explain support?`,
+        `program ${progId} did not answer in explain mode (cb[0]=${explainCodec.cbWords(r.ctx!)[0]}, retval ${r.retval}): is it a podnet-bpf build with explain support?`,
       )
     }
     return d
@@ -335,7 +334,7 @@ function routeFor(maps: DatapathMaps, ip: string): { cidr: string; nodeIp: strin
   return { cidr: best?.cidr ?? '?', nodeIp: hit.nodeIp, vxlan: hit.vxlan }
 }
 
-/** Why from_netdev leaves a VXLAN frame for a pod address to the kernel (what handle_vxlan checks). */
+/** Why from_netdev leaves a VXLAN frame for a pod address to the kernel (what pn_handle_vxlan checks). */
 function passedWhy(maps: DatapathMaps, dst: string): string {
   if (!maps.endpoints.get(dst)) return `${dst} is not a local pod`
   return 'it does not decapsulate this frame'

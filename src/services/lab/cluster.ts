@@ -12,7 +12,7 @@ import { readAgentStatus } from '../agent-status.js'
 import { DatapathMaps } from '../../datapath/maps.js'
 import { stateDir } from '../state.js'
 import { ipBatch, nsenterArgs, nsSysctl, spawnAsync } from './netns.js'
-import { SUBNETS } from './plan.js'
+import { NODE_ASN, ROUTER_ASN, SUBNETS, routerIp, type LabRouting } from './plan.js'
 import type { LabState } from './state.js'
 
 export const ETCD_MEMBERS = 3
@@ -37,9 +37,11 @@ export function labDir(name: string): string {
 
 export const agentLog = (lab: string, node: string) => join(labDir(lab), `${node}.log`)
 export const etcdLog = (lab: string, k: number) => join(labDir(lab), `etcd${k}.log`)
+/** the top-of-rack router's BIRD (`lab up --routing bgp`) */
+export const routerLog = (lab: string) => join(labDir(lab), 'router.log')
 
 /** A process that outlives `lab up`, in a namespace, output to a file. */
-function detached(ns: string, cmd: string[], logFile: string): number {
+export function detached(ns: string, cmd: string[], logFile: string): number {
   mkdirSync(dirname(logFile), { recursive: true })
   const out = openSync(logFile, 'a')
   try {
@@ -132,7 +134,19 @@ export async function initCluster(ns: string, mode: string): Promise<void> {
   }
 }
 
-export function startAgent(lab: string, node: { name: string; ns: string; pinDir: string }, mode: string): number {
+/** BGP: the agent runs BIRD and peers with the router's address on its own
+ * subnet only (eBGP); no node-to-node mesh, since the router passes every
+ * node's route on, keeping the owner as next hop within a subnet. */
+function bgpArgs(node: { subnet: 'a' | 'b' }): string[] {
+  return ['--routing', 'bgp', '--bgp-asn', String(NODE_ASN), '--bgp-peer', `${routerIp(node.subnet)}:${ROUTER_ASN}`, '--no-bgp-mesh']
+}
+
+export function startAgent(
+  lab: string,
+  node: { name: string; ns: string; pinDir: string; subnet: 'a' | 'b' },
+  mode: string,
+  routing: LabRouting = 'datastore',
+): number {
   return detached(
     node.ns,
     [
@@ -159,6 +173,7 @@ export function startAgent(lab: string, node: { name: string; ns: string; pinDir
       LAB_LEASE_TTL,
       '--resync-interval',
       '10s',
+      ...(routing === 'bgp' ? bgpArgs(node) : []),
     ],
     agentLog(lab, node.name),
   )
@@ -289,13 +304,16 @@ export function removeLabDir(name: string): void {
   rmSync(labDir(name), { recursive: true, force: true })
 }
 
-/** The log of a lab node's agent, or of etcd member etcdN. */
+/** The log of a lab node's agent, of etcd member etcdN, or of the router's BIRD. */
 export function labLogs(lab: string, what: string): string {
   const m = /^etcd(\d)$/.exec(what)
-  const path = m ? etcdLog(lab, Number(m[1])) : agentLog(lab, what)
+  const path = m ? etcdLog(lab, Number(m[1])) : what === 'router' ? routerLog(lab) : agentLog(lab, what)
   try {
     return readFileSync(path, 'utf8')
   } catch {
-    throw new UserError(`no log for "${what}" in lab "${lab}"`, 'name a node of a lab on etcd (see podnet-bpf lab status) or etcd1..etcd3')
+    throw new UserError(
+      `no log for "${what}" in lab "${lab}"`,
+      'name a node of a lab on etcd (see podnet-bpf lab status), etcd1..etcd3, or router (--routing bgp)',
+    )
   }
 }

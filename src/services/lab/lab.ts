@@ -23,12 +23,15 @@ import {
   BPFFS,
   LAB_NS_PREFIX,
   NODE_DEVICE,
+  NODE_ASN,
+  ROUTER_ASN,
   ROUTER_HOST,
   SUBNETS,
   etcdNs,
   labPrefix,
   planLab,
   planNamespaces,
+  routerIp,
   validateLabName,
   type LabPlan,
   type PlanInput,
@@ -48,6 +51,8 @@ import {
   waitAgentReady,
 } from './cluster.js'
 import { readAgentStatus } from '../agent-status.js'
+import type { BgpSession } from '../bird.js'
+import { killStrayRouter, routerStatus, startRouter, type RouterStatus } from './router.js'
 import { listLabNames, loadLab, removeLab, saveLab, type LabNode, type LabPod, type LabState } from './state.js'
 
 export type Progress = (line: string) => void
@@ -124,6 +129,7 @@ export async function labUp(input: UpInput): Promise<UpResult> {
     mode: plan.mode,
     podDevice: plan.podDevice,
     datastore: plan.datastore,
+    routing: plan.routing,
     status: 'creating',
     createdAt: new Date().toISOString(),
     pid: process.pid,
@@ -167,7 +173,7 @@ async function buildUnderlay(plan: LabPlan, say: Progress): Promise<void> {
     ),
   )
 
-  const bridges = lan.b.length ? ['br-a', 'br-b'] : ['br-a']
+  const bridges = plan.routerNs ? ['br-a', 'br-b'] : ['br-a']
   const ul: string[][] = []
   for (const br of bridges) ul.push(['link', 'add', br, 'type', 'bridge'], ['link', 'set', br, 'up'])
   for (const n of plan.nodes) {
@@ -237,6 +243,7 @@ async function attachNodes(plan: LabPlan, state: LabState, say: Progress): Promi
         cidr: r.cidr,
         nodeIp: r.nodeIp,
         encap: r.encap,
+        via: 'node' as const,
       }))
       const vx = node.paths.filter((p) => p.encap === 'vxlan').length
       say(
@@ -262,8 +269,16 @@ async function startCluster(plan: LabPlan, state: LabState, say: Progress): Prom
   startEtcd(plan.name, nsOf)
   await initCluster(nsOf(1), plan.mode)
   say(`etcd: ${ETCD_MEMBERS} members (${etcdEndpoints()}), cluster network ${CLUSTER_NETWORK}, /24 per node`)
+  if (plan.routing === 'bgp') {
+    // up before the agents, so their first connect finds it
+    const pid = await startRouter(plan)
+    say(
+      `router: BIRD (pid ${pid}) in ${plan.routerNs} as top-of-rack router, AS ${ROUTER_ASN} at ${routerIp('a')} and ${routerIp('b')}; ` +
+        `eBGP with each node's agent (AS ${NODE_ASN}), no node-to-node mesh`,
+    )
+  }
   const t0 = Date.now()
-  for (const n of plan.nodes) startAgent(plan.name, n, plan.mode)
+  for (const n of plan.nodes) startAgent(plan.name, n, plan.mode, plan.routing)
   const failures: string[] = []
   await Promise.all(
     plan.nodes.map(async (n, i) => {
@@ -282,6 +297,17 @@ async function startCluster(plan: LabPlan, state: LabState, say: Progress): Prom
   if (failures.length) throw new UserError(`starting the lab agents failed:\n  ${failures.join('\n  ')}`, 'see `podnet-bpf lab logs NODE`')
   saveLab(state)
   await createPods(plan, state, say)
+  if (plan.routing === 'bgp') await waitSessions(state)
+}
+
+/** BGP: until every agent says its router session is Established (agents read
+ * BIRD every 2 s), so the status `lab up` prints is current; never fails. */
+async function waitSessions(state: LabState, timeoutMs = 10_000): Promise<void> {
+  const up = (n: LabNode) => {
+    const s = labAgent(n.pinDir)?.bgp?.sessions ?? []
+    return s.length > 0 && s.every((x) => x.state === 'Established')
+  }
+  for (const end = Date.now() + timeoutMs; !state.nodes.every(up) && Date.now() < end;) await new Promise((r) => setTimeout(r, 100))
 }
 
 /** Pods on agent-run nodes (the agent owns the routes), then each node's paths once its routes converged. */
@@ -317,6 +343,8 @@ export async function createPods(
 /** Each node's path per peer, from its routes map, after waiting for the agents to converge. */
 export async function refreshPaths(state: LabState, timeoutMs = 30_000): Promise<void> {
   const want = (n: LabNode) => state.nodes.filter((p) => p !== n).map((p) => p.podCidr)
+  // a direct route whose next hop is the router (BGP: the peer is in the other subnet)
+  const routers = new Set(state.routerNs ? [routerIp('a'), routerIp('b')] : [])
   for (const n of state.nodes) {
     await timeUntil([n], (c) => want(n).every((x) => c.has(x)), Date.now(), timeoutMs)
     n.paths = readRoutes(n.pinDir).map((r) => ({
@@ -324,6 +352,7 @@ export async function refreshPaths(state: LabState, timeoutMs = 30_000): Promise
       cidr: r.cidr,
       nodeIp: r.nodeIp,
       encap: r.vxlan ? ('vxlan' as const) : ('direct' as const),
+      via: !r.vxlan && routers.has(r.nodeIp) ? ('router' as const) : ('node' as const),
     }))
   }
   saveLab(state)
@@ -407,9 +436,10 @@ export async function labDown(input: { name: string; onProgress?: Progress }): P
     .pop()!
     .replace(/\.json$/, '')
   try {
-    // node state files, and the agents' status files next to them
+    // node state files, the agents' status files next to them, and their BIRD run dirs (BGP)
     for (const f of readdirSync(stateDir()))
-      if (f.startsWith(nodeStatePrefix) || f.startsWith(`agent${nodeStatePrefix}`)) rmSync(join(stateDir(), f), { force: true })
+      if ([nodeStatePrefix, `agent${nodeStatePrefix}`, `bgp${nodeStatePrefix}`].some((p) => f.startsWith(p)))
+        rmSync(join(stateDir(), f), { recursive: true, force: true })
   } catch {
     /* no state dir */
   }
@@ -417,6 +447,8 @@ export async function labDown(input: { name: string; onProgress?: Progress }): P
   rmPrefixed(labIpamDir(), prefix)
   rmPrefixed(join(stateDir(), 'cni'), nodeStatePrefix)
   removeLab(name)
+  // a router BIRD whose namespace was already gone (its pid file is all that is left)
+  killStrayRouter(name)
   removeLabDir(name)
 
   const left = [...listNetns().filter((n) => n.startsWith(prefix)), ...pinDirsWithPrefix(prefix)]
@@ -454,11 +486,16 @@ export interface LabAgent {
   leaseExpiresAt: string | null
   peers: number
   lastSync: string | null
+  /** BGP labs: the agent's BIRD and its sessions (with the router) */
+  bgp: { asn: number; pid: number | null; routes: number; error: string | null; sessions: BgpSession[] } | null
 }
 
 export interface LabStatus {
   name: string
   datastore: LabState['datastore'] | null
+  routing: LabState['routing'] | null
+  /** BGP labs: the top-of-rack router's BIRD, its sessions and the prefixes it learned */
+  router: RouterStatus | null
   /** per node name, for labs on etcd */
   agents: Record<string, LabAgent | null>
   health: 'ready' | 'creating' | 'crashed' | 'degraded' | 'leftovers'
@@ -475,6 +512,7 @@ function labAgent(pinDir: string): LabAgent | null {
   const a = readAgentStatus(pinDir)
   if (!a) return null
   const exp = a.datastoreDetail.leaseExpiresAt
+  const b = a.bgp
   return {
     running: a.running,
     ready: a.running && a.ready,
@@ -483,6 +521,7 @@ function labAgent(pinDir: string): LabAgent | null {
     leaseExpiresAt: typeof exp === 'string' ? exp : null,
     peers: a.peers,
     lastSync: a.lastSync?.at ?? null,
+    bgp: b ? { asn: b.asn, pid: a.running ? b.daemon.pid : null, routes: b.routes, error: b.error, sessions: b.sessions } : null,
   }
 }
 
@@ -497,6 +536,8 @@ export function labStatus(name: string): LabStatus | null {
       name,
       health: 'leftovers',
       datastore: null,
+      routing: null,
+      router: null,
       agents: {},
       mode: null,
       podDevice: null,
@@ -510,12 +551,16 @@ export function labStatus(name: string): LabStatus | null {
   const missing = [s.underlayNs, ...(s.routerNs ? [s.routerNs] : []), ...s.nodes.flatMap((n) => [n.ns, ...n.pods.map((p) => p.ns)])].filter(
     (ns) => !netnsExists(ns),
   )
+  const router = s.routing === 'bgp' && s.routerNs && netnsExists(s.routerNs) ? routerStatus(s) : null
+  const routerDown = s.routing === 'bgp' && !router?.running
   const health: LabStatus['health'] =
-    s.status === 'creating' ? (pidAlive(s.pid) ? 'creating' : 'crashed') : missing.length ? 'degraded' : 'ready'
+    s.status === 'creating' ? (pidAlive(s.pid) ? 'creating' : 'crashed') : missing.length || routerDown ? 'degraded' : 'ready'
   return {
     name,
     health,
     datastore: s.datastore,
+    routing: s.routing,
+    router,
     agents: s.datastore === 'etcd' ? Object.fromEntries(s.nodes.map((n) => [n.name, labAgent(n.pinDir)])) : {},
     mode: s.mode,
     podDevice: s.podDevice,
@@ -612,9 +657,11 @@ export function planPing(s: LabState, src: string, dst: string): PingPlan {
     path = from.kind === 'pod' ? `same node: redirect_peer on ${srcNode.name}` : `node → local pod: kernel route on ${srcNode.name}`
   else {
     const p = srcNode.paths.find((x) => x.peer === to.node.name)
-    path = p
-      ? `${p.encap === 'vxlan' ? 'VXLAN' : 'direct'} ${srcNode.name} (${srcNode.ip}) → ${to.node.name} (${p.nodeIp})`
-      : `no route from ${srcNode.name} to ${to.node.podCidr}`
+    path = !p
+      ? `no route from ${srcNode.name} to ${to.node.podCidr}`
+      : p.via === 'router'
+        ? `direct ${srcNode.name} (${srcNode.ip}) → via router ${p.nodeIp} → ${to.node.name} (${to.node.ip}), learned over BGP`
+        : `${p.encap === 'vxlan' ? 'VXLAN' : 'direct'} ${srcNode.name} (${srcNode.ip}) → ${to.node.name} (${p.nodeIp})`
   }
   return { src: from, dstIp, dstName: to ? to.name : dst, path }
 }

@@ -1,9 +1,14 @@
 // `lab add-node` / `lab remove-node` on a lab that runs on etcd + agents:
 // how long the cluster takes to converge, measured on every peer's routes
-// map (read through its pins, polled every 5 ms).
+// map (read through its pins, polled every 5 ms). With --routing bgp the
+// top-of-rack router gets a session for the new node first, and a leaving
+// node's session is removed from it, which withdraws its CIDR everywhere.
 import { rmSync } from 'node:fs'
 import { UserError } from '../../errors.js'
 import { agentStatusPath } from '../agent-status.js'
+import { bgpRunDir } from '../bird.js'
+import { stateDir } from '../state.js'
+import { reconfigureRouter } from './router.js'
 import { createPods, refreshPaths, requireLab, runAgent } from './lab.js'
 import { addNetns, deleteNetns, ipBatch, nsSysctl, spawnAsync, nsenterArgs } from './netns.js'
 import { BPFFS, MAX_NODES, NODE_DEVICE, ROUTER_HOST, SUBNETS, etcdNs, labPrefix } from './plan.js'
@@ -17,7 +22,9 @@ export interface MembershipResult {
   podCidr: string
   /** agent start → lease written (add) */
   leaseMs: number | null
-  /** lease written (add) / deleted (remove) → route present / gone, per peer; null: not within the timeout */
+  /** the event `peers` is timed from: lease written (add); lease deleted, or with BGP the router dropping the node's session (remove) */
+  from: string
+  /** `from` → route present (add) / gone (remove), per peer; null: not within the timeout */
   peers: Record<string, number | null>
 }
 
@@ -76,8 +83,10 @@ export async function labAddNode(input: { name: string; pods?: number; onProgres
   s.nodes.push(node)
   saveLab(s)
   await plumbNode(s, node)
+  // the router knows the new node before its agent first connects
+  if (s.routing === 'bgp') reconfigureRouter(s)
   const t0 = Date.now()
-  startAgent(s.name, node, s.mode)
+  startAgent(s.name, node, s.mode, s.routing)
   const { podCidr, leasedAt } = await waitAgentReady(s.name, node, 90_000, true)
   node.podCidr = podCidr
   say(`${name} (${node.ip}): lease ${podCidr} after ${leasedAt - t0} ms`)
@@ -88,7 +97,7 @@ export async function labAddNode(input: { name: string; pods?: number; onProgres
   saveLab(s)
   await createPods({ mode: s.mode, podDevice: s.podDevice, nodes: [{ ...node, pods: node.pods }] }, s, say)
   await refreshPaths(s)
-  return { lab: s, node: name, podCidr, leaseMs: leasedAt - t0, peers: times }
+  return { lab: s, node: name, podCidr, leaseMs: leasedAt - t0, from: 'lease written', peers: times }
 }
 
 export async function labRemoveNode(input: { name: string; node: string; onProgress?: Progress }): Promise<MembershipResult> {
@@ -97,6 +106,9 @@ export async function labRemoveNode(input: { name: string; node: string; onProgr
   const node = s.nodes.find((n) => n.name === input.node || n.ns === input.node)
   if (!node) throw new UserError(`"${input.node}" is not a node of lab "${s.name}"`, `use one of: ${s.nodes.map((n) => n.name).join(', ')}`)
   const peers = s.nodes.filter((n) => n !== node)
+  // BGP: the node leaves the fabric when the router drops its session (and withdraws its CIDR);
+  // timed before the agent stops, whose daemon would otherwise leave stale routes (graceful restart)
+  const viaRouter = s.routing === 'bgp' ? await dropFromRouter(s, peers, node) : null
   // the agent stops as on any SIGTERM (datapath and lease kept); the node leaves by its lease being deleted
   await stopProcessesIn([node.ns, ...node.pods.map((p) => p.ns)])
   const key = `${ETCD_PREFIX}/subnets/${node.podCidr.replace('/', '-')}`
@@ -107,8 +119,11 @@ export async function labRemoveNode(input: { name: string; node: string; onProgr
   if (r.status !== 0)
     throw new UserError(`cannot delete the lease of ${node.name}: ${r.stderr.trim()}`, 'is the lab etcd up? see podnet-bpf lab logs etcd1')
   const t0 = Date.now()
-  const times = await timeUntil(peers, (c) => !c.has(node.podCidr), t0)
-  say(`${node.name}: lease ${node.podCidr} deleted; routes gone on ${Object.keys(times).length} peers`)
+  const times = viaRouter ?? (await timeUntil(peers, (c) => !c.has(node.podCidr), t0))
+  const from = viaRouter ? 'router dropped its session' : 'lease deleted'
+  say(
+    `${node.name}: ${from}${viaRouter ? `, lease ${node.podCidr} deleted` : ` (${node.podCidr})`}; routes gone on ${Object.keys(times).length} peers`,
+  )
   const pods = node.pods.map((p) => ({ ns: p.ns, ip: p.ip }))
   const d = await runAgent(
     node.ns,
@@ -118,8 +133,16 @@ export async function labRemoveNode(input: { name: string; node: string; onProgr
   if (!d.ok) say(`detach ${node.name}: ${d.error.message}`)
   deleteNetns([...node.pods.map((p) => p.ns), node.ns])
   rmSync(agentStatusPath(node.pinDir), { force: true })
+  rmSync(bgpRunDir(stateDir(), node.pinDir), { recursive: true, force: true })
   s.nodes = peers
   saveLab(s)
   await refreshPaths(s)
-  return { lab: s, node: node.name, podCidr: node.podCidr, leaseMs: null, peers: times }
+  return { lab: s, node: node.name, podCidr: node.podCidr, leaseMs: null, from, peers: times }
+}
+
+/** The router's config without the node, applied; ms until each peer's map lost the node's CIDR. */
+async function dropFromRouter(s: LabState, peers: LabNode[], node: LabNode): Promise<Record<string, number | null>> {
+  const t0 = Date.now()
+  reconfigureRouter({ ...s, nodes: peers })
+  return timeUntil(peers, (c) => !c.has(node.podCidr), t0)
 }

@@ -18,6 +18,18 @@ export const MAX_PODS = 50
  * on subnet B, behind the router namespace. */
 export const SUBNETS = { a: '192.168.77', b: '192.168.88' } as const
 export const ROUTER_HOST = 254
+/** the router's address on a subnet: the nodes' gateway to the other subnet, and their BGP peer */
+export const routerIp = (subnet: 'a' | 'b') => `${SUBNETS[subnet]}.${ROUTER_HOST}`
+
+/** Where the agents' peer routes come from: the datastore (etcd), or BGP
+ * with the router namespace as the top-of-rack router. */
+export const LabRoutingSchema = z.enum(['datastore', 'bgp'])
+export type LabRouting = z.infer<typeof LabRoutingSchema>
+/** BGP: eBGP between the router and the nodes. Every node has the agent's
+ * default AS (Calico's 64512), so routes the router passes from one node to
+ * another carry the nodes' own AS; the agent allows it on router sessions. */
+export const ROUTER_ASN = 65000
+export const NODE_ASN = 64512
 
 export interface PodPlan {
   /** user-facing name, e.g. node1-pod2 */
@@ -51,6 +63,7 @@ export type LabDatastore = 'etcd' | 'static'
 export interface LabPlan {
   name: string
   datastore: LabDatastore
+  routing: LabRouting
   mode: Mode
   podDevice: PodDevice
   underlayNs: string
@@ -68,6 +81,8 @@ export interface PlanInput {
   podDevice?: PodDevice
   /** etcd (default): agents allocate pod CIDRs from etcd leases; static: the lab assigns them and types in the routes */
   datastore?: LabDatastore
+  /** bgp: the router runs BIRD as top-of-rack router, each agent peers with it */
+  routing?: LabRouting
 }
 
 export function validateLabName(name: string): string {
@@ -82,9 +97,20 @@ export function labPrefix(name: string): string {
   return `${LAB_NS_PREFIX}${name}-`
 }
 
-/** Default: with auto, one node in three (at least one) sits behind the router. */
-export function defaultRoutedNodes(mode: Mode, nodes: number): number {
-  return mode === 'auto' && nodes >= 2 ? Math.max(1, Math.floor(nodes / 3)) : 0
+/** Default: with auto or BGP, one node in three (at least one) sits behind the router. */
+export function defaultRoutedNodes(mode: Mode, nodes: number, routing: LabRouting = 'datastore'): number {
+  return (mode === 'auto' || routing === 'bgp') && nodes >= 2 ? Math.max(1, Math.floor(nodes / 3)) : 0
+}
+
+function checkRouting(routing: LabRouting, mode: Mode, datastore: LabDatastore): void {
+  if (routing !== 'bgp') return
+  if (datastore === 'static')
+    throw new UserError('--routing bgp needs the agents (each runs BIRD) and --datastore static has none', 'leave out --datastore static')
+  if (mode === 'vxlan')
+    throw new UserError(
+      '--routing bgp routes pods without encapsulation and cannot run in vxlan mode',
+      'use --mode auto (the default) or direct',
+    )
 }
 
 export function planLab(input: PlanInput): LabPlan {
@@ -94,10 +120,14 @@ export function planLab(input: PlanInput): LabPlan {
   const m = input.podsPerNode ?? 2
   if (!Number.isInteger(n) || n < 1 || n > MAX_NODES) throw new UserError(`--nodes ${n} is out of range`, `use 1..${MAX_NODES}`)
   if (!Number.isInteger(m) || m < 0 || m > MAX_PODS) throw new UserError(`--pods-per-node ${m} is out of range`, `use 0..${MAX_PODS}`)
-  const routed = input.routedNodes ?? defaultRoutedNodes(mode, n)
+  const routing = input.routing ?? 'datastore'
+  const datastore = input.datastore ?? 'etcd'
+  checkRouting(routing, mode, datastore)
+  const routed = input.routedNodes ?? defaultRoutedNodes(mode, n, routing)
   if (!Number.isInteger(routed) || routed < 0 || routed > n) throw new UserError(`--routed-nodes ${routed} is out of range`, `use 0..${n}`)
-  if (mode === 'direct' && routed > 0) {
-    throw new UserError('direct mode cannot reach nodes in another subnet', 'use --mode auto or vxlan, or --routed-nodes 0')
+  // with BGP the router learns every pod CIDR, so direct routing crosses it
+  if (mode === 'direct' && routed > 0 && routing !== 'bgp') {
+    throw new UserError('direct mode cannot reach nodes in another subnet', 'use --mode auto or vxlan, --routing bgp, or --routed-nodes 0')
   }
   const prefix = labPrefix(name)
   const nodes: NodePlan[] = []
@@ -128,11 +158,13 @@ export function planLab(input: PlanInput): LabPlan {
   }
   return {
     name,
-    datastore: input.datastore ?? 'etcd',
+    datastore,
+    routing,
     mode,
     podDevice: input.podDevice ?? 'veth',
     underlayNs: `${prefix}underlay`,
-    routerNs: routed > 0 ? `${prefix}router` : null,
+    // with BGP the router is the top-of-rack router, even when every node is on subnet A
+    routerNs: routed > 0 || routing === 'bgp' ? `${prefix}router` : null,
     nodes,
   }
 }

@@ -5,11 +5,19 @@ import { readdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { z } from '../../util/zod.js'
 import { ModeSchema } from '../config.js'
+import { LabRoutingSchema } from './plan.js'
 import { stateDir } from '../state.js'
 import { readJsonFile, writeJsonAtomic } from '../../util/jsonfile.js'
 
 const PodSchema = z.object({ name: z.string(), node: z.string(), ns: z.string(), ip: z.string(), hostIf: z.string() })
-const PathSchema = z.object({ peer: z.string(), cidr: z.string(), nodeIp: z.string(), encap: z.enum(['direct', 'vxlan']) })
+const PathSchema = z.object({
+  peer: z.string(),
+  cidr: z.string(),
+  /** next hop: the peer node, or (BGP) the router that leads to it */
+  nodeIp: z.string(),
+  encap: z.enum(['direct', 'vxlan']),
+  via: z.enum(['node', 'router']).default('node'),
+})
 
 export const LabStateSchema = z.object({
   version: z.literal(1),
@@ -20,6 +28,8 @@ export const LabStateSchema = z.object({
   status: z.enum(['creating', 'ready']),
   /** etcd: agents with etcd leases (the default); static: routes typed in by the lab (labs before agents) */
   datastore: z.enum(['etcd', 'static']).default('static'),
+  /** bgp: the router runs BIRD as top-of-rack router and the agents learn routes from it */
+  routing: LabRoutingSchema.default('datastore'),
   createdAt: z.string(),
   /** pid of the `lab up` that is (or was) creating it */
   pid: z.number(),
