@@ -3,7 +3,7 @@
 // node3 in the other subnet is reached directly through the router, which
 // learned every pod CIDR. add-node / remove-node converge over BGP, and
 // `lab down` leaves no namespace, BIRD, pin or run file behind.
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { LabStatus } from '../../src/services/lab/lab.js'
 import type { MembershipResult } from '../../src/services/lab/membership.js'
@@ -55,6 +55,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await t.forceCleanup()
   killBirdsUnder(stateDir)
+  rmSync(stateDir, { recursive: true, force: true })
 }, 120_000)
 
 describe('lab up --routing bgp: BIRD top-of-rack router, eBGP with every node', () => {
@@ -170,5 +171,20 @@ describe('lab up --routing bgp: BIRD top-of-rack router, eBGP with every node', 
     expect(readdirSync('/sys/fs/bpf').filter((n) => n.startsWith(t.prefix))).toEqual([])
     expect(readdirSync(stateDir).filter((f) => f.includes(t.prefix))).toEqual([])
     expect(existsSync(`${stateDir}/labs/${t.name}`)).toBe(false)
+  })
+})
+
+describe('lab up --routing bgp with what it cannot run on', () => {
+  it.each([
+    [['--mode', 'vxlan'], /--routing bgp routes pods without encapsulation and cannot run in vxlan mode/],
+    [['--datastore', 'static'], /--routing bgp needs the agents/],
+  ])('refuses %j with a Fix: hint and creates nothing', async (args, msg) => {
+    const bad = new TestLab(labName('pnbglx'), stateDir)
+    const r = await bad.lab_(['up', '--routing', 'bgp', ...args])
+    expect(r.status).not.toBe(0)
+    expect(r.stderr).toMatch(msg)
+    expect(r.stderr).toMatch(/Fix: /)
+    expect(readdirSync('/run/netns').filter((n) => n.startsWith(bad.prefix))).toEqual([])
+    expect(existsSync(`${stateDir}/labs/${bad.name}.json`)).toBe(false)
   })
 })

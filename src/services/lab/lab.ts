@@ -300,12 +300,14 @@ async function startCluster(plan: LabPlan, state: LabState, say: Progress): Prom
   if (plan.routing === 'bgp') await waitSessions(state)
 }
 
-/** BGP: until every agent says its router session is Established (agents read
- * BIRD every 2 s), so the status `lab up` prints is current; never fails. */
+/** BGP: until every agent says its router session is Established with every
+ * peer's CIDR (agents read BIRD every 2 s), so the status `lab up` prints is
+ * current; never fails (lab status shows what is missing). */
 async function waitSessions(state: LabState, timeoutMs = 10_000): Promise<void> {
   const up = (n: LabNode) => {
     const s = labAgent(n.pinDir)?.bgp?.sessions ?? []
-    return s.length > 0 && s.every((x) => x.state === 'Established')
+    // and has taken every other node's CIDR from it
+    return s.length > 0 && s.every((x) => x.state === 'Established' && x.prefixes.accepted >= state.nodes.length - 1)
   }
   for (const end = Date.now() + timeoutMs; !state.nodes.every(up) && Date.now() < end;) await new Promise((r) => setTimeout(r, 100))
 }
