@@ -1,5 +1,5 @@
 import * as Flags from '@oclif/core/flags'
-import { BaseCommand, enumFlag, table } from '../cli/base.js'
+import { BaseCommand, camelFlags, enumFlag, table } from '../cli/base.js'
 import { AttachModeSchema, ModeSchema, NodeDefaults, attach, type AttachResult } from '../services/index.js'
 
 export default class Attach extends BaseCommand {
@@ -34,20 +34,8 @@ export default class Attach extends BaseCommand {
 
   async run(): Promise<AttachResult> {
     const { flags } = await this.parse(Attach)
-    const r = attach({
-      flags: {
-        nodeIp: flags['node-ip'],
-        podCidr: flags['pod-cidr'],
-        device: flags.device,
-        mode: flags.mode,
-        vni: flags.vni,
-        vxlanPort: flags['vxlan-port'],
-        mtu: flags.mtu,
-        attachMode: flags['attach-mode'],
-      },
-      configFile: flags.config,
-      pinDir: flags['pin-dir'],
-    })
+    const names = ['node-ip', 'pod-cidr', 'device', 'mode', 'vni', 'vxlan-port', 'mtu', 'attach-mode']
+    const r = attach({ flags: camelFlags(flags, names), configFile: flags.config, pinDir: flags['pin-dir'] })
     this.log(
       `${r.action}: node ${r.config.nodeIp}, pod CIDR ${r.config.podCidr}, mode ${r.config.mode}, device ${r.config.device} (MTU ${r.deviceMtu})${r.vxlanDevice ? `, VXLAN ${r.vxlanDevice} VNI ${r.config.vni} port ${r.config.vxlanPort}` : ''}`,
     )
