@@ -1,6 +1,6 @@
 import * as Flags from '@oclif/core/flags'
 import { BaseCommand, enumFlag, table } from '../cli/base.js'
-import { ModeSchema, NodeDefaults, attach, type AttachResult } from '../services/index.js'
+import { AttachModeSchema, ModeSchema, NodeDefaults, attach, type AttachResult } from '../services/index.js'
 
 export default class Attach extends BaseCommand {
   static override summary = 'Attach the podnet-bpf datapath on this node'
@@ -23,8 +23,11 @@ export default class Attach extends BaseCommand {
     vni: Flags.integer({ description: `VXLAN network identifier [default: ${NodeDefaults.vni}]` }),
     'vxlan-port': Flags.integer({ description: `VXLAN UDP port [default: ${NodeDefaults.vxlanPort}]` }),
     mtu: Flags.integer({ description: 'pod-facing MTU [default: device MTU, minus 50 with VXLAN]' }),
+    'attach-mode': enumFlag(AttachModeSchema, {
+      description: `programs on device hooks as tcx links (Linux >= 6.6), tc filters, or tcx where the kernel has it [default: ${NodeDefaults.attachMode}]`,
+    }),
     config: Flags.string({
-      description: 'JSON file with nodeIp, podCidr, device, mode, vni, vxlanPort, mtu (flags win)',
+      description: 'JSON file with nodeIp, podCidr, device, mode, vni, vxlanPort, mtu, attachMode (flags win)',
       helpValue: 'FILE',
     }),
   }
@@ -40,6 +43,7 @@ export default class Attach extends BaseCommand {
         vni: flags.vni,
         vxlanPort: flags['vxlan-port'],
         mtu: flags.mtu,
+        attachMode: flags['attach-mode'],
       },
       configFile: flags.config,
       pinDir: flags['pin-dir'],
@@ -47,7 +51,9 @@ export default class Attach extends BaseCommand {
     this.log(
       `${r.action}: node ${r.config.nodeIp}, pod CIDR ${r.config.podCidr}, mode ${r.config.mode}, device ${r.config.device} (MTU ${r.deviceMtu})${r.vxlanDevice ? `, VXLAN ${r.vxlanDevice} VNI ${r.config.vni} port ${r.config.vxlanPort}` : ''}`,
     )
-    this.log(`pod MTU: ${r.podMtu} (set it on each pod's eth0)`)
+    this.log(
+      `pod MTU: ${r.podMtu} (set it on each pod's eth0); programs attached as ${r.attachMode === 'tcx' ? 'tcx links' : 'tc filters'}`,
+    )
     this.log(
       table(
         ['PROGRAM', 'DEVICE', 'HOOK', 'ID'],

@@ -11,7 +11,7 @@ function agentLine(a: NonNullable<NodeStatus['agent']>): string {
 export default class Status extends BaseCommand {
   static override summary = 'Show what the datapath has attached on this node: config, programs, maps'
   static override description =
-    'Node configuration from attach, every program live on a tc hook as the kernel reports it (id, tag, load time; "!" marks a program that is not the one attach installed), every pinned map with its entries, and the libbpf and kernel versions.'
+    'Node configuration from attach, every program live on its hook as the kernel reports it (how it is attached: tcx link, tc filter or netkit; id, tag, load time; "!" marks a program that is not the one attach installed), every pinned map with its entries, and the libbpf and kernel versions.'
   static override examples = ['<%= config.bin %> status', '<%= config.bin %> status --pin-dir /sys/fs/bpf/node1 --json']
   static override enableJsonFlag = true
 
@@ -26,7 +26,9 @@ export default class Status extends BaseCommand {
         ? `VXLAN ${s.vxlan.device} (ifindex ${s.vxlan.ifindex}) VNI ${s.vxlan.vni} port ${s.vxlan.port}`
         : 'VXLAN: none (direct mode)',
     )
-    this.log(`pin dir ${s.pinDir}, attached ${s.attachedAt}, ${s.endpoints} endpoints; libbpf ${s.libbpf}, kernel ${s.kernel}`)
+    this.log(
+      `pin dir ${s.pinDir}, attached ${s.attachedAt} with ${s.attachMode === 'tcx' ? 'tcx links' : 'tc filters'}, ${s.endpoints} endpoints; libbpf ${s.libbpf}, kernel ${s.kernel}`,
+    )
     if (s.tracing.orphanCleared) this.log('tracing was left on by a monitor that is gone: turned off')
     else if (s.tracing.on) this.log('tracing on (a `monitor --type trace|all` is running)')
     if (s.agent) this.log(agentLine(s.agent))
@@ -34,11 +36,12 @@ export default class Status extends BaseCommand {
     this.log('')
     this.log(
       table(
-        ['PROGRAM', 'DEVICE', 'HOOK', 'ID', 'TAG', 'LOADED'],
+        ['PROGRAM', 'DEVICE', 'HOOK', 'VIA', 'ID', 'TAG', 'LOADED'],
         s.programs.map((p) => [
           p.program,
           `${p.device} (${p.ifindex})`,
           p.hook,
+          p.attach ?? '-',
           p.id === null ? 'NOT ATTACHED' : `${p.id}${p.expected ? '' : ' !'}`,
           p.tag ?? '-',
           p.loadedAt ?? '-',

@@ -16,6 +16,9 @@ export const NodeStateSchema = z.object({
   vxlan: z.object({ ifindex: z.number(), created: z.boolean() }).nullable(),
   build: z.string(),
   programs: z.record(z.string(), z.object({ id: z.number(), hash: z.string() })),
+  /** how the programs are attached (resolved from config.attachMode); state
+   * written before tcx has none: its programs are tc filters */
+  attachMode: z.enum(['tcx', 'tc']).default('tc'),
   /** ifindexes whose clsact qdisc we created */
   clsactCreated: z.array(z.number()),
   /** sysctls we changed, with the value to restore */
