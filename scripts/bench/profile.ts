@@ -1,7 +1,8 @@
 // Where the datapath's time goes: builds the podnet setups, enables
 // kernel.bpf_stats_enabled for the duration (restoring the old value), runs
 // TCP and small-UDP load, and prints run time per packet for every podnet
-// program attached in those namespaces (tc filters on hv0, eth0, podnet_vxlan).
+// program attached in those namespaces (status --json of each node: tcx links
+// or tc filters on hv0, eth0, podnet_vxlan).
 //
 //   node scripts/bench/dist/profile.js [--duration S] [--setups podnet-direct,podnet-vxlan]
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -9,7 +10,7 @@ import { parseArgs } from 'node:util'
 import { execSync } from './lib/exec.js'
 import { installCleanupHandlers, onCleanup, runCleanup } from './lib/cleanup.js'
 import { runTag } from './lib/netns.js'
-import { podnetAvailable } from './lib/podnet.js'
+import { cliArgv, podnetAvailable } from './lib/podnet.js'
 import { buildSetup, SETUP_IDS, type Setup, type SetupId } from './lib/setups.js'
 import { measure, startServers, type MetricId } from './lib/measure.js'
 
@@ -23,19 +24,16 @@ interface ProgStat {
 
 const STATS = '/proc/sys/kernel/bpf_stats_enabled'
 
-/** podnet programs attached to tc hooks of the setup's node namespaces. */
+/** podnet programs live in the setup's node namespaces, as `status --json`
+ * reports them (tcx links or tc filters on hv0, eth0, podnet_vxlan). */
 function attachedProgs(s: Setup): Array<{ where: string; id: number }> {
   const out: Array<{ where: string; id: number }> = []
   for (const node of s.nodes) {
-    for (const dev of ['hv0', 'eth0', 'podnet_vxlan']) {
-      for (const dir of ['ingress', 'egress']) {
-        const r = execSync(['tc', '-n', node, '-j', 'filter', 'show', 'dev', dev, dir], { allowFail: true })
-        if (r.code !== 0 || !r.stdout.trim()) continue
-        for (const f of JSON.parse(r.stdout) as Array<{ options?: { prog?: { id?: number } } }>) {
-          const id = f.options?.prog?.id
-          if (id !== undefined) out.push({ where: `${node.replace(/^.*-(n\d)$/, '$1')} ${dev} ${dir}`, id })
-        }
-      }
+    const st = JSON.parse(execSync(cliArgv(node, ['status', '--json'])).stdout) as {
+      programs: Array<{ device: string; hook: string; id: number | null; attach?: string | null }>
+    }
+    for (const p of st.programs) {
+      if (p.id !== null) out.push({ where: `${node.replace(/^.*-(n\d)$/, '$1')} ${p.device} ${p.hook} (${p.attach ?? 'tc'})`, id: p.id })
     }
   }
   return out

@@ -7,7 +7,7 @@
 //   forwarding and the lease, exit 0; a restart converges without a flap.
 // The agent calls the same services as the CLI (attach, routes sync).
 import { attach } from '../services/node.js'
-import { resolvePinDir } from '../services/config.js'
+import { resolvePinDir, type Mode } from '../services/config.js'
 import { loadState } from '../services/state.js'
 import { defaultNodeIp } from '../services/netinfo.js'
 import { requirePrivileges } from '../services/preflight.js'
@@ -94,7 +94,28 @@ export class Agent {
     }
   }
 
+  /** lease → attach → first sync → CNI conflist → ready, one method per step. */
   private async start(nodeIp: string): Promise<void> {
+    const cfg = this.o.config
+    const ds = await this.openDatastore(nodeIp)
+    const own = await this.acquire(ds)
+    if (!own) return
+    const mode = cfg.mode ?? own.mode ?? 'auto'
+    // BGP settings that only the node can check (a peer that is the node itself, the
+    // pod CIDR outside the cluster network) fail here, before the datapath changes
+    const clusterCidr = cfg.routing === 'bgp' ? checkBgpSetup(cfg.bgp, own, cfg.clusterCidr ?? own.clusterCidr, ds.peers()) : ''
+    ds.watch(() => this.reconciler?.trigger('datastore'), this.o.signal)
+    const podMtu = this.attachDatapath(own, mode)
+    const rec = this.newReconciler(ds, own, mode)
+    if (cfg.routing === 'bgp') await this.startBgp(ds, rec, own, clusterCidr)
+    await this.o.onReconciler?.(rec, this)
+    this.phase = 'first sync'
+    await this.firstSync(rec)
+    if (this.o.signal.aborted) return
+    await this.becomeReady(ds, rec, own, podMtu)
+  }
+
+  private async openDatastore(nodeIp: string): Promise<Datastore> {
     const cfg = this.o.config
     const ctx: DatastoreContext = {
       nodeName: cfg.nodeName,
@@ -106,42 +127,41 @@ export class Agent {
       log: this.log,
       events: { watchRestart: () => this.metrics.watchRestarts.inc(), error: () => this.metrics.datastoreErrors.inc() },
     }
-    const ds = await (this.o.createDatastore ?? createDatastore)(cfg, ctx)
-    this.datastore = ds
+    this.datastore = await (this.o.createDatastore ?? createDatastore)(cfg, ctx)
+    return this.datastore
+  }
+
+  /** This node's pod CIDR from the datastore (null: stopped meanwhile). */
+  private async acquire(ds: Datastore): Promise<OwnNode | null> {
     this.phase = `${ds.kind}: acquiring this node's pod CIDR`
     const own = await ds.start(this.o.signal)
-    if (this.o.signal.aborted) return
+    if (this.o.signal.aborted) return null
     this.own = own
-    const mode = cfg.mode ?? own.mode ?? 'auto'
-    this.log.info('pod CIDR acquired', { podCidr: own.podCidr, nodeIp: own.nodeIp, mode })
+    this.log.info('pod CIDR acquired', { podCidr: own.podCidr, nodeIp: own.nodeIp, mode: this.o.config.mode ?? own.mode ?? 'auto' })
     this.refresh() // the status file shows the lease at once (the lab times convergence from it)
-    // BGP settings that only the node can check (a peer that is the node itself, the
-    // pod CIDR outside the cluster network) fail here, before the datapath changes
-    const clusterCidr = cfg.routing === 'bgp' ? checkBgpSetup(cfg.bgp, own, cfg.clusterCidr ?? own.clusterCidr, ds.peers()) : ''
-    ds.watch(() => this.reconciler?.trigger('datastore'), this.o.signal)
+    return own
+  }
 
+  /** Attach (idempotent: the same config changes nothing); returns the pods' MTU. */
+  private attachDatapath(own: OwnNode, mode: Mode): number {
+    const cfg = this.o.config
     this.phase = 'attaching the datapath'
     const a = attach({
-      flags: {
-        nodeIp: own.nodeIp,
-        podCidr: own.podCidr,
-        device: cfg.device,
-        mode,
-        vni: cfg.vni,
-        vxlanPort: cfg.vxlanPort,
-        mtu: cfg.mtu,
-      },
+      flags: { nodeIp: own.nodeIp, podCidr: own.podCidr, device: cfg.device, mode, vni: cfg.vni, vxlanPort: cfg.vxlanPort, mtu: cfg.mtu },
       pinDir: this.pinDir,
     })
     this.log.info(`datapath ${a.action}`, { mode: a.config.mode, podMtu: a.podMtu, device: cfg.device })
     this.reader = new MetricsReader(this.pinDir)
     this.datapathRegistry = prometheusRegistry(this.reader)
+    return a.podMtu
+  }
 
+  private newReconciler(ds: Datastore, own: OwnNode, mode: Mode): Reconciler {
     const rec = new Reconciler({
       pinDir: this.pinDir,
       own,
       mode,
-      device: cfg.device,
+      device: this.o.config.device,
       log: this.log,
       onResult: (r) => this.onResult(r),
       onError: (e, trigger) => {
@@ -151,34 +171,34 @@ export class Agent {
     })
     rec.addRouteSource('datastore', () => ds.peers().map((p) => peerToRoute(p, mode)))
     this.reconciler = rec
-    if (cfg.routing === 'bgp') {
-      this.phase = 'starting the BGP daemon'
-      this.bgp = new BgpController({
-        bgp: cfg.bgp,
-        clusterCidr,
-        own,
-        device: cfg.device,
-        datastore: ds,
-        reconciler: rec,
-        log: this.log,
-        runDir: bgpRunDir(stateDir(), this.pinDir),
-        registry: this.metrics.registry,
-      })
-      await this.bgp.start()
-    }
-    await this.o.onReconciler?.(rec, this)
-    this.phase = 'first sync'
-    await this.firstSync(rec)
-    if (this.o.signal.aborted) return
+    return rec
+  }
 
-    // the node's network is declared up before pods can be wired: kubelet keeps
-    // the node NotReady until the CNI config exists
+  private async startBgp(ds: Datastore, rec: Reconciler, own: OwnNode, clusterCidr: string): Promise<void> {
+    this.phase = 'starting the BGP daemon'
+    this.bgp = new BgpController({
+      bgp: this.o.config.bgp,
+      clusterCidr,
+      own,
+      device: this.o.config.device,
+      datastore: ds,
+      reconciler: rec,
+      log: this.log,
+      runDir: bgpRunDir(stateDir(), this.pinDir),
+      registry: this.metrics.registry,
+    })
+    await this.bgp.start()
+  }
+
+  /** The node's network is declared up before pods can be wired: kubelet keeps
+   * the node NotReady until the CNI config exists. */
+  private async becomeReady(ds: Datastore, rec: Reconciler, own: OwnNode, podMtu: number): Promise<void> {
     await ds.markReady?.()
     if (this.o.signal.aborted) return
-    const conf = writeCniConflist(cfg.cniConfDir, { podCidr: own.podCidr, pinDir: this.pinDir, mtu: a.podMtu })
+    const conf = writeCniConflist(this.o.config.cniConfDir, { podCidr: own.podCidr, pinDir: this.pinDir, mtu: podMtu })
     if (conf.changed) this.log.info('CNI config written', { path: conf.path })
     this.synced = true
-    rec.startResync(cfg.resyncInterval)
+    rec.startResync(this.o.config.resyncInterval)
     this.refresh()
     this.log.info('ready', { peers: ds.peers().length, routes: rec.last?.desired ?? 0 })
   }
@@ -202,12 +222,13 @@ export class Agent {
     this.metrics.routes.reset()
     for (const [origin, n] of Object.entries(r.byOrigin)) this.metrics.routes.set({ origin }, n)
     this.metrics.rejected.set(r.rejected.length)
-    if (r.added || r.changed || r.removed) {
+    if (r.added || r.changed || r.removed || r.kernelRepaired) {
       this.log.info('routes reconciled', {
         trigger: r.trigger,
         added: r.added,
         changed: r.changed,
         removed: r.removed,
+        ...(r.kernelRepaired ? { kernelRepaired: r.kernelRepaired } : {}),
         total: r.desired,
         ms: Math.round(r.seconds * 1000),
       })

@@ -5,11 +5,14 @@
 // transaction that only succeeds if nobody took the key meanwhile; then
 // list the subnets and remember the revision. watch(): a prefix watch from
 // that revision; a cancelled watch (compaction) relists and watches again.
-// The lease is kept alive every TTL/3; while etcd is unreachable or without
-// quorum nothing changes on the node, status() says why, and keepalives
-// retry every 500 ms; the watch reconnects by itself from its last revision. A lease that expired meanwhile is granted again and
-// the same subnet re-registered.
-import type { Etcd3, IKeyValue, Watcher } from 'etcd3'
+// The lease is kept alive every TTL/3 (at most every 2 s) over one
+// long-lived LeaseKeepAlive stream (etcd-keepalive.ts); while etcd is
+// unreachable or without quorum nothing changes on the node, status() says
+// why, and the stream is reopened with backoff (250 ms doubling to 2 s). The
+// watch reconnects by itself, from the revision this store has applied. A
+// lease that expired meanwhile is granted again and the same subnet
+// re-registered.
+import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3'
 import { UserError } from '../errors.js'
 import { cidrContains, cidrString } from '../util/ipv4.js'
 import {
@@ -30,6 +33,7 @@ import {
 } from '../services/etcd.js'
 import type { EtcdConfig } from './config.js'
 import type { Datastore, DatastoreContext, DatastoreStatus, OwnNode, PeerMode, PeerNode } from './datastore.js'
+import { LeaseKeepAlive } from './etcd-keepalive.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const msg = (e: unknown) => ((e as Error)?.message ?? String(e)).split('\n')[0]!
@@ -48,7 +52,7 @@ export class EtcdDatastore implements Datastore {
   private keepaliveProblem: string | null = null
   private watchProblem: string | null = null
   private ownProblem: string | null = null
-  private keepTimer: NodeJS.Timeout | null = null
+  private keeper: LeaseKeepAlive | null = null
   private stopped = false
   private relisting = false
   private renewing = false
@@ -138,7 +142,12 @@ export class EtcdDatastore implements Datastore {
       if (e instanceof UserError) throw e
       throw etcdUserError(e, this.cfg)
     }
-    this.scheduleKeepalive(this.period)
+    this.keeper = new LeaseKeepAlive(this.client, this.period, Math.max(2000, this.ttlSeconds * 333), {
+      leaseId: () => this.leaseId,
+      onAnswer: (ttl) => this.onKeepalive(ttl),
+      onFailure: (e) => this.onKeepaliveFailure(e),
+    })
+    this.keeper.start()
     return { name: this.ctx.nodeName, nodeIp: this.ctx.nodeIp, podCidr: this.own!.cidr, mode, clusterCidr: cidrString(network) }
   }
 
@@ -195,13 +204,23 @@ export class EtcdDatastore implements Datastore {
         if (this.stopped) return void w.cancel().catch(() => {})
         this.watcher = w
         this.watchProblem = null
+        this.resumeFromApplied(w)
         w.on('put', (kv: IKeyValue) => this.onPut(kv))
         w.on('delete', (kv: IKeyValue) => this.onDelete(kv))
+        // after etcd3's own listeners (they ran first): see resumeFromApplied
+        w.on('data', (res: IWatchResponse) => {
+          // a progress notification (no events) is only sent once everything up to its revision was
+          if (!res.events.length && BigInt(res.header.revision) > BigInt(this.revision)) this.revision = res.header.revision
+          this.resumeFromApplied(w)
+        })
         w.on('disconnected', (e: Error) => {
           this.watchProblem = `watch disconnected (reconnecting): ${msg(e)}`
           this.ctx.events.error()
         })
-        w.on('connected', () => (this.watchProblem = null))
+        w.on('connected', () => {
+          this.watchProblem = null
+          this.resumeFromApplied(w)
+        })
         w.on('error', (e: Error) => {
           // etcd cancelled the watch (e.g. its start revision was compacted): start over from a
           // fresh list. The client has already dropped this watcher; cancelling it again would
@@ -216,6 +235,18 @@ export class EtcdDatastore implements Datastore {
         this.ctx.events.error()
         void this.relistLoop()
       })
+  }
+
+  /**
+   * etcd3 resumes a watch after a reconnect from the revision it last saw in
+   * any response header, and the answer to a watch creation carries etcd's
+   * newest revision although the history asked for (from our start revision
+   * on) is still to come: a connection lost in between would skip that
+   * history for good. So the watcher resumes from what this store has
+   * applied (events, and progress notifications), as etcd's Go client does.
+   */
+  private resumeFromApplied(w: Watcher): void {
+    w.request.start_revision = (BigInt(this.revision) + 1n).toString()
   }
 
   private onPut(kv: IKeyValue): void {
@@ -284,43 +315,20 @@ export class EtcdDatastore implements Datastore {
     }
   }
 
-  private scheduleKeepalive(ms: number): void {
+  private onKeepalive(ttl: number): void {
+    if (ttl <= 0) {
+      // the lease expired meanwhile (etcd was out of reach longer than the TTL)
+      void this.renewLease()
+    } else this.leaseExpiresAt = Date.now() + ttl * 1000
+    if (this.keepaliveProblem !== null) this.ctx.log.info('etcd reachable again')
+    this.keepaliveProblem = null
+  }
+
+  private onKeepaliveFailure(e: Error): void {
     if (this.stopped) return
-    this.keepTimer = setTimeout(() => void this.keepalive(), ms)
-  }
-
-  private async keepalive(): Promise<void> {
-    const period = this.period
-    try {
-      // a keepalive may take up to a third of the TTL (a loaded etcd answers late, not never)
-      const ttl = await this.keepaliveOnce(Math.max(2000, this.ttlSeconds * 333))
-      if (ttl <= 0) await this.renewLease()
-      else this.leaseExpiresAt = Date.now() + ttl * 1000
-      // the watch resumes by itself from its last revision (or is cancelled and relists, if that was compacted)
-      if (this.keepaliveProblem !== null) this.ctx.log.info('etcd reachable again')
-      this.keepaliveProblem = null
-      this.scheduleKeepalive(period)
-    } catch (e) {
-      if (this.stopped) return
-      if (!this.keepaliveProblem) this.ctx.log.warn('etcd unreachable or without quorum; datapath left as it is', { error: msg(e) })
-      this.keepaliveProblem = `etcd unreachable or without quorum: ${msg(e)}`
-      this.ctx.events.error()
-      this.scheduleKeepalive(Math.min(period, 500))
-    }
-  }
-
-  private async keepaliveOnce(timeoutMs: number): Promise<number> {
-    const stream = await this.client.leaseClient.leaseKeepAlive(deadline(timeoutMs))
-    try {
-      return await new Promise<number>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`no keepalive answer within ${timeoutMs} ms`)), timeoutMs)
-        stream.on('data', (r: { TTL: string }) => (clearTimeout(t), resolve(Number(r.TTL))))
-        stream.on('error', (e: Error) => (clearTimeout(t), reject(e)))
-        stream.write({ ID: this.leaseId })
-      })
-    } finally {
-      stream.end()
-    }
+    if (!this.keepaliveProblem) this.ctx.log.warn('etcd unreachable or without quorum; datapath left as it is', { error: msg(e) })
+    this.keepaliveProblem = `etcd unreachable or without quorum: ${msg(e)}`
+    this.ctx.events.error()
   }
 
   /** A new lease, and our subnet bound to it again (if nobody took it meanwhile). */
@@ -377,6 +385,7 @@ export class EtcdDatastore implements Datastore {
         leasedAt: this.leasedAt,
         lease: this.leaseId === '0' ? null : BigInt(this.leaseId).toString(16),
         leaseExpiresAt: this.leaseExpiresAt ? new Date(this.leaseExpiresAt).toISOString() : null,
+        keepaliveStreams: this.keeper?.streams ?? 0,
         revision: this.revision,
       },
     }
@@ -385,7 +394,7 @@ export class EtcdDatastore implements Datastore {
   async stop(): Promise<void> {
     if (this.stopped) return
     this.stopped = true
-    if (this.keepTimer) clearTimeout(this.keepTimer)
+    this.keeper?.stop()
     await this.watcher?.cancel().catch(() => {})
     this.client.close()
   }

@@ -4,7 +4,7 @@
 // happens at start-up, on every change event (coalesced) and on a periodic
 // resync, so a missed event only delays convergence until the next resync.
 import { UserError } from '../errors.js'
-import { syncRoutes, type RouteSpec, type SyncResult } from '../services/routes.js'
+import { syncRoutes, type RouteSpec, type SyncOptions, type SyncResult } from '../services/routes.js'
 import { deviceSubnets, resolveEncap } from '../services/node.js'
 import type { Mode } from '../services/config.js'
 import { cidrString, parseCidr, type Cidr } from '../util/ipv4.js'
@@ -46,8 +46,14 @@ export interface ReconcilerOptions {
   onResult?: (r: ReconcileResult) => void
   onError?: (e: Error, trigger: string) => void
   /** injectable for tests; defaults to the routes service */
-  sync?: (specs: readonly RouteSpec[], pinDir: string) => SyncResult
+  sync?: (specs: readonly RouteSpec[], pinDir: string, opts: SyncOptions) => SyncResult
+  /** injectable for tests; defaults to the device's addresses */
+  subnets?: (device: string) => Cidr[]
 }
+
+/** How long the device's subnets are reused: runs back to back during a burst of changes
+ * share one read (an `ip` process), and an address change is seen within this long. */
+const SUBNETS_TTL_MS = 1000
 
 /** A peer as a route: its pod CIDR via its node IP. A peer that runs VXLAN
  * only is sent VXLAN unless this node is direct-only. */
@@ -122,6 +128,7 @@ export class Reconciler {
   private running = false
   private stopped = false
   private readonly warned = new Set<string>()
+  private subnetsRead: { at: number; subnets: Cidr[] } | null = null
   last: ReconcileResult | null = null
   lastError: { at: string; message: string } | null = null
   runs = 0
@@ -172,6 +179,16 @@ export class Reconciler {
     if (this.pending.length && !this.stopped) this.trigger(this.pending.shift()!)
   }
 
+  /** The device's subnets, read again at most every SUBNETS_TTL_MS (and at every periodic resync). */
+  private deviceSubnets(trigger: string): Cidr[] {
+    const now = performance.now()
+    const r = this.subnetsRead
+    if (r && now - r.at < SUBNETS_TTL_MS && !trigger.includes('resync')) return r.subnets
+    const subnets = (this.o.subnets ?? deviceSubnets)(this.o.device)
+    this.subnetsRead = { at: now, subnets }
+    return subnets
+  }
+
   /** One reconcile, synchronously. Throws (after onError) when the sync fails;
    * syncRoutes validates before it changes anything, so the datapath is
    * then exactly as before. */
@@ -187,7 +204,8 @@ export class Reconciler {
           throw new Error(`route source ${name}: ${(e as Error).message}`)
         }
       }
-      const { keep, rejected } = selectRoutes(all, this.o.own, this.o.mode, deviceSubnets(this.o.device))
+      const subnets = this.deviceSubnets(trigger)
+      const { keep, rejected } = selectRoutes(all, this.o.own, this.o.mode, subnets)
       for (const r of rejected) {
         const k = `${r.origin}:${r.cidr}:${r.reason}`
         if (this.warned.has(k)) continue
@@ -197,6 +215,7 @@ export class Reconciler {
       const res = (this.o.sync ?? syncRoutes)(
         keep.map(({ cidr, nodeIp, encap }) => ({ cidr, nodeIp, ...(encap ? { encap } : {}) })),
         this.o.pinDir,
+        { subnets },
       )
       const byOrigin: Record<string, number> = {}
       const origins: Record<string, RouteOrigin> = {}

@@ -4,7 +4,7 @@ import { runChecks, type Check } from '../services/preflight.js'
 export default class Doctor extends BaseCommand {
   static override summary = 'Check that this kernel and process can run podnet-bpf'
   static override description =
-    'Reports the BPF syscall, bpffs, BTF, clsact, every shipped object loading through the verifier, VXLAN support and privileges, and whether pods may use netkit pairs (optional). Exits non-zero when something needed is missing.'
+    'Reports the BPF syscall, bpffs, BTF, clsact, tcx links (optional: tc filters without them), every shipped object loading through the verifier, VXLAN support and privileges, and whether pods may use netkit pairs (optional). Exits non-zero when something needed is missing.'
   static override examples = ['<%= config.bin %> doctor', '<%= config.bin %> doctor --json']
   static override enableJsonFlag = true
 

@@ -3,6 +3,7 @@ import * as Flags from '@oclif/core/flags'
 import { BaseCommand, enumFlag } from '../cli/base.js'
 import { explain, type Explanation } from '../services/inspect/explain.js'
 import { ProtoSchema } from '../services/inspect/packet.js'
+import { renderExplanation } from '../render/explain.js'
 
 export default class Explain extends BaseCommand {
   static override summary = 'Show which way the datapath would send a packet from SRC to DST'
@@ -42,14 +43,7 @@ export default class Explain extends BaseCommand {
       ingress: flags.ingress,
       pinDir: flags['pin-dir'],
     })
-    const p = x.packet
-    const ports = p.sport === null ? '' : ` ${p.sport} > ${p.dport}`
-    this.log(x.summary)
-    this.log(`  packet   ${p.src} > ${p.dst} ${p.proto}${ports}, ${p.ipLen} bytes, TTL ${p.ttl}`)
-    this.log(`  entry    ${x.entry.hook} on ${x.entry.device}: ${x.entry.why}`)
-    if (x.program) this.log(`  program  ${x.program.name} id ${x.program.id} (${x.program.device} ${x.program.hook})`)
-    this.log(`  verdict  ${x.verdict ?? '-'}, reason ${x.reason} (${x.reasonCode})`)
-    for (const n of x.notes) this.log(`  note     ${n}`)
+    this.log(renderExplanation(x))
     return x
   }
 }

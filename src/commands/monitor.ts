@@ -1,8 +1,8 @@
 import * as Flags from '@oclif/core/flags'
 import { BaseCommand, enumFlag } from '../cli/base.js'
-import { EventFilterSchema, Monitor, formatEvent } from '../services/inspect/monitor.js'
+import { EventFilterSchema, Monitor as EventMonitor, formatEvent } from '../services/inspect/monitor.js'
 
-export default class MonitorCommand extends BaseCommand {
+export default class Monitor extends BaseCommand {
   static override summary = 'Stream drop and forwarding events from the datapath'
   static override description =
     "Reads the podnet_events ring buffer: drops are always reported by the programs (at most 64 events per second per CPU, program and reason; `metrics` counts every one); forwarding traces (local, direct, VXLAN, stack) are emitted only while a monitor asks for them (--type trace or all), so tracing costs nothing otherwise. One line per event; --json prints one JSON object per line. Run it in the node's network namespace so device names resolve."
@@ -20,11 +20,11 @@ export default class MonitorCommand extends BaseCommand {
   }
 
   async run(): Promise<void> {
-    const { flags } = await this.parse(MonitorCommand)
+    const { flags } = await this.parse(Monitor)
     let seen = 0
     let done: () => void = () => {}
     const finished = new Promise<void>((r) => (done = r))
-    const mon = new Monitor({ pinDir: flags['pin-dir'], type: flags.type ?? 'drop', ip: flags.ip }, (e) => {
+    const mon = new EventMonitor({ pinDir: flags['pin-dir'], type: flags.type ?? 'drop', ip: flags.ip }, (e) => {
       if (flags.count !== undefined && seen >= flags.count) return
       seen++
       process.stdout.write(`${flags.json ? JSON.stringify(e) : formatEvent(e)}\n`)

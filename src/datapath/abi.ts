@@ -1,5 +1,8 @@
-// TypeScript mirror of bpf/include/podnet_abi.h. test/datapath/abi.test.ts
-// checks every size and offset here against the BTF of the built objects.
+// TypeScript mirror of bpf/include/podnet_abi.h: constants, struct layouts and
+// the codecs built from the layouts. test/datapath/abi.test.ts checks every
+// size and offset here against the BTF of the built objects (abi-defines.test
+// the #defines); test/datapath/codecs.test.ts checks that the codecs follow
+// their layouts.
 
 import { maskOf, parseCidr } from '../util/ipv4.js'
 
@@ -70,7 +73,7 @@ export const EVENT_DROP = 1
 export const EVENT_TRACE = 2
 export const EXPLAIN_MAGIC0 = 0x706f646e
 export const EXPLAIN_MAGIC1 = 0x65787031
-/** from_overlay explain runs: cb[4] = this, cb[2] = outer source IP (network order), cb[3] = VNI. */
+/** from_overlay explain runs: the request's tunnel_flags = this → its tunnel_remote (network order) and tunnel_vni are the received key. */
 export const EXPLAIN_F_TUNNEL = 1
 
 /** Map and program names as declared in bpf/. */

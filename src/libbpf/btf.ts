@@ -211,8 +211,21 @@ export class Btf {
   }
 }
 
-/** Parse raw BTF (.BTF section or /sys/kernel/btf/*). Pass `base` for split BTF (kernel modules). */
-export function parseBtf(raw: Buffer, base?: Btf): Btf {
+/** Reads a 32-bit word of the blob in its byte order. */
+interface BtfWords {
+  u32(o: number): number
+  s32(o: number): number
+}
+
+/** The blob's header: byte order and where the type and string sections are. */
+interface BtfSections extends BtfWords {
+  typeOff: number
+  typeEnd: number
+  strOff: number
+  strLen: number
+}
+
+function readHeader(raw: Buffer): BtfSections {
   if (raw.length < 24) throw new Error('BTF: blob too short for a header')
   let le: boolean
   if (raw.readUInt16LE(0) === BTF_MAGIC) le = true
@@ -228,7 +241,97 @@ export function parseBtf(raw: Buffer, base?: Btf): Btf {
   const strOff = hdrLen + u32(16)
   const strLen = u32(20)
   if (typeEnd > raw.length || strOff + strLen > raw.length) throw new Error('BTF: sections exceed blob')
+  return { u32, s32, typeOff, typeEnd, strOff, strLen }
+}
 
+/** What a kind-specific parser reads: the blob, its strings, and the common part of the record. */
+interface BtfRecord extends BtfWords {
+  str(off: number): string
+  id: number
+  name: string
+  vlen: number
+  kflag: boolean
+  sizeOrType: number
+}
+
+/** Kinds whose trailer is fixed (0 to 12 bytes): the type and the trailer's length. */
+function parseFixed(kind: BtfKind, r: BtfRecord, p: number): [BtfType, number] | null {
+  const { id, name, sizeOrType, kflag, u32, s32 } = r
+  switch (kind) {
+    case 'INT': {
+      const v = u32(p)
+      const enc = (v >>> 24) & 0x0f
+      const int = { signed: (enc & 1) !== 0, char: (enc & 2) !== 0, bool: (enc & 4) !== 0, bitOffset: (v >>> 16) & 0xff, bits: v & 0xff }
+      return [{ kind, id, name, size: sizeOrType, ...int }, 4]
+    }
+    case 'PTR':
+      return [{ kind, id, name, type: sizeOrType }, 0]
+    case 'ARRAY':
+      return [{ kind, id, name, type: u32(p), indexType: u32(p + 4), nelems: u32(p + 8) }, 12]
+    case 'FWD':
+      return [{ kind, id, name, union: kflag }, 0]
+    case 'TYPEDEF':
+    case 'VOLATILE':
+    case 'CONST':
+    case 'RESTRICT':
+    case 'TYPE_TAG':
+      return [{ kind, id, name, type: sizeOrType }, 0]
+    case 'FUNC':
+      return [{ kind, id, name, type: sizeOrType, linkage: r.vlen }, 0]
+    case 'VAR':
+      return [{ kind, id, name, type: sizeOrType, linkage: u32(p) }, 4]
+    case 'FLOAT':
+      return [{ kind, id, name, size: sizeOrType }, 0]
+    case 'DECL_TAG':
+      return [{ kind, id, name, type: sizeOrType, componentIdx: s32(p) }, 4]
+    default:
+      return null
+  }
+}
+
+/** Kinds with vlen trailing entries (members, enumerators, parameters, variables). */
+function parseList(kind: BtfKind, r: BtfRecord, p: number): [BtfType, number] {
+  const { id, name, sizeOrType: size, vlen, kflag, u32, s32, str } = r
+  const each = <T>(stride: number, one: (q: number) => T): [T[], number] => [
+    Array.from({ length: vlen }, (_, i) => one(p + i * stride)),
+    vlen * stride,
+  ]
+  switch (kind) {
+    case 'STRUCT':
+    case 'UNION': {
+      const [members, len] = each<BtfMember>(12, (q) => {
+        const off = u32(q + 8)
+        return { name: str(u32(q)), type: u32(q + 4), bitOffset: kflag ? off & 0xffffff : off, bitfieldSize: kflag ? off >>> 24 : 0 }
+      })
+      return [{ kind, id, name, size, members }, len]
+    }
+    case 'ENUM': {
+      const [values, len] = each<BtfEnumValue<number>>(8, (q) => ({ name: str(u32(q)), value: kflag ? s32(q + 4) : u32(q + 4) }))
+      return [{ kind, id, name, size, signed: kflag, values }, len]
+    }
+    case 'ENUM64': {
+      const [values, len] = each<BtfEnumValue<bigint>>(12, (q) => {
+        const v = (BigInt(u32(q + 8)) << 32n) | BigInt(u32(q + 4))
+        return { name: str(u32(q)), value: kflag ? BigInt.asIntN(64, v) : v }
+      })
+      return [{ kind, id, name, size, signed: kflag, values }, len]
+    }
+    case 'FUNC_PROTO': {
+      const [params, len] = each(8, (q) => ({ name: str(u32(q)), type: u32(q + 4) }))
+      return [{ kind, id, name, type: size, params }, len]
+    }
+    case 'DATASEC': {
+      const [vars, len] = each(12, (q) => ({ type: u32(q), offset: u32(q + 4), size: u32(q + 8) }))
+      return [{ kind, id, name, size, vars }, len]
+    }
+    default:
+      throw new Error(`BTF: type ${id} has unknown kind ${kind}`)
+  }
+}
+
+/** Parse raw BTF (.BTF section or /sys/kernel/btf/*). Pass `base` for split BTF (kernel modules). */
+export function parseBtf(raw: Buffer, base?: Btf): Btf {
+  const { u32, s32, typeOff, typeEnd, strOff, strLen } = readHeader(raw)
   const baseTypes = base?.types ?? [{ kind: 'VOID', id: 0, name: '' } as BtfType]
   const baseStrLen = base ? baseStringLength(base) : 0
   const types: BtfType[] = [...baseTypes]
@@ -244,109 +347,15 @@ export function parseBtf(raw: Buffer, base?: Btf): Btf {
   let p = typeOff
   while (p < typeEnd) {
     const id = types.length
-    const name = str(u32(p))
     const info = u32(p + 4)
-    const sizeOrType = u32(p + 8)
-    const vlen = info & 0xffff
     const kindNo = (info >>> 24) & 0x1f
-    const kflag = info >>> 31 === 1
+    const r: BtfRecord = { u32, s32, str, id, name: str(u32(p)), vlen: info & 0xffff, kflag: info >>> 31 === 1, sizeOrType: u32(p + 8) }
     p += 12
     const kind = KIND_NAMES[kindNo]
     if (kind === undefined || kind === 'VOID') throw new Error(`BTF: type ${id} has unknown kind ${kindNo}`)
-    switch (kind) {
-      case 'INT': {
-        const v = u32(p)
-        p += 4
-        const enc = (v >>> 24) & 0x0f
-        types.push({
-          kind,
-          id,
-          name,
-          size: sizeOrType,
-          signed: (enc & 1) !== 0,
-          char: (enc & 2) !== 0,
-          bool: (enc & 4) !== 0,
-          bitOffset: (v >>> 16) & 0xff,
-          bits: v & 0xff,
-        })
-        break
-      }
-      case 'PTR':
-        types.push({ kind, id, name, type: sizeOrType })
-        break
-      case 'ARRAY':
-        types.push({ kind, id, name, type: u32(p), indexType: u32(p + 4), nelems: u32(p + 8) })
-        p += 12
-        break
-      case 'STRUCT':
-      case 'UNION': {
-        const members: BtfMember[] = []
-        for (let i = 0; i < vlen; i++, p += 12) {
-          const off = u32(p + 8)
-          members.push({
-            name: str(u32(p)),
-            type: u32(p + 4),
-            bitOffset: kflag ? off & 0xffffff : off,
-            bitfieldSize: kflag ? off >>> 24 : 0,
-          })
-        }
-        types.push({ kind, id, name, size: sizeOrType, members })
-        break
-      }
-      case 'ENUM': {
-        const values: BtfEnumValue<number>[] = []
-        for (let i = 0; i < vlen; i++, p += 8) {
-          values.push({ name: str(u32(p)), value: kflag ? s32(p + 4) : u32(p + 4) })
-        }
-        types.push({ kind, id, name, size: sizeOrType, signed: kflag, values })
-        break
-      }
-      case 'ENUM64': {
-        const values: BtfEnumValue<bigint>[] = []
-        for (let i = 0; i < vlen; i++, p += 12) {
-          const v = (BigInt(u32(p + 8)) << 32n) | BigInt(u32(p + 4))
-          values.push({ name: str(u32(p)), value: kflag ? BigInt.asIntN(64, v) : v })
-        }
-        types.push({ kind, id, name, size: sizeOrType, signed: kflag, values })
-        break
-      }
-      case 'FWD':
-        types.push({ kind, id, name, union: kflag })
-        break
-      case 'TYPEDEF':
-      case 'VOLATILE':
-      case 'CONST':
-      case 'RESTRICT':
-      case 'TYPE_TAG':
-        types.push({ kind, id, name, type: sizeOrType })
-        break
-      case 'FUNC':
-        types.push({ kind, id, name, type: sizeOrType, linkage: vlen })
-        break
-      case 'FUNC_PROTO': {
-        const params: { name: string; type: number }[] = []
-        for (let i = 0; i < vlen; i++, p += 8) params.push({ name: str(u32(p)), type: u32(p + 4) })
-        types.push({ kind, id, name, type: sizeOrType, params })
-        break
-      }
-      case 'VAR':
-        types.push({ kind, id, name, type: sizeOrType, linkage: u32(p) })
-        p += 4
-        break
-      case 'DATASEC': {
-        const vars: { type: number; offset: number; size: number }[] = []
-        for (let i = 0; i < vlen; i++, p += 12) vars.push({ type: u32(p), offset: u32(p + 4), size: u32(p + 8) })
-        types.push({ kind, id, name, size: sizeOrType, vars })
-        break
-      }
-      case 'FLOAT':
-        types.push({ kind, id, name, size: sizeOrType })
-        break
-      case 'DECL_TAG':
-        types.push({ kind, id, name, type: sizeOrType, componentIdx: s32(p) })
-        p += 4
-        break
-    }
+    const [type, len] = parseFixed(kind, r, p) ?? parseList(kind, r, p)
+    types.push(type)
+    p += len
   }
   if (p !== typeEnd) throw new Error('BTF: type section does not end on a record boundary')
   const btf = new Btf(types) as BtfWithStrings

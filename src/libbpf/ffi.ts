@@ -117,7 +117,12 @@ export interface Libbpf {
   // netkit peer/primary hooks (bpf_mprog): target_fd carries the ifindex
   bpf_prog_attach_opts(progFd: number, target: number, type: number, opts: Buffer /* bpf_prog_attach_opts */): number
   bpf_prog_detach2(progFd: number, target: number, type: number): number
-  bpf_prog_query(target: number, type: number, queryFlags: number, attachFlags: InPtr, progIds: Buffer, progCnt: Buffer): number
+  bpf_prog_query(target: number, type: number, queryFlags: number, attachFlags: InPtr, progIds: InPtr, progCnt: Buffer): number
+
+  // BPF links (tcx): target_fd carries the ifindex; opts NULL
+  bpf_link_create(progFd: number, target: number, type: number, opts: InPtr /* bpf_link_create_opts */): number
+  bpf_link_update(linkFd: number, newProgFd: number, opts: InPtr /* bpf_link_update_opts */): number
+  bpf_link_detach(linkFd: number): number
 
   btf__load_from_kernel_by_id(id: number): Ptr
   btf__load_vmlinux_btf(): Ptr
@@ -199,6 +204,10 @@ const LIBBPF_DEFS = {
   bpf_prog_attach_opts: ['int', ['int', 'int', 'int', P]],
   bpf_prog_detach2: ['int', ['int', 'int', 'int']],
   bpf_prog_query: ['int', ['int', 'int', 'uint32', P, P, P]],
+
+  bpf_link_create: ['int', ['int', 'int', 'int', P]],
+  bpf_link_update: ['int', ['int', 'int', P]],
+  bpf_link_detach: ['int', ['int']],
 
   btf__load_from_kernel_by_id: [P, ['uint32']],
   btf__load_vmlinux_btf: [P, []],

@@ -50,5 +50,6 @@ export {
 } from './netlink.js'
 export { dumpRouteTable, parseRouteMessage, RouteMonitor, type TableRoute, type RouteEvent } from './route-monitor.js'
 export { netkitAttach, netkitDetach, netkitQuery, type NetkitPoint } from './netkit.js'
+export { tcxLinkCreate, tcxQuery, tcxSupported, linkUpdate, linkDetach, bpfLinkInfo, type TcxPoint, type BpfLinkInfo } from './tcx.js'
 export { tryFlock, unflock } from './flock.js'
 export { setLibbpfLogLevel, onLibbpfLog, type LibbpfLogLevel } from './log.js'

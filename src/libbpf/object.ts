@@ -107,15 +107,14 @@ export class BpfObject {
    * ("<objname>.rodata", truncated by libbpf to fit 15 chars).
    */
   map(name: string): BpfObjectMap {
-    const cached = this.maps.get(name)
-    if (cached) return cached
-    const p = libbpf().bpf_object__find_map_by_name(this.handle(), name)
-    if (isNull(p)) {
-      throw new BpfError(`bpf_object__find_map_by_name(${name} in ${this.path}; maps: ${this.mapNames().join(', ')})`, ENOENT)
-    }
-    const m = new BpfObjectMap(p, this)
-    this.maps.set(name, m)
-    return m
+    return this.lookup(
+      this.maps,
+      name,
+      'bpf_object__find_map_by_name',
+      () => this.mapNames(),
+      'maps',
+      (p) => new BpfObjectMap(p, this),
+    )
   }
 
   /** Names (bpf_map__name) of all maps, including internal ones like "<obj>.rodata". */
@@ -136,15 +135,33 @@ export class BpfObject {
 
   /** A program by its C function name. */
   program(name: string): BpfProgram {
-    const cached = this.progs.get(name)
+    const find = 'bpf_object__find_program_by_name'
+    return this.lookup(
+      this.progs,
+      name,
+      find,
+      () => this.programNames(),
+      'programs',
+      (p) => new BpfProgram(p, this),
+    )
+  }
+
+  /** A map or program by name, wrapped once and cached; ENOENT lists the names there are. */
+  private lookup<T>(
+    cache: Map<string, T>,
+    name: string,
+    find: 'bpf_object__find_map_by_name' | 'bpf_object__find_program_by_name',
+    names: () => string[],
+    what: string,
+    wrap: (p: Ptr) => T,
+  ): T {
+    const cached = cache.get(name)
     if (cached) return cached
-    const p = libbpf().bpf_object__find_program_by_name(this.handle(), name)
-    if (isNull(p)) {
-      throw new BpfError(`bpf_object__find_program_by_name(${name} in ${this.path}; programs: ${this.programNames().join(', ')})`, ENOENT)
-    }
-    const prog = new BpfProgram(p, this)
-    this.progs.set(name, prog)
-    return prog
+    const p = libbpf()[find](this.handle(), name)
+    if (isNull(p)) throw new BpfError(`${find}(${name} in ${this.path}; ${what}: ${names().join(', ')})`, ENOENT)
+    const v = wrap(p)
+    cache.set(name, v)
+    return v
   }
 
   programNames(): string[] {
@@ -190,21 +207,21 @@ export class BpfObject {
   }
 }
 
-/** A struct bpf_map* inside a BpfObject (valid until the object is closed). */
-export class BpfObjectMap {
-  private readonly ptr: Ptr
-  private readonly obj: BpfObject
+/** A pointer into an open BpfObject: h() refuses it once the object is closed. */
+abstract class BpfObjectPart {
+  constructor(
+    private readonly ptr: Ptr,
+    private readonly obj: BpfObject,
+  ) {}
 
-  constructor(ptr: Ptr, obj: BpfObject) {
-    this.ptr = ptr
-    this.obj = obj
-  }
-
-  private h(): Ptr {
+  protected h(): Ptr {
     this.obj.assertOpen()
     return this.ptr
   }
+}
 
+/** A struct bpf_map* inside a BpfObject (valid until the object is closed). */
+export class BpfObjectMap extends BpfObjectPart {
   get name(): string {
     return libbpf().bpf_map__name(this.h()) ?? ''
   }
@@ -277,20 +294,7 @@ export class BpfObjectMap {
 }
 
 /** A struct bpf_program* inside a BpfObject. */
-export class BpfProgram {
-  private readonly ptr: Ptr
-  private readonly obj: BpfObject
-
-  constructor(ptr: Ptr, obj: BpfObject) {
-    this.ptr = ptr
-    this.obj = obj
-  }
-
-  private h(): Ptr {
-    this.obj.assertOpen()
-    return this.ptr
-  }
-
+export class BpfProgram extends BpfObjectPart {
   /** C function name. */
   get name(): string {
     return libbpf().bpf_program__name(this.h()) ?? ''

@@ -30,6 +30,7 @@ const RTM_GETROUTE = 26
 const RTA_DST = 1
 const RTA_OIF = 4
 const RTA_GATEWAY = 5
+const RTA_PREFSRC = 7
 const RTA_TABLE = 15
 const RTMGRP_IPV4_ROUTE = 0x40
 const SOL_SOCKET = 1
@@ -48,6 +49,10 @@ export interface TableRoute {
   type: number
   gateway?: string
   oif?: number
+  /** RT_SCOPE_* (0 universe, 253 link) */
+  scope?: number
+  /** preferred source address */
+  prefsrc?: string
 }
 
 export type RouteEvent = { kind: 'add' | 'del'; route: TableRoute } | { kind: 'overrun' }
@@ -65,6 +70,7 @@ export function parseRouteMessage(buf: Buffer, off: number, mlen: number): Table
   let dst = '0.0.0.0'
   let gateway: string | undefined
   let oif: number | undefined
+  let prefsrc: string | undefined
   const end = off + mlen
   for (let a = r + RTMSG_LEN; a + 4 <= end;) {
     const alen = buf.readUInt16LE(a)
@@ -73,10 +79,11 @@ export function parseRouteMessage(buf: Buffer, off: number, mlen: number): Table
     if (atype === RTA_DST && alen >= 8) dst = ipAt(buf, a + 4)
     else if (atype === RTA_GATEWAY && alen >= 8) gateway = ipAt(buf, a + 4)
     else if (atype === RTA_OIF && alen >= 8) oif = buf.readUInt32LE(a + 4)
+    else if (atype === RTA_PREFSRC && alen >= 8) prefsrc = ipAt(buf, a + 4)
     else if (atype === RTA_TABLE && alen >= 8) table = buf.readUInt32LE(a + 4)
     a += align4(alen)
   }
-  return { cidr: `${dst}/${len}`, table, protocol: buf[r + 5]!, type: buf[r + 7]!, gateway, oif }
+  return { cidr: `${dst}/${len}`, table, protocol: buf[r + 5]!, scope: buf[r + 6]!, type: buf[r + 7]!, gateway, oif, prefsrc }
 }
 
 /** Every IPv4 route in `table` of the caller's netns. */

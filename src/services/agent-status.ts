@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { z } from '../util/zod.js'
 import { readJsonFile, writeJsonAtomic } from '../util/jsonfile.js'
 import { stateDir } from './state.js'
+import { pidAlive } from '../util/process.js'
 
 export const AgentStatusSchema = z.object({
   pid: z.number(),
@@ -64,15 +65,6 @@ export function writeAgentStatus(pinDir: string, s: AgentStatus): void {
   writeJsonAtomic(agentStatusPath(pinDir), s)
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
 /** The last status the agent of this pin dir wrote; `running` says whether
  * its process is still there. null: no agent ever ran here. */
 export function readAgentStatus(pinDir: string): (AgentStatus & { running: boolean }) | null {
@@ -83,5 +75,5 @@ export function readAgentStatus(pinDir: string): (AgentStatus & { running: boole
     return null
   }
   if (!s) return null
-  return { ...s, running: s.stoppedAt === null && alive(s.pid) }
+  return { ...s, running: s.stoppedAt === null && pidAlive(s.pid) }
 }

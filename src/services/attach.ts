@@ -27,9 +27,20 @@ import {
 } from '../datapath/netdev.js'
 import { applyNodeSysctls, restoreUnder } from '../datapath/sysctl.js'
 import { ensureVxlanDevice } from '../datapath/vxlan.js'
-import { attachProgram, detachPodProgram, detachProgram, ensureClsact, queryProgram, removeClsact } from '../datapath/tc.js'
+import {
+  attachProgram,
+  detachPodProgram,
+  detachProgram,
+  ensureClsact,
+  isLinkPinName,
+  queryAttachment,
+  removeClsact,
+  tcxAvailable,
+  unpinLink,
+  type AttachMode,
+} from '../datapath/tc.js'
 import { cidrContains, parseCidr, type Cidr } from '../util/ipv4.js'
-import { parseNodeConfig, readConfigFile, type NodeConfig } from './config.js'
+import { parseNodeConfig, readConfigFile, type AttachModeOption, type NodeConfig } from './config.js'
 import { ensurePinDir } from './preflight.js'
 import { listStates, loadState, lockPath, netnsLockPath, removeState, saveState, type NodeState } from './state.js'
 import { subnetsOf, resolveEncap } from './encap.js'
@@ -47,6 +58,8 @@ export interface AttachInput {
 export interface AttachResult {
   action: 'attached' | 'replaced' | 'unchanged'
   pinDir: string
+  /** how the programs sit on their hooks: tcx links (pinned in pinDir) or tc filters */
+  attachMode: AttachMode
   config: NodeConfig
   podMtu: number
   deviceMtu: number
@@ -96,6 +109,7 @@ interface AttachPlan {
   addrs: AddrInfo[]
   podMtu: number
   needsVxlan: boolean
+  attachMode: AttachMode
   /** nothing of ours on this node yet (no state, no pinned routes map) */
   fresh: boolean
   /** the routes map's routes, re-resolved for the (possibly new) mode */
@@ -125,6 +139,7 @@ function attachLocked(input: AttachInput, pinDir: string, netns: NetnsId): Attac
     state.vxlan = plan.needsVxlan ? ensureVxlanDevice(plan.cfg.vxlanPort, plan.podMtu, prev?.vxlan?.created ?? false) : null
     loaded.push(...loadPrograms(plan, state))
     attachPrograms(plan, state, loaded)
+    if (state.attachMode === 'tcx') retireClsacts(state)
     applyNodeSysctls(state.sysctls, plan.cfg.device)
     applyNodeRoutes(plan, state)
     if (prev) retireOld(prev, prevHooks, state)
@@ -151,6 +166,7 @@ function preflight(input: AttachInput, pinDir: string, prev: NodeState | null): 
   const cfg = parseNodeConfig({ ...fileCfg, ...flags }, input.configFile ? `configuration (${input.configFile} + flags)` : 'flags')
   checkNodeAddressing(cfg, VXLAN_DEV)
   const dev = requireDevice(cfg.device)
+  const attachMode = resolveAttachMode(cfg.attachMode, dev.ifindex)
   const addrs = ipv4Addresses(cfg.device)
   if (!addrs.some((a) => a.local === cfg.nodeIp)) {
     throw new UserError(
@@ -183,12 +199,22 @@ function preflight(input: AttachInput, pinDir: string, prev: NodeState | null): 
     addrs,
     podMtu,
     needsVxlan,
+    attachMode,
     fresh: !prev && !existsSync(join(pinDir, 'podnet_routes')),
     routes,
     keys,
     hashes,
     build: keys.map((k) => hashes[k]).join('.'),
   }
+}
+
+/** auto: tcx where this kernel has it (Linux >= 6.6), else tc filters. */
+function resolveAttachMode(want: AttachModeOption, ifindex: number): AttachMode {
+  const tcx = tcxAvailable(ifindex)
+  if (want === 'tcx' && !tcx) {
+    throw new UserError('--attach-mode tcx: this kernel has no tcx (Linux >= 6.6 needed)', 'use --attach-mode auto (or tc) for tc filters')
+  }
+  return want === 'auto' ? (tcx ? 'tcx' : 'tc') : want
 }
 
 function assertEndpointsInside(prev: NodeState, podCidr: string): void {
@@ -217,12 +243,18 @@ function reresolveRoutes(prev: NodeState, pinDir: string, cfg: NodeConfig, subne
 }
 
 function isUnchanged(prev: NodeState, plan: AttachPlan): boolean {
-  return isDeepStrictEqual(prev.config, plan.cfg) && prev.build === plan.build && prev.deviceIfindex === plan.dev.ifindex && isLive(prev)
+  return (
+    isDeepStrictEqual(prev.config, plan.cfg) &&
+    prev.build === plan.build &&
+    prev.attachMode === plan.attachMode &&
+    prev.deviceIfindex === plan.dev.ifindex &&
+    isLive(prev)
+  )
 }
 
 function nextState(plan: AttachPlan, netns: NetnsId): NodeState {
   const { prev, cfg, dev, podMtu } = plan
-  if (prev) return { ...prev, config: cfg, deviceIfindex: dev.ifindex, deviceMtu: dev.mtu, podMtu, netns }
+  if (prev) return { ...prev, config: cfg, deviceIfindex: dev.ifindex, deviceMtu: dev.mtu, podMtu, netns, attachMode: plan.attachMode }
   return {
     version: 1,
     pinDir: plan.pinDir,
@@ -233,6 +265,7 @@ function nextState(plan: AttachPlan, netns: NetnsId): NodeState {
     vxlan: null,
     build: plan.build,
     programs: {},
+    attachMode: plan.attachMode,
     clsactCreated: [],
     sysctls: [],
     routeEncap: {},
@@ -269,11 +302,12 @@ function loadPrograms(plan: AttachPlan, state: NodeState): LoadedProgram[] {
 /** Step 3 (cont.): on every hook (atomic replace where a previous build sits), then pinned. */
 function attachPrograms(plan: AttachPlan, state: NodeState, loaded: readonly LoadedProgram[]): void {
   const byKey = new Map(loaded.map((l) => [l.key, l]))
+  const via = { mode: state.attachMode, pinDir: plan.pinDir }
   for (const h of hooksOf(state)) {
     try {
-      if (h.hook.point !== 'netkit-peer' && ensureClsact(h.hook.ifindex) && !state.clsactCreated.includes(h.hook.ifindex))
-        state.clsactCreated.push(h.hook.ifindex)
-      attachProgram(h.hook, byKey.get(h.key)!.prog.fd())
+      const tc = via.mode === 'tc' && h.hook.point !== 'netkit-peer'
+      if (tc && ensureClsact(h.hook.ifindex) && !state.clsactCreated.includes(h.hook.ifindex)) state.clsactCreated.push(h.hook.ifindex)
+      attachProgram(h.hook, byKey.get(h.key)!.prog.fd(), via)
     } catch (e) {
       // a pod device that vanished since (or whose ifindex is now another device): its endpoint is stale, not fatal
       const stale = e instanceof BpfError && (e.code === 'ENODEV' || e.code === 'ENXIO' || e.code === 'EINVAL' || e.code === 'EACCES')
@@ -295,6 +329,19 @@ function attachPrograms(plan: AttachPlan, state: NodeState, loaded: readonly Loa
     if (existsSync(p)) unlinkSync(p)
   }
   state.build = plan.build
+}
+
+/** Step 3 (cont.), tcx: the clsact qdiscs we made for tc filters (a node
+ * attached with tc before) are no longer needed; the filters left with the switch. */
+function retireClsacts(state: NodeState): void {
+  for (const ifindex of state.clsactCreated) {
+    try {
+      removeClsact(ifindex)
+    } catch (e) {
+      if (!(e instanceof BpfError)) throw e // device gone with it
+    }
+  }
+  state.clsactCreated = []
 }
 
 /** Step 5: routes follow the (possibly new) mode; kernel routes for node → pod. */
@@ -332,7 +379,7 @@ function retireOld(prev: NodeState, prevHooks: readonly NodeHook[], state: NodeS
   const kept = (h: NodeHook) => now.some((n) => n.hook.ifindex === h.hook.ifindex && n.hook.point === h.hook.point)
   for (const h of prevHooks.filter((h) => !kept(h))) {
     try {
-      detachProgram(h.hook)
+      detachProgram(h.hook, state.pinDir)
     } catch (e) {
       if (!(e instanceof BpfError && (e.code === 'ENODEV' || e.code === 'EINVAL' || e.code === 'ENOENT'))) throw e // device gone with its hooks
     }
@@ -356,7 +403,8 @@ function isLive(s: NodeState): boolean {
   for (const h of hooksOf(s)) {
     if (h.key === 'fromPod') continue
     try {
-      if (queryProgram(h.hook) !== s.programs[h.key]?.id) return false
+      const a = queryAttachment(h.hook)
+      if (a?.id !== s.programs[h.key]?.id || (a.via !== s.attachMode && a.via !== 'netkit')) return false
     } catch {
       return false
     }
@@ -369,6 +417,7 @@ function result(action: AttachResult['action'], s: NodeState): AttachResult {
   return {
     action,
     pinDir: s.pinDir,
+    attachMode: s.attachMode,
     config: s.config,
     podMtu: s.podMtu,
     deviceMtu: s.deviceMtu,
@@ -398,7 +447,7 @@ function detachLocked(pinDir: string): DetachResult {
   const state = loadState(pinDir)
   if (state) assertOwnNetns(state)
   const ours = ourPinNames()
-  const hasPins = isBpffs(pinDir) && existsSync(pinDir) && readdirSync(pinDir).some((f) => ours.has(f))
+  const hasPins = isBpffs(pinDir) && existsSync(pinDir) && readdirSync(pinDir).some((f) => ours.has(f) || isLinkPinName(f))
   if (!state && !hasPins) return { pinDir, wasAttached: false, removed: [] }
   const removed = state ? teardown(state) : removePins(pinDir)
   removeHeldLockFile(lockPath(pinDir))
@@ -415,8 +464,10 @@ function removePins(pinDir: string, keep: ReadonlySet<string> = new Set()): stri
   if (!existsSync(pinDir)) return removed
   const ours = ourPinNames()
   for (const f of readdirSync(pinDir)) {
-    if (!ours.has(f) || keep.has(f)) continue
-    unlinkSync(join(pinDir, f))
+    if (!(ours.has(f) || isLinkPinName(f)) || keep.has(f)) continue
+    // a link pin: its link detached now, not when the kernel gets round to freeing it
+    if (isLinkPinName(f)) unpinLink(join(pinDir, f))
+    else unlinkSync(join(pinDir, f))
     removed.push(`pin ${join(pinDir, f)}`)
   }
   try {
@@ -473,14 +524,15 @@ export function teardown(state: NodeState, keepPins: ReadonlySet<string> = new S
   }
   for (const ifindex of epIfindexes) {
     const device = kinds.get(ifindex)
-    step(`from-pod on ifindex ${ifindex}`, () => detachPodProgram(ifindex, device))
+    step(`from-pod on ifindex ${ifindex}`, () => detachPodProgram(ifindex, device, state.pinDir))
   }
-  step(`tc ingress filter on ${state.config.device}`, () => detachProgram({ ifindex: state.deviceIfindex, point: 'ingress' }))
+  const off = (ifindex: number, point: 'ingress' | 'egress') => () => detachProgram({ ifindex, point }, state.pinDir)
+  step(`program on ${state.config.device} ingress`, off(state.deviceIfindex, 'ingress'))
   if (state.vxlan) {
     if (state.vxlan.created) step(`device ${VXLAN_DEV}`, () => deleteLink(VXLAN_DEV))
     else {
-      step(`tc filters on ${VXLAN_DEV}`, () => detachProgram({ ifindex: state.vxlan!.ifindex, point: 'ingress' }))
-      step(`tc egress filter on ${VXLAN_DEV}`, () => detachProgram({ ifindex: state.vxlan!.ifindex, point: 'egress' }))
+      step(`program on ${VXLAN_DEV} ingress`, off(state.vxlan.ifindex, 'ingress'))
+      step(`program on ${VXLAN_DEV} egress`, off(state.vxlan.ifindex, 'egress'))
     }
   }
   for (const ifindex of state.clsactCreated) {

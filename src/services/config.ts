@@ -20,14 +20,18 @@ export const CidrSchema = z.string().superRefine((s, ctx) => {
 
 export const ModeSchema = z.enum(['direct', 'vxlan', 'auto'])
 export type Mode = z.infer<typeof ModeSchema>
+/** How programs go on device hooks: tcx links (Linux >= 6.6), tc cls_bpf filters, or tcx where the kernel has it */
+export const AttachModeSchema = z.enum(['auto', 'tcx', 'tc'])
+export type AttachModeOption = z.infer<typeof AttachModeSchema>
 export const EncapSchema = z.enum(['auto', 'vxlan', 'none'])
 export type Encap = z.infer<typeof EncapSchema>
 
 /** Defaults of the node configuration, declared once: the schema applies them, flag help shows them. */
-export const NodeDefaults = { mode: 'auto', vni: 1, vxlanPort: DEFAULT_VXLAN_PORT } as const satisfies {
+export const NodeDefaults = { mode: 'auto', vni: 1, vxlanPort: DEFAULT_VXLAN_PORT, attachMode: 'auto' } as const satisfies {
   mode: Mode
   vni: number
   vxlanPort: number
+  attachMode: AttachModeOption
 }
 
 export const NodeConfigSchema = z
@@ -40,6 +44,7 @@ export const NodeConfigSchema = z
     vxlanPort: z.number().int().min(1).max(65_535).default(NodeDefaults.vxlanPort),
     /** pod-facing MTU; default: device MTU, minus 50 when a mode uses VXLAN */
     mtu: z.number().int().min(576, 'MTU below 576 breaks IPv4').max(65_535).optional(),
+    attachMode: AttachModeSchema.default(NodeDefaults.attachMode),
   })
   .strict()
 export type NodeConfig = z.infer<typeof NodeConfigSchema>

@@ -67,9 +67,10 @@ function addEndpointTo({ state, maps, save }: NodeContext, input: AddEndpointInp
     const prog = openFromPod(state)
     let created = false
     try {
-      if (device === 'veth') created = ensureClsact(link.ifindex)
+      // tc filters need the clsact qdisc; tcx links and netkit hooks do not
+      if (device === 'veth' && state.attachMode === 'tc') created = ensureClsact(link.ifindex)
       try {
-        attachProgram(hook, prog.fd)
+        attachProgram(hook, prog.fd, { mode: state.attachMode, pinDir: state.pinDir })
       } catch (e) {
         // only the primary (host-side) end of a netkit pair takes programs
         if (device === 'netkit' && e instanceof BpfError && e.code === 'EACCES') {
@@ -85,7 +86,7 @@ function addEndpointTo({ state, maps, save }: NodeContext, input: AddEndpointInp
       else maps.endpoints.delete(ip)
       if (!Object.values(state.endpoints).some((x) => x.ifindex === link.ifindex)) {
         try {
-          detachProgram(hook)
+          detachProgram(hook, state.pinDir)
           if (created) removeClsact(link.ifindex)
         } catch {
           /* best effort */
@@ -126,7 +127,7 @@ export function deleteEndpoint(ipArg: string, pinDir?: string): Endpoint {
       if (!stillUsed) {
         try {
           // an endpoint state does not know (only the map has it): both hooks
-          detachPodProgram(ep.ifindex, gone?.device)
+          detachPodProgram(ep.ifindex, gone?.device, state.pinDir)
         } catch (e) {
           // the pod (and its device) may be gone already; anything else (EPERM) is reported
           if (!(e instanceof BpfError && ['ENODEV', 'ENOENT', 'ENXIO', 'EINVAL'].includes(e.code ?? ''))) throw e

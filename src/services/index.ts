@@ -17,6 +17,7 @@ export { addRoute, deleteRoute, listRoutes, syncRoutes, type RouteSpec, type Rou
 export { resolveEncap, deviceSubnets } from './encap.js'
 export {
   DEFAULT_PIN_DIR,
+  AttachModeSchema,
   EncapSchema,
   ModeSchema,
   NodeDefaults,

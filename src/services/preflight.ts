@@ -6,6 +6,7 @@ import { createNetkit, isBpffs, mountBpffs, probeBpfSyscall, probeClsact } from 
 import { loadProgram, objectPath } from '../datapath/objects.js'
 import { run, tryRun } from '../util/exec.js'
 import { listLinks } from '../datapath/netdev.js'
+import { tcxAvailable } from '../datapath/tc.js'
 import { Programs, type ProgramKey } from '../datapath/abi.js'
 
 const CAP_NET_ADMIN = 12
@@ -123,6 +124,17 @@ function deviceChecks(): Check[] {
         return 'clsact qdisc available'
       },
       'load sch_ingress (CONFIG_NET_SCH_INGRESS) and cls_bpf',
+    ),
+  )
+  checks.push(
+    check(
+      'tcx',
+      () => {
+        if (!tcxAvailable()) throw new Error('this kernel has no tcx: attach falls back to tc cls_bpf filters')
+        return 'tcx links supported: attach (--attach-mode auto) uses them instead of tc filters'
+      },
+      'Linux >= 6.6; tc filters (clsact) work without it',
+      true,
     ),
   )
   checks.push(

@@ -3,14 +3,15 @@
 import { UserError } from '../errors.js'
 import {
   applyRoutes,
+  listLinks,
   listMainRoutes,
-  listOurRoutes,
   peerRoute,
   routeDelete,
   routeReplace,
   ROUTE_PROTO,
   type KernelRouteSpec,
 } from '../datapath/netdev.js'
+import { diffKernelRoutes, mainTableRoutes, type TableRoute } from '../datapath/route-table.js'
 import { type DatapathMaps } from '../datapath/maps.js'
 import { type Route } from '../datapath/abi.js'
 import { cidrString, cidrsOverlap, parseCidr, parseIPv4, type Cidr } from '../util/ipv4.js'
@@ -27,6 +28,7 @@ import {
   parseDataText,
   readBoundedFile,
   ROUTES_MAX_BYTES,
+  type MainRoute,
 } from './validate.js'
 
 export interface RouteView {
@@ -171,72 +173,105 @@ export interface SyncResult {
   changed: number
   removed: number
   unchanged: number
+  /** kernel routes of ours written or deleted although the map was right (changed by hand, or an interrupted change) */
+  kernelRepaired?: number
+}
+
+export interface SyncOptions {
+  /** the device's subnets, when the caller has just read them */
+  subnets?: readonly Cidr[]
+  /** writes kernel routes (tests count what is written); defaults to rtnetlink */
+  applyRoutes?: typeof applyRoutes
 }
 
 /** Makes the route set exactly `specs`, all or nothing: everything is
  * validated (CIDRs, capacity, kernel routes of other owners) before anything
  * changes; a failure while writing puts the previous map entries and kernel
- * routes back before the error is reported, and state is written last. */
-export function syncRoutes(specs: readonly RouteSpec[], pinDir?: string): SyncResult {
+ * routes back before the error is reported, and state is written last.
+ * Only the difference is written: map entries that are missing or differ,
+ * and kernel routes of ours that are missing, differ or are stale (one
+ * rtnetlink dump says what the kernel has); an unchanged set writes nothing. */
+export function syncRoutes(specs: readonly RouteSpec[], pinDir?: string, opts: SyncOptions = {}): SyncResult {
   return withNode(
     pinDir,
     ({ state, maps, save }) => {
-      const subnets = deviceSubnets(state.config.device)
+      const subnets = opts.subnets ?? deviceSubnets(state.config.device)
       const own = parseCidr(state.config.podCidr)
       const desired = specs.map((s) => resolve(state, own, s, [], subnets))
       assertDisjoint(desired)
       checkCapacity('routes', desired.length, maps.routes.map.info().maxEntries)
-      const seen = new Set(desired.map((r) => r.cidr))
       const live = new Map(maps.routes.list().map((r) => [r.cidr, r]))
-      const res: SyncResult = { added: 0, changed: 0, removed: 0, unchanged: 0 }
-      const writes: Resolved[] = []
-      for (const r of desired) {
-        const cur = live.get(r.cidr)
-        if (!cur) res.added++
-        else if (cur.nodeIp !== r.nodeIp || cur.vxlan !== r.vxlan) res.changed++
-        else {
-          res.unchanged++
-          continue
-        }
-        writes.push(r)
-      }
-      if (writes.length)
-        checkNoForeignRoute(
-          writes.map((r) => r.cidr),
-          foreignRoutes(listMainRoutes(), ROUTE_PROTO),
-        )
-      const stale = [...live.keys()].filter((c) => !seen.has(c))
-      res.removed = stale.length
-
-      // A kernel route of ours can outlive its CIDR only if that CIDR is still
-      // in the map or in state: every change writes map → kernel → state, so an
-      // interrupted one leaves it in one of them, and a first attach removes
-      // what an unfinished detach left. Dump the kernel's routes (an `ip` run
-      // that costs more than the rest of a 5,000-route sync) only then.
-      const mayBeStale = stale.length > 0 || Object.keys(state.routeEncap).some((c) => !seen.has(c))
-      const kernelStale = mayBeStale
-        ? listOurRoutes()
-            .map((k) => k.dst)
-            .filter((dst) => dst.includes('/') && !seen.has(dst))
-        : []
+      const { res, writes, stale } = diffMap(desired, live)
+      const table = mainTableRoutes()
+      // our routes inside the pod CIDR are the pods' own (endpoints), not peer routes
+      const kernel = diffKernelRoutes(
+        desired.map((r) => kernelRoute(state, r)),
+        table,
+        (cidr) => !cidrsOverlap(parseCidr(cidr), own),
+      )
+      checkNoForeignRoute(
+        kernel.replace.map((k) => k.dst),
+        foreignAt(table, kernel.replace),
+      )
+      const encap = Object.fromEntries(desired.map((r) => [r.cidr, r.requested]))
+      const kernelOps = kernel.replace.length + kernel.remove.length
+      if (!writes.length && !stale.length && !kernelOps && sameRecord(encap, state.routeEncap)) return res
+      const apply = opts.applyRoutes ?? applyRoutes
       try {
         // removals first: the map never holds old and new routes at once
         maps.routes.deleteMany(stale)
         maps.routes.setMany(writes)
-        applyRoutes(
-          desired.map((r) => kernelRoute(state, r)),
-          kernelStale,
-        )
+        apply(kernel.replace, kernel.remove)
       } catch (e) {
         restore(state, maps, live, desired)
         throw e
       }
-      state.routeEncap = Object.fromEntries(desired.map((r) => [r.cidr, r.requested]))
+      state.routeEncap = encap
       save()
-      return res
+      const repaired = kernelOps - writes.length - stale.length
+      return repaired > 0 ? { ...res, kernelRepaired: repaired } : res
     },
     { write: true },
   )
+}
+
+function sameRecord(a: Record<string, string>, b: Record<string, string>): boolean {
+  const ka = Object.keys(a)
+  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k])
+}
+
+/** Map entries to write (new or different) and to delete (no longer wanted). */
+function diffMap(desired: readonly Resolved[], live: ReadonlyMap<string, Route>): { res: SyncResult; writes: Resolved[]; stale: string[] } {
+  const res: SyncResult = { added: 0, changed: 0, removed: 0, unchanged: 0 }
+  const writes: Resolved[] = []
+  for (const r of desired) {
+    const cur = live.get(r.cidr)
+    if (!cur) res.added++
+    else if (cur.nodeIp !== r.nodeIp || cur.vxlan !== r.vxlan) res.changed++
+    else {
+      res.unchanged++
+      continue
+    }
+    writes.push(r)
+  }
+  const seen = new Set(desired.map((r) => r.cidr))
+  const stale = [...live.keys()].filter((c) => !seen.has(c))
+  res.removed = stale.length
+  return { res, writes, stale }
+}
+
+/** Other owners' routes (any protocol but ours) for the CIDRs about to be written. */
+function foreignAt(table: readonly TableRoute[], writes: readonly KernelRouteSpec[]): MainRoute[] {
+  const dsts = new Set(writes.map((w) => w.dst))
+  const hits = table.filter((r) => r.protocol !== ROUTE_PROTO && dsts.has(r.cidr))
+  if (!hits.length) return []
+  const names = new Map(listLinks().map((l) => [l.ifindex, l.name]))
+  return hits.map((r) => ({
+    dst: r.cidr,
+    ...(r.oif !== undefined && names.has(r.oif) ? { dev: names.get(r.oif) } : {}),
+    ...(r.gateway ? { gateway: r.gateway } : {}),
+    protocol: String(r.protocol),
+  }))
 }
 
 /** Puts the routes map and our kernel routes back to `live` after a failed sync. */

@@ -16,12 +16,16 @@ export const NodeStateSchema = z.object({
   vxlan: z.object({ ifindex: z.number(), created: z.boolean() }).nullable(),
   build: z.string(),
   programs: z.record(z.string(), z.object({ id: z.number(), hash: z.string() })),
+  /** how the programs are attached (resolved from config.attachMode); state
+   * written before tcx has none: its programs are tc filters */
+  attachMode: z.enum(['tcx', 'tc']).default('tc'),
   /** ifindexes whose clsact qdisc we created */
   clsactCreated: z.array(z.number()),
   /** sysctls we changed, with the value to restore */
   sysctls: z.array(z.object({ path: z.string(), old: z.string() })),
-  /** encapsulation as requested per route ('default' follows the node mode) */
-  routeEncap: z.record(z.string(), z.union([EncapSchema, z.literal('default')])),
+  /** encapsulation as requested per route ('default' follows the node mode); one enum, not a union:
+   * a union records a failed branch for every 'default' route, a cost every routes sync paid per route */
+  routeEncap: z.record(z.string(), z.enum([...EncapSchema.options, 'default'])),
   /** endpoint IP → host-side device (veth, or the primary of a netkit pair;
    * state written before netkit pods has no `device`: veth) */
   endpoints: z.record(

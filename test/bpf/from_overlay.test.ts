@@ -48,7 +48,7 @@ describe('pn_from_overlay: without a tunnel key', () => {
     expect(h.drainEvents()).toMatchObject([{ type: 'drop', dir: Dir.FROM_OVERLAY, reason: Reason.DROP_TUNNEL_KEY, len: p.length }])
   })
 
-  it('in explain mode takes the received tunnel key from cb[2..4], as `podnet-bpf explain` passes it', () => {
+  it('in explain mode takes the received tunnel key from the explain request in cb[], as `podnet-bpf explain` passes it', () => {
     const d = h.explain('fromOverlay', inner({ dst: POD_B.ip }), { explainTunnel: { remote: VXLAN_PEER.nodeIp, vni: TEST_CONFIG.vni } })
     expect(summary(d)).toEqual({
       verdict: TC_ACT_REDIRECT,

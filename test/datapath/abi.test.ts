@@ -15,7 +15,6 @@ import {
   EVENT_DROP,
   EVENT_TRACE,
   EndpointLayout,
-  EventLayout,
   IPV4_KEY_SIZE,
   METRICS_ENTRIES,
   MapName,
@@ -28,9 +27,7 @@ import {
   RouteLayout,
   SettingsLayout,
   SkBuffLayout,
-  decodeEvent,
   dirLabels,
-  encodeConfig,
   isDrop,
   reasonLabel,
 } from '../../src/datapath/abi.js'
@@ -142,52 +139,5 @@ describe('ABI helpers', () => {
     expect(reasonLabel(Reason.FWD_LOCAL)).toBe('local')
     expect(reasonLabel(200)).toBe('unknown-200')
     expect(dirLabels).toHaveLength(DIR_MAX)
-  })
-
-  it('encodes the config at the offsets of ConfigLayout', () => {
-    const b = encodeConfig({ nodeIp: '10.0.0.1', deviceIfindex: 2, vxlanIfindex: 3, vni: 4, deviceMtu: 1500, overlayMtu: 1450 })
-    expect(b.length).toBe(ConfigLayout.size)
-    const f = ConfigLayout.fields
-    expect([...b.subarray(f.node_ip[0], f.node_ip[0] + 4)]).toEqual([10, 0, 0, 1])
-    expect(b.readUInt32LE(f.device_ifindex[0])).toBe(2)
-    expect(b.readUInt32LE(f.vxlan_ifindex[0])).toBe(3)
-    expect(b.readUInt32LE(f.vni[0])).toBe(4)
-    expect(b.readUInt32LE(f.device_mtu[0])).toBe(1500)
-    expect(b.readUInt32LE(f.overlay_mtu[0])).toBe(1450)
-  })
-
-  it('decodes an event at the offsets of EventLayout', () => {
-    const b = Buffer.alloc(EventLayout.size)
-    const f = EventLayout.fields
-    b.writeBigUInt64LE(123n, f.ts_ns[0])
-    b[f.type[0]] = EVENT_DROP
-    b[f.reason[0]] = Reason.DROP_INVALID
-    b[f.dir[0]] = Dir.FROM_OVERLAY
-    b[f.proto[0]] = 17
-    b.writeUInt32LE(7, f.ifindex[0])
-    Buffer.from([10, 0, 0, 1]).copy(b, f.saddr[0])
-    Buffer.from([10, 0, 0, 2]).copy(b, f.daddr[0])
-    b.writeUInt32LE(9, f.target[0])
-    b.writeUInt32LE(99, f.len[0])
-    b.writeUInt16BE(53, f.sport[0])
-    b.writeUInt16BE(5353, f.dport[0])
-    b.writeUInt16BE(0x0800, f.ethertype[0])
-    Buffer.from([192, 168, 1, 2]).copy(b, f.node_ip[0])
-    expect(decodeEvent(b)).toEqual({
-      tsNs: 123n,
-      type: 'drop',
-      reason: Reason.DROP_INVALID,
-      dir: Dir.FROM_OVERLAY,
-      proto: 17,
-      ifindex: 7,
-      saddr: '10.0.0.1',
-      daddr: '10.0.0.2',
-      target: 9,
-      len: 99,
-      sport: 53,
-      dport: 5353,
-      ethertype: 0x0800,
-      nodeIp: '192.168.1.2',
-    })
   })
 })

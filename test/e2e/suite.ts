@@ -11,7 +11,7 @@ import type { RouteView, SyncResult } from '../../src/services/routes.js'
 import type { LabNode } from '../../src/services/lab/state.js'
 import { sh, sleep } from '../support/sys.js'
 import { tempDir } from '../support/tmp.js'
-import { capture, peerAddressSeen, tcFilters } from '../support/traffic.js'
+import { capture, peerAddressSeen, hookPrograms } from '../support/traffic.js'
 import { floodPing, labName, pingA, spawnAsync, tcpStream, tcpTransfer, TestLab } from './helpers.js'
 
 type Mode = 'direct' | 'vxlan' | 'auto'
@@ -327,15 +327,15 @@ export function e2eSuite(mode: Mode): void {
     it('detach leaves no tc filters, pins, VXLAN device or routes on any node', async () => {
       for (const n of t.lab.nodes) {
         // present before, so the checks below are not vacuous
-        expect(tcFilters(n.ns, 'eth0', 'ingress')).toContain('pn_from_netdev')
+        expect(hookPrograms(n.ns, 'eth0', 'ingress')).toContain('pn_from_netdev')
         expect(existsSync(n.pinDir)).toBe(true)
         const r = await t.cli(n, ['detach'])
         expect(r.status, r.stderr).toBe(0)
       }
       for (const n of t.lab.nodes) {
-        expect(tcFilters(n.ns, 'eth0', 'ingress')).toBe('')
-        expect(tcFilters(n.ns, 'eth0', 'egress')).toBe('')
-        for (const p of n.pods) expect(tcFilters(n.ns, p.hostIf, 'ingress'), p.hostIf).toBe('')
+        expect(hookPrograms(n.ns, 'eth0', 'ingress')).toBe('')
+        expect(hookPrograms(n.ns, 'eth0', 'egress')).toBe('')
+        for (const p of n.pods) expect(hookPrograms(n.ns, p.hostIf, 'ingress'), p.hostIf).toBe('')
         expect(sh('ip', ['-n', n.ns, 'link', 'show', 'podnet_vxlan']).status).not.toBe(0)
         expect(sh('ip', ['-n', n.ns, 'route', 'show', 'proto', '112']).stdout.trim()).toBe('')
         expect(existsSync(n.pinDir)).toBe(false)

@@ -14,10 +14,14 @@ const c = new Cluster(runId('pnag'))
 let n1: CNode, n2: CNode
 const cidr = (i: number) => `10.244.${i}.0/24`
 const peersFile = () => join(c.dir, 'peers.yaml')
-function writePeers(list: { name: string; nodeIp: string; podCidr: string }[]): void {
+/** Atomic replace (temp file + rename), as an operator's tooling would: the agent never sees a half-written file. */
+function writePeersText(text: string): void {
   const tmp = `${peersFile()}.tmp`
-  writeFileSync(tmp, `peers:\n${list.map((p) => `  - {name: ${p.name}, nodeIp: ${p.nodeIp}, podCidr: ${p.podCidr}}`).join('\n')}\n`)
-  renameSync(tmp, peersFile()) // atomic replace, as an operator's tooling would
+  writeFileSync(tmp, text)
+  renameSync(tmp, peersFile())
+}
+function writePeers(list: { name: string; nodeIp: string; podCidr: string }[]): void {
+  writePeersText(`peers:\n${list.map((p) => `  - {name: ${p.name}, nodeIp: ${p.nodeIp}, podCidr: ${p.podCidr}}`).join('\n')}\n`)
 }
 const all = () => [
   { name: 'node1', nodeIp: n1.ip, podCidr: cidr(1) },
@@ -69,7 +73,7 @@ describe('agent with the file datastore', () => {
   })
 
   it('keeps the datapath when the file breaks, and /readyz says why', async () => {
-    writeFileSync(peersFile(), 'peers:\n  - {name: node2, nodeIp: 192.168.77.300, podCidr: 10.244.2.0/24}\n')
+    writePeersText('peers:\n  - {name: node2, nodeIp: 192.168.77.300, podCidr: 10.244.2.0/24}\n')
     const r = await c.waitFor('not ready', () => {
       const h = c.http(n1, '/readyz')
       return h.status === 503 && h

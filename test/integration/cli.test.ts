@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { cli, cliJson, kernelHasNetkit, ROOT, runId, sh, tempStateDir, type Result } from '../support/sys.js'
+import { hookPrograms } from '../support/hooks.js'
 import { tempDir } from '../support/tmp.js'
 import { TwoNodes } from '../support/topology.js'
 import { peerAddressSeen } from '../support/traffic.js'
@@ -29,7 +30,7 @@ function expectUserError(r: Result, ...fragments: string[]): void {
 function nothingAttached(): void {
   expect(existsSync(n1.pinDir) && readdirSync(n1.pinDir).length > 0).toBe(false)
   expect(sh('ip', ['-n', n1.ns, 'link', 'show', 'podnet_vxlan']).status).not.toBe(0)
-  expect(sh('ip', ['netns', 'exec', n1.ns, 'tc', 'filter', 'show', 'dev', 'eth0', 'ingress']).stdout.trim()).toBe('')
+  expect(hookPrograms(n1.ns, 'eth0', 'ingress')).toBe('')
 }
 
 beforeAll(() => topo.up())
@@ -201,7 +202,7 @@ describe('on an attached node', () => {
     const p2 = topo.pods.find((p) => p.node === n2)!
     expect(await peerAddressSeen('tcp', p2.ns, p2.ip, p1.ns)).toBe(p1.ip)
     // the live filter is the new program, on the pod veth too
-    const tc = sh('ip', ['netns', 'exec', n1.ns, 'tc', 'filter', 'show', 'dev', p1.hostIf, 'ingress']).stdout
+    const tc = hookPrograms(n1.ns, p1.hostIf, 'ingress')
     const fromPod = cliJson<{ programs: { program: string; id: number }[] }>(n1.ns, [...attachArgs, '--mode', 'auto'], {
       ...env,
       PODNET_BPF_DIR: dir,

@@ -6,7 +6,7 @@ import { DatapathMaps } from '../../src/datapath/maps.js'
 import { Dir, Reason } from '../../src/datapath/abi.js'
 import { cli, cliJson, runId, sh, tempStateDir } from '../support/sys.js'
 import { TwoNodes, type Pod } from '../support/topology.js'
-import { capture, peerAddressSeen, ping, tcFilters } from '../support/traffic.js'
+import { capture, peerAddressSeen, ping, hookPrograms } from '../support/traffic.js'
 
 function counter(pinDir: string, dir: number, reason: number): bigint {
   const m = DatapathMaps.open(pinDir)
@@ -125,12 +125,12 @@ describe.each(['direct', 'vxlan'] as const)('two nodes in %s mode', (mode) => {
     }
     detached = true
     for (const n of topo.nodes) {
-      expect(tcFilters(n.ns, 'eth0', 'ingress')).toBe('')
+      expect(hookPrograms(n.ns, 'eth0', 'ingress')).toBe('')
       expect(existsSync(n.pinDir)).toBe(false)
       expect(sh('ip', ['-n', n.ns, 'link', 'show', 'podnet_vxlan']).status).not.toBe(0)
       expect(sh('ip', ['-n', n.ns, 'route', 'show', 'proto', '112']).stdout.trim()).toBe('')
     }
-    for (const p of topo.pods) expect(tcFilters(p.node.ns, p.hostIf, 'ingress')).toBe('')
+    for (const p of topo.pods) expect(hookPrograms(p.node.ns, p.hostIf, 'ingress')).toBe('')
     // and a second detach says so and succeeds
     const again = cli(n1.ns, ['detach', '--pin-dir', n1.pinDir], env)
     expect(again.status).toBe(0)

@@ -99,8 +99,8 @@ describe.each(['direct', 'vxlan'] as const)('inspecting two nodes in %s mode', (
     expect(r.status, r.stderr).toBe(0)
     expect(r.stdout).toContain(`node ${n1.ip}  pod CIDR ${n1.podCidr}  mode ${mode}  device eth0`)
     expect(r.stdout).toContain(mode === 'vxlan' ? 'VXLAN podnet_vxlan' : 'VXLAN: none (direct mode)')
-    expect(r.stdout).toMatch(/PROGRAM\s+DEVICE\s+HOOK\s+ID\s+TAG\s+LOADED/)
-    expect(r.stdout).toMatch(new RegExp(`pn_from_pod\\s+${p11.hostIf} \\(\\d+\\)\\s+ingress\\s+\\d+\\s+[0-9a-f]{16}`))
+    expect(r.stdout).toMatch(/PROGRAM\s+DEVICE\s+HOOK\s+VIA\s+ID\s+TAG\s+LOADED/)
+    expect(r.stdout).toMatch(new RegExp(`pn_from_pod\\s+${p11.hostIf} \\(\\d+\\)\\s+ingress\\s+tcx?\\s+\\d+\\s+[0-9a-f]{16}`))
 
     const s = json<{
       nodeIp: string

@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CLI, cli, cliJson, must, runId, sh, tempStateDir, type Result } from '../support/sys.js'
+import { hookView } from '../support/hooks.js'
 import { TwoNodes } from '../support/topology.js'
 
 const topo = new TwoNodes(runId('pncore'))
@@ -83,10 +84,11 @@ describe('the node lock', () => {
     for (let i = 0; i < PODS; i++) expect(dsts.get(podIp(i)), podIp(i)).toBe(`vq${i}`)
     for (let i = 0; i < ROUTES; i++) expect(dsts.has(routeCidr(i)), routeCidr(i)).toBe(true)
     // every pod device carries from-pod
-    for (let i = 0; i < PODS; i++) {
-      const tc = must('ip', ['netns', 'exec', n1.ns, 'tc', 'filter', 'show', 'dev', `vq${i}`, 'ingress'])
-      expect(tc, `vq${i}`).toContain('pn_from_pod')
-    }
+    const hooks = hookView(
+      n1.ns,
+      Array.from({ length: PODS }, (_, i) => [`vq${i}`, 'ingress'] as [string, 'ingress']),
+    )
+    hooks.forEach((h, i) => expect(`${h.tc} ${h.tcx.join(' ')}`, `vq${i}`).toContain('pn_from_pod'))
   }, 180_000)
 
   it('is released when its holder is killed, so the next command runs at once', async () => {

@@ -5,6 +5,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { cli, cliJson, must, runId, sh, tempStateDir, type Result } from '../support/sys.js'
+import { hookPrograms } from '../support/hooks.js'
 import { TwoNodes } from '../support/topology.js'
 
 const topo = new TwoNodes(runId('pncore'))
@@ -27,7 +28,7 @@ function expectUserError(r: Result, ...fragments: string[]): void {
 
 /** tc filters (ingress+egress) and links of a node, pins and state: what must not change. */
 function snapshot(n: typeof n1): string {
-  const tc = (dev: string, dir: string) => sh('ip', ['netns', 'exec', n.ns, 'tc', 'filter', 'show', 'dev', dev, dir]).stdout
+  const tc = (dev: string, dir: 'ingress' | 'egress') => hookPrograms(n.ns, dev, dir)
   const links = must('ip', ['-n', n.ns, '-o', 'link', 'show']).replace(/\s+link\/.*$/gm, '')
   const routes = must('ip', ['-n', n.ns, 'route', 'show'])
   const pins = existsSync(n.pinDir) ? readdirSync(n.pinDir).sort().join(',') : ''
@@ -101,7 +102,7 @@ describe('re-attach with another device or mode', () => {
     must('ip', ['-n', n1.ns, 'addr', 'add', '192.168.78.1/24', 'dev', 'dum0'])
     must('ip', ['-n', n1.ns, 'link', 'set', 'dum0', 'up'])
     // the VXLAN device existed before podnet: podnet must take its programs off, not delete it
-    expect(sh('ip', ['netns', 'exec', n1.ns, 'tc', 'filter', 'show', 'dev', 'eth0', 'ingress']).stdout).toContain('pn_from_netdev')
+    expect(hookPrograms(n1.ns, 'eth0', 'ingress')).toContain('pn_from_netdev')
     cli(n1.ns, ['routes', 'del', n2.podCidr, '--pin-dir', n1.pinDir], env)
     const r = cli(
       n1.ns,
@@ -109,7 +110,7 @@ describe('re-attach with another device or mode', () => {
       env,
     )
     expect(r.status, r.stderr).toBe(0)
-    const tc = (dev: string, dir: string) => sh('ip', ['netns', 'exec', n1.ns, 'tc', 'filter', 'show', 'dev', dev, dir]).stdout
+    const tc = (dev: string, dir: 'ingress' | 'egress') => hookPrograms(n1.ns, dev, dir)
     expect(tc('dum0', 'ingress')).toContain('pn_from_netdev')
     expect(tc('eth0', 'ingress')).toBe('')
     // the clsact qdisc podnet created on eth0 went with it
@@ -124,7 +125,7 @@ describe('re-attach with another device or mode', () => {
     must('ip', ['-n', n1.ns, 'link', 'set', 'podnet_vxlan', 'up'])
     let r = cli(n1.ns, attachArgs(n1, ['--mode', 'vxlan']), env)
     expect(r.status, r.stderr).toBe(0)
-    const tc = (dev: string, dir: string) => sh('ip', ['netns', 'exec', n1.ns, 'tc', 'filter', 'show', 'dev', dev, dir]).stdout
+    const tc = (dev: string, dir: 'ingress' | 'egress') => hookPrograms(n1.ns, dev, dir)
     expect(tc('podnet_vxlan', 'ingress')).toContain('pn_from_overlay')
     expect(tc('dum0', 'ingress')).toBe('')
     r = cli(n1.ns, attachArgs(n1, ['--mode', 'direct']), env)

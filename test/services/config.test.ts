@@ -18,7 +18,7 @@ function errorOf(fn: () => unknown): UserError {
 
 describe('parseNodeConfig', () => {
   it('fills the defaults from the schema', () => {
-    expect(parseNodeConfig(base)).toEqual({ ...base, mode: 'auto', vni: 1, vxlanPort: 8472 })
+    expect(parseNodeConfig(base)).toEqual({ ...base, mode: 'auto', vni: 1, vxlanPort: 8472, attachMode: 'auto' })
   })
 
   it('names each bad key with its path and a fix', () => {

@@ -80,7 +80,7 @@ export interface RunOptions {
   /** Makes the skb a GSO skb with this segment size. */
   gsoSize?: number
   gsoSegs?: number
-  /** Explain mode only: the received tunnel key passed in cb[2..4] (from_overlay). */
+  /** Explain mode only: the received tunnel key passed in the explain request (from_overlay). */
   explainTunnel?: { remote: string; vni: number }
 }
 

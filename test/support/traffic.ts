@@ -1,7 +1,7 @@
 // Real traffic between namespaces: ping, a TCP listener that reports the
 // peer address it sees (no NAT check), UDP, and underlay capture.
 import { spawn } from 'node:child_process'
-import { inNs, sh, sleep, type Result } from './sys.js'
+import { inNs, sleep, type Result } from './sys.js'
 
 export function ping(
   ns: string,
@@ -86,6 +86,5 @@ export async function capture(ns: string, iface: string, filter: string[], fn: (
   return out.split('\n').filter(Boolean)
 }
 
-export function tcFilters(ns: string, dev: string, point: 'ingress' | 'egress'): string {
-  return sh('ip', ['netns', 'exec', ns, 'tc', 'filter', 'show', 'dev', dev, point]).stdout.trim()
-}
+/** Programs on a hook however attached (tc filters, tcx links): see hooks.ts. */
+export { hookPrograms } from './hooks.js'

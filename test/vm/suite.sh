@@ -199,6 +199,17 @@ for MODE_ in ${VM_MODES:-direct vxlan}; do
   # veth, the peer hook of a netkit pair), not through the kernel's forwarding
   HOOK=ingress; [[ $PODDEV == netkit ]] && HOOK=netkit-peer
   FWD=direct; [[ $MODE_ == vxlan ]] && FWD=vxlan
+  # tcx links from Linux 6.6 (attach --attach-mode auto), tc filters before
+  KREL=$(node_exec "$N1" "uname -r" 2>/dev/null | tail -n 1); VIA=tc
+  read -r KMAJ KMIN < <(awk -F. '{print $1 + 0, $2 + 0}' <<< "$KREL")
+  (( KMAJ > 6 || (KMAJ == 6 && KMIN >= 6) )) && VIA=tcx
+  check_both "[$MODE] programs attached as $VIA on Linux $KREL (tcx from 6.6, tc filters before)" "set -e
+    $PB status --json > /tmp/st.json
+    node -e '
+      const st = JSON.parse(require(\"fs\").readFileSync(\"/tmp/st.json\", \"utf8\")); const via = process.argv[1]
+      console.log(st.attachMode, JSON.stringify(st.programs.map((p) => [p.program, p.device, p.attach])))
+      if (st.attachMode !== via || !st.programs.every((p) => p.attach === via || p.attach === \"netkit\")) process.exit(1)' $VIA
+    if [ $VIA = tcx ]; then ls /sys/fs/bpf/podnet | grep -q '^tcx_ingress_'; ! tc filter show dev @DEV@ ingress | grep -q pn_from_netdev; fi" || true
   check_both "[$MODE] from-pod live on pn10/pn11 ($HOOK) and forwarded the pods' packets ($FWD)" "set -e
     $PB status --json > /tmp/st.json; $PB metrics --json > /tmp/mx.json
     node -e '

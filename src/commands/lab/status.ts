@@ -1,105 +1,9 @@
 import * as Flags from '@oclif/core/flags'
-import { table } from '../../cli/base.js'
 import { LabCommand } from '../../cli/lab.js'
-import { findLabs, labStatus, type LabAgent, type LabStatus } from '../../services/lab/lab.js'
-import { type LabPath, type LabState } from '../../services/lab/state.js'
-import type { RouterStatus } from '../../services/lab/router.js'
-import { NODE_ASN } from '../../services/lab/plan.js'
+import { renderLabStatus } from '../../render/lab.js'
+import { findLabs, labStatus, type LabStatus as LabHealth } from '../../services/lab/lab.js'
 
-/** Nodes, pods and the path each node takes to each peer, as text. */
-function agentCell(a: LabAgent | null | undefined): string {
-  if (!a) return 'none'
-  if (!a.running) return 'stopped'
-  const lease = a.leaseExpiresAt ? `, lease to ${a.leaseExpiresAt.slice(11, 19)}` : ''
-  return a.ready ? `ready, ${a.peers} peers${lease}` : `NOT READY: ${a.reason ?? '?'}`
-}
-
-function pathCell(p: LabPath | undefined): string {
-  if (!p) return '?'
-  if (p.encap === 'vxlan') return 'vxlan'
-  return p.via === 'router' ? `direct via router ${p.nodeIp}` : 'direct'
-}
-
-/** Every BGP session: the router's (one per node), then each node's (with the router). */
-function renderBgp(
-  router: RouterStatus | null | undefined,
-  nodes: LabState['nodes'],
-  agents: Record<string, LabAgent | null> | undefined,
-): string {
-  const head = router
-    ? `BGP: router ${router.ns} AS ${router.asn} at ${router.addresses.join(' / ')}, BIRD ${router.running ? `pid ${router.pid}` : 'NOT RUNNING'}; ` +
-      `nodes AS ${NODE_ASN}, eBGP with the router, no node-to-node mesh`
-    : 'BGP: no router'
-  type S = RouterStatus['sessions'][number]
-  const row = (who: string, x: S) => [
-    who,
-    x.peer,
-    String(x.asn),
-    x.state === 'Established' ? x.state : `${x.state}${x.info && x.info !== x.state ? ` (${x.info})` : ''}`,
-    `${x.uptimeSeconds}s`,
-    String(x.prefixes.received),
-    String(x.prefixes.accepted),
-    String(x.prefixes.rejected),
-  ]
-  const rows = [
-    ...(router?.sessions ?? []).map((x) => row('router', x)),
-    ...nodes.flatMap((n) => (agents?.[n.name]?.bgp?.sessions ?? []).map((x) => row(n.name, x))),
-  ]
-  const rib = router ? `router RIB (pod CIDRs learned): ${router.routes.join(' ') || 'none'}` : ''
-  return [head, table(['SPEAKER', 'PEER', 'ASN', 'STATE', 'UPTIME', 'RECEIVED', 'ACCEPTED', 'REJECTED'], rows), rib]
-    .filter(Boolean)
-    .join('\n')
-}
-
-export function renderLab(
-  lab: Pick<LabState, 'name' | 'mode' | 'nodes' | 'routerNs'> & {
-    podDevice?: LabState['podDevice'] | null
-    datastore?: LabState['datastore'] | null
-    routing?: LabState['routing'] | null
-    agents?: Record<string, LabAgent | null>
-    router?: RouterStatus | null
-  },
-): string {
-  const etcd = lab.datastore === 'etcd'
-  const nodes = table(
-    ['NODE', 'NAMESPACE', 'UNDERLAY IP', 'SUBNET', 'POD CIDR', 'POD MTU', 'PODS', ...(etcd ? ['AGENT'] : [])],
-    lab.nodes.map((n) => [
-      n.name,
-      n.ns,
-      n.ip,
-      n.subnet === 'a' ? 'A (bridge)' : 'B (routed)',
-      n.podCidr,
-      n.podMtu ?? '-',
-      n.pods.length,
-      ...(etcd ? [agentCell(lab.agents?.[n.name])] : []),
-    ]),
-  )
-  const pods = table(
-    ['POD', 'NODE', 'IP', 'NAMESPACE'],
-    lab.nodes.flatMap((n) => n.pods.map((p) => [p.name, n.name, p.ip, p.ns])),
-  )
-  const names = lab.nodes.map((n) => n.name)
-  const paths = table(
-    ['FROM \\ TO', ...names],
-    lab.nodes.map((n) => [n.name, ...names.map((peer) => (peer === n.name ? 'local' : pathCell(n.paths.find((p) => p.peer === peer))))]),
-  )
-  const pairs = lab.podDevice ? `, ${lab.podDevice} pods` : ''
-  const store = etcd ? ', etcd + agents (pod CIDRs leased by the agents)' : lab.datastore === 'static' ? ', static routes' : ''
-  const bgp = lab.routing === 'bgp'
-  return [
-    `lab ${lab.name}: mode ${lab.mode}, ${lab.nodes.length} nodes${pairs}${store}${bgp ? ', routes over BGP' : ''}${lab.routerNs ? `, router ${lab.routerNs}` : ''}`,
-    '',
-    nodes,
-    '',
-    pods,
-    '',
-    'Cross-node path chosen per peer:',
-    paths,
-    ...(bgp ? ['', renderBgp(lab.router, lab.nodes, lab.agents)] : []),
-  ].join('\n')
-}
-
-export default class LabStatusCommand extends LabCommand {
+export default class LabStatus extends LabCommand {
   static override summary = 'Show the labs on this host: nodes, pods, IPs, paths and health'
   static override description =
     'Without --name, shows every lab found (by state file or by leftover namespaces and pins). Health is ready, creating, crashed (its `lab up` died: run `lab down`), degraded (namespaces missing) or leftovers.'
@@ -109,32 +13,12 @@ export default class LabStatusCommand extends LabCommand {
     name: Flags.string({ description: 'lab name [default: every lab]', env: 'PODNET_LAB', helpValue: 'LAB' }),
   }
 
-  async run(): Promise<{ labs: LabStatus[] }> {
-    const { flags } = await this.parse(LabStatusCommand)
+  async run(): Promise<{ labs: LabHealth[] }> {
+    const { flags } = await this.parse(LabStatus)
     const names = flags.name ? [flags.name] : findLabs()
-    const labs = names.map((n) => labStatus(n)).filter((s): s is LabStatus => s !== null)
+    const labs = names.map((n) => labStatus(n)).filter((s): s is LabHealth => s !== null)
     if (labs.length === 0) this.log(flags.name ? `no lab named "${flags.name}"` : 'no labs (start one with `podnet-bpf lab up`)')
-    for (const s of labs) {
-      this.log(`${s.name}: ${s.health}${s.createdAt ? ` (created ${s.createdAt})` : ''}`)
-      if (s.missing.length) this.log(`  missing namespaces: ${s.missing.join(', ')}`)
-      if (s.health === 'crashed' || s.health === 'leftovers' || s.health === 'degraded')
-        this.log(`  clean up with: ${this.config.bin} lab down --name ${s.name}`)
-      if (s.mode)
-        this.log(
-          renderLab({
-            name: s.name,
-            mode: s.mode,
-            podDevice: s.podDevice,
-            nodes: s.nodes,
-            routerNs: s.routerNs,
-            datastore: s.datastore,
-            routing: s.routing,
-            agents: s.agents,
-            router: s.router,
-          }),
-        )
-      this.log('')
-    }
+    for (const s of labs) this.log(renderLabStatus(s, this.config.bin))
     return { labs }
   }
 }

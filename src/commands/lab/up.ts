@@ -1,10 +1,9 @@
-import * as Flags from '@oclif/core/flags'
-import { LabCommand, labNameFlag } from '../../cli/lab.js'
-import { enumFlag } from '../../cli/base.js'
+import { LabCommand } from '../../cli/lab.js'
+import { onInterrupt } from '../../cli/signals.js'
+import { labUpFlags } from '../../flags/lab.js'
+import { renderLabUp } from '../../render/lab.js'
 import { labDown, labStatus, labUp, type UpResult } from '../../services/lab/lab.js'
-import { DEFAULT_LAB, LabRoutingSchema, PodDeviceSchema, type LabDatastore } from '../../services/lab/plan.js'
-import { ModeSchema, NodeDefaults } from '../../services/config.js'
-import { renderLab } from './status.js'
+import type { LabDatastore } from '../../services/lab/plan.js'
 
 export default class LabUp extends LabCommand {
   static override summary =
@@ -21,31 +20,7 @@ export default class LabUp extends LabCommand {
     '<%= config.bin %> lab up --routing bgp        # the router runs BIRD as top-of-rack router; node3 reached directly through it',
   ]
   static override enableJsonFlag = true
-  static override flags = {
-    name: labNameFlag(DEFAULT_LAB),
-    nodes: Flags.integer({ description: 'number of nodes', default: 3, helpValue: 'N' }),
-    'pods-per-node': Flags.integer({ description: 'pods on each node', default: 2, helpValue: 'M' }),
-    mode: enumFlag(ModeSchema, { description: 'podnet-bpf mode on every node', default: NodeDefaults.mode }),
-    'pod-device': enumFlag(PodDeviceSchema, {
-      description: "pod device pairs: veth, or netkit (Linux >= 6.7 with CONFIG_NETKIT; from-pod runs in the pod's own transmit)",
-      default: 'veth',
-    }),
-    datastore: Flags.string({
-      description:
-        'etcd: a 3-member etcd cluster and an agent per node that leases its pod CIDR and learns its peers; static: the lab assigns CIDRs and types in every route',
-      options: ['etcd', 'static'],
-      default: 'etcd',
-    }),
-    routing: enumFlag(LabRoutingSchema, {
-      description:
-        "peer routes from etcd (datastore), or from BGP: the router namespace runs BIRD as top-of-rack router, eBGP with every node's agent, and forwards pod traffic between the subnets without encapsulation",
-      default: 'datastore',
-    }),
-    'routed-nodes': Flags.integer({
-      description: 'nodes in the second subnet, behind the router [default: auto mode or BGP: max(1, nodes/3); otherwise 0]',
-      helpValue: 'K',
-    }),
-  }
+  static override flags = labUpFlags
 
   async run(): Promise<UpResult> {
     const { flags } = await this.parse(LabUp)
@@ -55,10 +30,8 @@ export default class LabUp extends LabCommand {
       process.stderr.write(`\n${sig}: removing the partial lab ${flags.name}\n`)
       void labDown({ name: flags.name }).finally(() => process.exit(130))
     }
-    process.once('SIGINT', onSignal)
-    process.once('SIGTERM', onSignal)
-    try {
-      const r = await labUp({
+    const r = await onInterrupt(onSignal, () =>
+      labUp({
         name: flags.name,
         nodes: flags.nodes,
         podsPerNode: flags['pods-per-node'],
@@ -68,20 +41,9 @@ export default class LabUp extends LabCommand {
         datastore: flags.datastore as LabDatastore,
         routing: flags.routing,
         onProgress: json ? undefined : (l) => this.log(l),
-      })
-      if (!json) {
-        this.log('')
-        const st = labStatus(r.lab.name)
-        this.log(renderLab({ ...r.lab, agents: st?.agents, router: st?.router }))
-        this.log('')
-        this.log(
-          `up in ${r.seconds.toFixed(1)}s. Try: ${this.config.bin} lab ping node1-pod1 ${r.lab.nodes.at(-1)!.pods[0]?.name ?? r.lab.nodes.at(-1)!.name}${r.lab.name === DEFAULT_LAB ? '' : ` --name ${r.lab.name}`}`,
-        )
-      }
-      return r
-    } finally {
-      process.off('SIGINT', onSignal)
-      process.off('SIGTERM', onSignal)
-    }
+      }),
+    )
+    if (!json) this.log(renderLabUp(r, labStatus(r.lab.name), this.config.bin))
+    return r
   }
 }

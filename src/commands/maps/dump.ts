@@ -1,7 +1,8 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import { BaseCommand } from '../../cli/base.js'
-import { dumpMap, renderInline } from '../../services/inspect/maps.js'
+import { dumpMap } from '../../services/inspect/maps.js'
+import { writeDumpJson, writeDumpText } from '../../render/maps.js'
 
 export default class MapsDump extends BaseCommand {
   static override summary = "Print every entry of a datapath map, decoded from the map's own BTF"
@@ -27,33 +28,10 @@ export default class MapsDump extends BaseCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(MapsDump)
     const d = dumpMap(args.name, { pinDir: flags['pin-dir'], all: flags.all })
-    const out = (s: string) => process.stdout.write(s)
+    const out = (s: string) => void process.stdout.write(s)
     try {
-      const h = d.header
-      if (this.jsonEnabled()) {
-        // streamed by hand: the result is never held in memory as a whole
-        out(`{"map":${JSON.stringify(h)},"entries":[`)
-        let first = true
-        for (const e of d.entries) {
-          out(`${first ? '\n' : ',\n'}${JSON.stringify(e)}`)
-          first = false
-        }
-        out(`\n],"skipped":${d.skipped()}}\n`)
-        return
-      }
-      out(`${h.name} (id ${h.id}, ${h.type}, key ${h.keyType}, value ${h.valueType}, max ${h.maxEntries})\n`)
-      if (h.note) {
-        out(`${h.note}\n`)
-        return
-      }
-      let n = 0
-      for (const e of d.entries) {
-        const key = typeof e.key === 'string' ? e.key : renderInline(e.key)
-        out(`${key.padEnd(18)}  ${renderInline(e.value)}\n`)
-        n++
-      }
-      const skipped = d.skipped()
-      out(`${n} ${n === 1 ? 'entry' : 'entries'}${skipped ? ` (${skipped} all-zero slots not shown: --all)` : ''}\n`)
+      if (this.jsonEnabled()) writeDumpJson(d, out)
+      else writeDumpText(d, out)
     } finally {
       d.close()
     }

@@ -276,14 +276,3 @@ export function dumpMap(nameArg: string, o: { pinDir?: string; all?: boolean } =
     throw e
   }
 }
-
-/** One entry as `field=value` pairs, for line-per-entry text output. */
-export function renderInline(v: Rendered): string {
-  if (v === null) return '-'
-  if (Array.isArray(v)) return v.length ? v.map(renderInline).join(',') : '-'
-  if (typeof v === 'object')
-    return Object.entries(v)
-      .map(([k, x]) => `${k}=${typeof x === 'object' && x !== null && !Array.isArray(x) ? `{${renderInline(x)}}` : renderInline(x)}`)
-      .join(' ')
-  return String(v)
-}

@@ -4,7 +4,7 @@ import { release } from 'node:os'
 import { libbpfVersion, programInfo } from '../../datapath/kernel.js'
 import { MONITOR_F_TRACE, Programs } from '../../datapath/abi.js'
 import { DatapathMaps } from '../../datapath/maps.js'
-import { queryProgram } from '../../datapath/tc.js'
+import { queryAttachment, type AttachedVia, type AttachMode } from '../../datapath/tc.js'
 import { VXLAN_DEV } from '../../datapath/netdev.js'
 import { hooksOf, requireState } from '../node.js'
 import { bootTimeToDate } from './common.js'
@@ -19,6 +19,8 @@ export interface ProgramStatus {
   hook: string
   /** Program id live on the hook now (null: nothing attached there). */
   id: number | null
+  /** how it is attached: tcx link, tc filter, netkit hook (null: nothing there) */
+  attach: AttachedVia | null
   tag: string | null
   loadedAt: string | null
   /** Whether the live program is the one attach recorded for this hook. */
@@ -37,6 +39,8 @@ export interface NodeStatus {
   vxlan: { device: string; ifindex: number; vni: number; port: number } | null
   endpoints: number
   attachedAt: string
+  /** how attach puts programs on device hooks: tcx links or tc filters */
+  attachMode: AttachMode
   programs: ProgramStatus[]
   maps: MapSummary[]
   /** forwarding traces on (a tracing monitor runs); orphanCleared: a dead monitor had left them on and this call turned them off */
@@ -50,12 +54,13 @@ export interface NodeStatus {
 export function nodeStatus(pinDirFlag?: string): NodeStatus {
   const s = requireState(pinDirFlag)
   const programs: ProgramStatus[] = hooksOf(s).map((h) => {
-    let id: number | null = null
+    let a: { id: number; via: AttachedVia } | null = null
     try {
-      id = queryProgram(h.hook)
+      a = queryAttachment(h.hook)
     } catch {
-      id = null // device gone
+      a = null // device gone
     }
+    const id = a?.id ?? null
     let tag: string | null = null
     let loadedAt: string | null = null
     if (id !== null) {
@@ -69,6 +74,7 @@ export function nodeStatus(pinDirFlag?: string): NodeStatus {
       ifindex: h.hook.ifindex,
       hook: h.hook.point,
       id,
+      attach: a?.via ?? null,
       tag,
       loadedAt,
       expected: id !== null && id === s.programs[h.key]?.id,
@@ -86,6 +92,7 @@ export function nodeStatus(pinDirFlag?: string): NodeStatus {
     vxlan: s.vxlan ? { device: VXLAN_DEV, ifindex: s.vxlan.ifindex, vni: s.config.vni, port: s.config.vxlanPort } : null,
     endpoints: Object.keys(s.endpoints).length,
     attachedAt: s.attachedAt,
+    attachMode: s.attachMode,
     programs,
     maps: pinnedMapNames(s.pinDir).map((n) => summarizeMap(s.pinDir, n)),
     tracing: tracingStatus(s.pinDir),
