@@ -10,6 +10,7 @@ export default defineConfig({
           name: 'unit',
           include: ['test/**/*.test.ts'],
           exclude: ['test/integration/**', 'test/e2e/**', 'test/bench/**', '**/*.int.test.ts', 'node_modules/**'],
+          setupFiles: ['test/support/cleanup.setup.ts'],
           testTimeout: 30_000,
           hookTimeout: 60_000,
         },
@@ -18,6 +19,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/bench/**/*.test.ts', 'test/**/*.int.test.ts'],
+          setupFiles: ['test/support/cleanup.setup.ts'],
           testTimeout: 180_000,
           hookTimeout: 180_000,
           // namespaces and pins are per test file; files run one at a time

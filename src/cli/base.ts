@@ -89,10 +89,3 @@ export function table(headers: string[], rows: (string | number)[][]): string {
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)))
   return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n')
 }
-
-/** The named kebab-case flags under the camelCase keys a config schema uses
- * (`node-ip` → `nodeIp`); flags not given stay undefined, so the schema's
- * defaults and a --config file's values apply. */
-export function camelFlags(flags: Record<string, unknown>, names: readonly string[]): Record<string, unknown> {
-  return Object.fromEntries(names.map((n) => [n.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), flags[n]]))
-}

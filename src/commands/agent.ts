@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8'
 import { BaseCommand } from '../cli/base.js'
 import { onInterrupt } from '../cli/signals.js'
 import { Agent as NodeAgent } from '../agent/agent.js'
@@ -19,6 +20,8 @@ export default class Agent extends BaseCommand {
   static override flags = agentFlags
 
   async run(): Promise<void> {
+    // a daemon that keeps ~1,000 peers: V8's memory-saving heuristics (smaller heap growth steps) keep RSS under the 100 MB target
+    setFlagsFromString('--optimize-for-size')
     const { flags } = await this.parse(Agent)
     const config = loadAgentConfig(flagsToConfig(flags), flags.config)
     const ac = new AbortController()

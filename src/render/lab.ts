@@ -5,6 +5,7 @@ import type { LabAgent, LabStatus, UpResult } from '../services/lab/lab.js'
 import type { LabPath, LabState } from '../services/lab/state.js'
 import type { RouterStatus } from '../services/lab/router.js'
 import { DEFAULT_LAB, NODE_ASN } from '../services/lab/plan.js'
+import { BGP_SESSION_HEADERS, bgpSessionCells } from './bgp.js'
 
 /** Nodes, pods and the path each node takes to each peer, as text. */
 function agentCell(a: LabAgent | null | undefined): string {
@@ -31,24 +32,13 @@ function renderBgp(
       `nodes AS ${NODE_ASN}, eBGP with the router, no node-to-node mesh`
     : 'BGP: no router'
   type S = RouterStatus['sessions'][number]
-  const row = (who: string, x: S) => [
-    who,
-    x.peer,
-    String(x.asn),
-    x.state === 'Established' ? x.state : `${x.state}${x.info && x.info !== x.state ? ` (${x.info})` : ''}`,
-    `${x.uptimeSeconds}s`,
-    String(x.prefixes.received),
-    String(x.prefixes.accepted),
-    String(x.prefixes.rejected),
-  ]
+  const row = (who: string, x: S) => [who, x.peer, String(x.asn), ...bgpSessionCells(x)]
   const rows = [
     ...(router?.sessions ?? []).map((x) => row('router', x)),
     ...nodes.flatMap((n) => (agents?.[n.name]?.bgp?.sessions ?? []).map((x) => row(n.name, x))),
   ]
   const rib = router ? `router RIB (pod CIDRs learned): ${router.routes.join(' ') || 'none'}` : ''
-  return [head, table(['SPEAKER', 'PEER', 'ASN', 'STATE', 'UPTIME', 'RECEIVED', 'ACCEPTED', 'REJECTED'], rows), rib]
-    .filter(Boolean)
-    .join('\n')
+  return [head, table(['SPEAKER', 'PEER', 'ASN', ...BGP_SESSION_HEADERS], rows), rib].filter(Boolean).join('\n')
 }
 
 export function renderLab(

@@ -23,8 +23,9 @@ export const NodeStateSchema = z.object({
   clsactCreated: z.array(z.number()),
   /** sysctls we changed, with the value to restore */
   sysctls: z.array(z.object({ path: z.string(), old: z.string() })),
-  /** encapsulation as requested per route ('default' follows the node mode) */
-  routeEncap: z.record(z.string(), z.union([EncapSchema, z.literal('default')])),
+  /** encapsulation as requested per route ('default' follows the node mode); one enum, not a union:
+   * a union records a failed branch for every 'default' route, a cost every routes sync paid per route */
+  routeEncap: z.record(z.string(), z.enum([...EncapSchema.options, 'default'])),
   /** endpoint IP → host-side device (veth, or the primary of a netkit pair;
    * state written before netkit pods has no `device`: veth) */
   endpoints: z.record(

@@ -837,12 +837,8 @@ describe('pn_from_pod: counters and events', () => {
     expect(e).toMatchObject({ reason: Reason.DROP_ARP_SPOOFED, ethertype: ETH_P_ARP, saddr: '10.1.0.99', daddr: GATEWAY_IP })
   })
 
-  // BUG (reported to the lead): pn_ipv4_parse stores the ICMP type and code as
-  // host-order u16s, while podnet_event.sport/dport are network byte order
-  // (decodeEvent reads them big-endian): type 3 shows as 0x0300, and the
-  // monitor, which takes `sport >> 8` as type and `sport & 0xff` as code,
-  // always shows code 0. Flip to it() once bpf/lib/ipv4.h stores
-  // bpf_htons(tc[0]) / bpf_htons(tc[1]) (and monitor.ts reads sport/dport).
+  // ICMP has no ports: the event carries its type and code there, in network
+  // byte order like ports (bpf/lib/ipv4.h), and monitor shows them as such
   it('reports ICMP type and code as the ports of a dropped ICMP packet', () => {
     const unreachable = icmp({ type: 3, code: 3 }, payloadBytes(28))
     h.runCounted(

@@ -2,8 +2,7 @@
 // pods per node brought up by `podnet-bpf lab up`. In auto mode node3 sits
 // behind the lab's router (another subnet), so auto must pick VXLAN for it
 // and direct routing between node1 and node2.
-import { mkdtempSync, existsSync, readdirSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Dir, Reason } from '../../src/datapath/abi.js'
@@ -11,6 +10,7 @@ import { DatapathMaps } from '../../src/datapath/maps.js'
 import type { RouteView, SyncResult } from '../../src/services/routes.js'
 import type { LabNode } from '../../src/services/lab/state.js'
 import { sh, sleep } from '../support/sys.js'
+import { tempDir } from '../support/tmp.js'
 import { capture, peerAddressSeen, hookPrograms } from '../support/traffic.js'
 import { floodPing, labName, pingA, spawnAsync, tcpStream, tcpTransfer, TestLab } from './helpers.js'
 
@@ -266,7 +266,7 @@ export function e2eSuite(mode: Mode): void {
 
     it('keeps forwarding when the control plane is SIGKILLed in the middle of `routes sync`, and a re-run converges', async () => {
       const [p11, p21, p31] = [pod('node1-pod1'), pod('node2-pod1'), pod('node3-pod1')]
-      const dir = mkdtempSync(join(tmpdir(), 'pnlab-sync-'))
+      const dir = tempDir('pnlab-sync-')
       const peers = [
         { cidr: n2.podCidr, nodeIp: n2.ip },
         { cidr: n3.podCidr, nodeIp: n3.ip },

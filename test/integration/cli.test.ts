@@ -2,12 +2,13 @@
 // one-line error with a fix and a non-zero exit, with nothing half-applied;
 // re-attach is idempotent, and a new configuration or build replaces the
 // programs in place while the maps keep their contents.
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, appendFileSync } from 'node:fs'
+import { copyFileSync, existsSync, readdirSync, appendFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { cli, cliJson, kernelHasNetkit, ROOT, runId, sh, tempStateDir, type Result } from '../support/sys.js'
 import { hookPrograms } from '../support/hooks.js'
+import { tempDir } from '../support/tmp.js'
 import { TwoNodes } from '../support/topology.js'
 import { peerAddressSeen } from '../support/traffic.js'
 
@@ -66,7 +67,7 @@ describe('attach rejects bad input before changing anything', () => {
   })
 
   it('with a config file that has an unknown key', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'pncfg-'))
+    const dir = tempDir('pncfg-')
     const f = join(dir, 'node.json')
     sh('sh', ['-c', `echo '{"nodeIp":"${n1.ip}","podCidr":"${n1.podCidr}","device":"eth0","colour":"blue"}' > ${f}`])
     expectUserError(cli(n1.ns, ['attach', '--config', f, ...pin], env), 'colour')
@@ -185,7 +186,7 @@ describe('on an attached node', () => {
     const before = cliJson<{ programs: { program: string; id: number }[] }>(n1.ns, [...attachArgs, '--mode', 'auto'], env)
     const eps = cliJson<unknown[]>(n1.ns, ['endpoints', 'list', ...pin], env)
     // a "new build": the same objects with different bytes (trailing data is ignored by the ELF loader)
-    const dir = mkdtempSync(join(tmpdir(), 'pnbuild-'))
+    const dir = tempDir('pnbuild-')
     for (const f of readdirSync(join(ROOT, 'bpf', 'build'))) {
       copyFileSync(join(ROOT, 'bpf', 'build', f), join(dir, f))
       appendFileSync(join(dir, f), Buffer.from('rebuild'))
@@ -211,7 +212,7 @@ describe('on an attached node', () => {
   })
 
   it('routes sync validates everything first and converges', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'pnsync-'))
+    const dir = tempDir('pnsync-')
     const bad = join(dir, 'bad.json')
     const good = join(dir, 'good.json')
     sh('sh', ['-c', `echo '[{"cidr":"10.244.5.0/24","nodeIp":"${n2.ip}"},{"cidr":"10.244.1.0/24","nodeIp":"${n2.ip}"}]' > ${bad}`])

@@ -5,6 +5,9 @@ import { renderLab, renderLabStatus, renderLabUp } from '../../src/render/lab.js
 import { renderMetrics, renderSample } from '../../src/render/metrics.js'
 import { renderExplanation } from '../../src/render/explain.js'
 import { renderInline, writeDumpJson, writeDumpText } from '../../src/render/maps.js'
+import { renderNodeStatus } from '../../src/render/status.js'
+import { renderAttach } from '../../src/render/attach.js'
+import { bgpSessionCells } from '../../src/render/bgp.js'
 import type { LabStatus, UpResult } from '../../src/services/lab/lab.js'
 import type { LabState } from '../../src/services/lab/state.js'
 import type { Explanation } from '../../src/services/inspect/explain.js'
@@ -156,5 +159,109 @@ describe('maps dump rendering', () => {
 
   it('renders nested values inline', () => {
     expect(renderInline({ a: 1, b: { c: null }, d: [] })).toBe('a=1 b={c=-} d=-')
+  })
+})
+
+describe('status and attach rendering', () => {
+  const session = {
+    name: 'r',
+    description: 'router',
+    peer: '192.168.77.254',
+    asn: 65000,
+    state: 'Active',
+    since: '',
+    uptimeSeconds: 3,
+    info: 'Connection refused',
+    prefixes: { received: 1, accepted: 1, rejected: 0 },
+  }
+  const status = {
+    pinDir: '/sys/fs/bpf/n1',
+    nodeIp: '192.168.77.1',
+    podCidr: '10.244.1.0/24',
+    mode: 'vxlan',
+    device: 'eth0',
+    deviceIfindex: 2,
+    deviceMtu: 1500,
+    podMtu: 1450,
+    vxlan: { device: 'podnet_vxlan', ifindex: 3, vni: 1, port: 8472 },
+    endpoints: 2,
+    attachedAt: '2026-11-30T10:00:00Z',
+    attachMode: 'tcx',
+    programs: [
+      {
+        program: 'pn_from_netdev',
+        device: 'eth0',
+        ifindex: 2,
+        hook: 'ingress',
+        attach: 'tcx',
+        id: 9,
+        expected: false,
+        tag: 'ab',
+        loadedAt: null,
+      },
+    ],
+    maps: [{ name: 'podnet_events', type: 'ringbuf', keyType: null, valueType: null, entries: null, maxEntries: 262144, pinPath: '/p' }],
+    tracing: { on: false, orphanCleared: true },
+    libbpf: '1.5',
+    kernel: '6.12',
+    agent: null,
+  }
+
+  it('renders the node, its programs (marking one attach did not install) and maps', () => {
+    const lines = renderNodeStatus(status as never).split('\n')
+    expect(lines.slice(0, 4)).toEqual([
+      'node 192.168.77.1  pod CIDR 10.244.1.0/24  mode vxlan  device eth0 (ifindex 2, MTU 1500)  pod MTU 1450',
+      'VXLAN podnet_vxlan (ifindex 3) VNI 1 port 8472',
+      'pin dir /sys/fs/bpf/n1, attached 2026-11-30T10:00:00Z with tcx links, 2 endpoints; libbpf 1.5, kernel 6.12',
+      'tracing was left on by a monitor that is gone: turned off',
+    ])
+    expect(lines.join('\n')).toMatch(/pn_from_netdev\s+eth0 \(2\)\s+ingress\s+tcx\s+9 !\s+ab\s+-/)
+    expect(lines.join('\n')).toMatch(/podnet_events\s+ringbuf\s+-\s+-\s+- \/ 262144 bytes\s+\/p/)
+  })
+
+  it("renders the agent's BGP sessions, with BIRD's reason for one that is not up", () => {
+    const bgp = {
+      asn: 64512,
+      routerId: '192.168.77.1',
+      table: 100,
+      daemon: { pid: null, restarts: 2, config: '', socket: '' },
+      sessions: [session],
+      routes: 0,
+      error: null,
+    }
+    const agent = {
+      running: true,
+      ready: true,
+      reason: null,
+      nodeName: 'n1',
+      datastore: 'file',
+      datastoreDetail: {},
+      peers: 1,
+      lastSync: null,
+      url: null,
+      bgp,
+    }
+    const out = renderNodeStatus({ ...status, agent } as never)
+    expect(out).toContain('BGP: AS 64512, router id 192.168.77.1, table 100 (0 routes); BIRD NOT RUNNING, 2 restarts')
+    expect(out).toMatch(/192\.168\.77\.254\s+65000\s+router\s+Active \(Connection refused\)\s+3s\s+1\s+1\s+0/)
+    expect(bgpSessionCells({ ...session, state: 'Established' })[0]).toBe('Established')
+  })
+
+  it('renders what attach did', () => {
+    const r = {
+      action: 'attached',
+      attachMode: 'tc',
+      config: { nodeIp: '192.168.77.1', podCidr: '10.244.1.0/24', mode: 'direct', device: 'eth0', vni: 1, vxlanPort: 8472 },
+      podMtu: 1500,
+      deviceMtu: 1500,
+      vxlanDevice: null,
+      programs: [{ program: 'pn_from_netdev', device: 'eth0', hook: 'ingress', id: 9 }],
+    }
+    const lines = renderAttach(r as never).split('\n')
+    expect(lines.slice(0, 2)).toEqual([
+      'attached: node 192.168.77.1, pod CIDR 10.244.1.0/24, mode direct, device eth0 (MTU 1500)',
+      "pod MTU: 1500 (set it on each pod's eth0); programs attached as tc filters",
+    ])
+    expect(lines[3]).toMatch(/pn_from_netdev\s+eth0\s+ingress\s+9/)
   })
 })

@@ -1,9 +1,10 @@
 // Test helpers for real kernels: commands, namespaces and the CLI as an
 // operator runs it (`nsenter --net=/run/netns/NODE podnet-bpf …`).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
-import { release, tmpdir } from 'node:os'
+import { existsSync, readFileSync } from 'node:fs'
+import { release } from 'node:os'
 import { gunzipSync } from 'node:zlib'
+import { tempDir } from './tmp.js'
 import { join, resolve } from 'node:path'
 
 export const ROOT = resolve(import.meta.dirname, '..', '..')
@@ -40,7 +41,7 @@ export function runId(tag: string): string {
 }
 
 export function tempStateDir(): string {
-  return mkdtempSync(join(tmpdir(), 'podnet-state-'))
+  return tempDir('podnet-state-')
 }
 
 /** The CLI inside a node namespace, keeping the host mount namespace (pins). */

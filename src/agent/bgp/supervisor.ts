@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { join } from 'node:path'
 import { UserError } from '../../errors.js'
 import { birdc } from '../../services/bird.js'
+import { pidAlive } from '../../util/process.js'
 
 export interface SupervisorOptions {
   runDir: string
@@ -122,7 +123,7 @@ export class BirdSupervisor {
   private async stopStale(): Promise<void> {
     if (!existsSync(this.pidPath)) return
     const pid = Number(readFileSync(this.pidPath, 'utf8').trim())
-    if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return
+    if (!Number.isInteger(pid) || pid <= 0 || !pidAlive(pid)) return
     let cmdline = ''
     try {
       cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
@@ -150,19 +151,10 @@ export class BirdSupervisor {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
 async function waitGone(pid: number, ms: number): Promise<boolean> {
   for (const end = Date.now() + ms; Date.now() < end;) {
     // a zombie child counts as gone: its exit handler reaps it
-    if (!alive(pid) || readState(pid) === 'Z') return true
+    if (!pidAlive(pid) || readState(pid) === 'Z') return true
     await new Promise((r) => setTimeout(r, 50))
   }
   return false

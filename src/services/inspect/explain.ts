@@ -8,7 +8,7 @@
 import { isBpfError } from '../../errors.js'
 import { ifNameToIndex, testRunProgram } from '../../datapath/kernel.js'
 import { UserError } from '../../errors.js'
-import { explainCodec, Programs, Reason, isDrop, type ExplainDecision, type ProgramKey } from '../../datapath/abi.js'
+import { explainCodec, Programs, Reason, TcAct, isDrop, type ExplainDecision, type ProgramKey } from '../../datapath/abi.js'
 import { DatapathMaps } from '../../datapath/maps.js'
 import { VXLAN_DEV, VXLAN_OVERHEAD, getLinkByName } from '../../datapath/netdev.js'
 import { podHook, queryProgram, type Hook, type HookPoint } from '../../datapath/tc.js'
@@ -78,8 +78,10 @@ export interface Explanation {
   steps: ExplainStep[]
 }
 
-const TC_ACT_OK = 0
-const VERDICTS: Record<number, string> = { [-1]: 'TC_ACT_UNSPEC', [TC_ACT_OK]: 'TC_ACT_OK', 2: 'TC_ACT_SHOT', 7: 'TC_ACT_REDIRECT' }
+const VERDICTS: Record<number, string> = {
+  [-1]: 'TC_ACT_UNSPEC',
+  ...Object.fromEntries(Object.entries(TcAct).map(([k, v]) => [v, `TC_ACT_${k}`])),
+}
 const verdictLabel = (v: number) => VERDICTS[v] ?? String(v)
 
 type Decision = ExplainDecision
@@ -470,7 +472,7 @@ function runProgramPath(s: NodeState, maps: DatapathMaps, entry: Entry, { packet
   }
   const steps = [first.step]
   let d = first.d
-  if (entry.vxlan && d.verdict === TC_ACT_OK && d.reason === Reason.FWD_PASS) {
+  if (entry.vxlan && d.verdict === TcAct.OK && d.reason === Reason.FWD_PASS) {
     const second = runKernelDecap(s, maps, entry.vxlan.remote, packet.dst, inner, notes)
     if (second) {
       steps.push(second.step)

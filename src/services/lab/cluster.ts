@@ -14,6 +14,7 @@ import { stateDir } from '../state.js'
 import { ipBatch, nsenterArgs, nsSysctl, spawnAsync } from './netns.js'
 import { NODE_ASN, ROUTER_ASN, SUBNETS, routerIp, type LabRouting } from './plan.js'
 import type { LabState } from './state.js'
+import { pidAlive } from '../../util/process.js'
 
 export const ETCD_MEMBERS = 3
 export const CLUSTER_NETWORK = '10.244.0.0/16'
@@ -276,16 +277,8 @@ export async function stopProcessesIn(namespaces: string[], graceMs = 3000): Pro
       /* exited meanwhile */
     }
   }
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0)
-      return true
-    } catch {
-      return false
-    }
-  }
   const signal = (sig: NodeJS.Signals) => {
-    for (const p of pids.filter(alive)) {
+    for (const p of pids.filter(pidAlive)) {
       try {
         process.kill(p, sig)
       } catch {
@@ -294,9 +287,9 @@ export async function stopProcessesIn(namespaces: string[], graceMs = 3000): Pro
     }
   }
   signal('SIGTERM')
-  for (let t = 0; t < graceMs && pids.some(alive); t += 20) await sleep(20)
+  for (let t = 0; t < graceMs && pids.some(pidAlive); t += 20) await sleep(20)
   signal('SIGKILL')
-  for (let t = 0; t < 2000 && pids.some(alive); t += 20) await sleep(20)
+  for (let t = 0; t < 2000 && pids.some(pidAlive); t += 20) await sleep(20)
   return pids.length
 }
 

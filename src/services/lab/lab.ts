@@ -54,6 +54,7 @@ import { readAgentStatus } from '../agent-status.js'
 import type { BgpSession } from '../bird.js'
 import { killStrayRouter, routerStatus, startRouter, type RouterStatus } from './router.js'
 import { listLabNames, loadLab, removeLab, saveLab, type LabNode, type LabPod, type LabState } from './state.js'
+import { pidAlive } from '../../util/process.js'
 
 export type Progress = (line: string) => void
 
@@ -79,15 +80,6 @@ export async function runAgent(ns: string, req: AgentRequest, timeoutMs = 60_000
         user: false,
       },
     }
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
 
