@@ -47,7 +47,7 @@ int pn_to_overlay(struct __sk_buff *skb)
 	int ret = pn_handle(skb, &t);
 
 	if (ret == PN_ALREADY_ENCAPPED)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC; /* on to the next program, as pn_finish hands packets on */
 	return pn_finish(skb, DIR_TO_OVERLAY, ret, &t);
 }
 

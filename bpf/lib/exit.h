@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The one exit of every program, pn_finish: a worker's verdict or negative
- * DROP_* code becomes a tc verdict, counted (metrics.h) and reported
- * (events.h) in this single place. In explain mode (BPF_PROG_TEST_RUN with
+ * DROP_* code becomes a tc verdict (TC_ACT_OK leaving as TC_ACT_UNSPEC, see
+ * the end), counted (metrics.h) and reported (events.h) in this single place. In explain mode (BPF_PROG_TEST_RUN with
  * the magic words in cb[]) it only writes the decision back into cb[]. */
 #ifndef PODNET_EXIT_H
 #define PODNET_EXIT_H
@@ -60,7 +60,12 @@ static __always_inline int pn_finish(struct __sk_buff *skb, __u8 dir, int ret, s
 		if (s && (s->monitor_flags & MONITOR_F_TRACE))
 			pn_emit_event(skb, EVENT_TRACE, dir, t);
 	}
-	return verdict;
+	/* A packet for the stack leaves as "next" (TC_ACT_UNSPEC == TCX_NEXT), not
+	 * TC_ACT_OK, which would end the hook: other tools' tcx programs after ours
+	 * and their tc filters (tcx runs before the clsact qdisc; with tc filters,
+	 * ours at priority 1 runs first) still see it, and with none left it goes
+	 * up the stack as before. Explain mode reports the decision, TC_ACT_OK. */
+	return verdict == TC_ACT_OK ? TC_ACT_UNSPEC : verdict;
 }
 
 #endif

@@ -5,7 +5,15 @@
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { Dir, MONITOR_F_TRACE, Reason, type DatapathConfig } from '../../src/datapath/abi.js'
-import { BpfHarness, OTHER_VXLAN_CONFIG, TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT, TEST_CONFIG } from '../support/bpf-harness.js'
+import {
+  BpfHarness,
+  OTHER_VXLAN_CONFIG,
+  TC_ACT_OK,
+  TC_ACT_REDIRECT,
+  TC_ACT_SHOT,
+  TEST_CONFIG,
+  TC_ACT_UNSPEC,
+} from '../support/bpf-harness.js'
 import {
   BROADCAST_MAC,
   ETH_HLEN,
@@ -643,7 +651,7 @@ describe('pn_from_netdev: counters and events', () => {
     const bad = fromPeer({ dst: POD_B.ip, totLen: 1000 })
     const delta = h.countersDuring(() => {
       expect(h.runCounted('fromNetdev', local).verdict).toBe(TC_ACT_REDIRECT)
-      expect(h.runCounted('fromNetdev', pass).verdict).toBe(TC_ACT_OK)
+      expect(h.runCounted('fromNetdev', pass).verdict).toBe(TC_ACT_UNSPEC)
       expect(h.runCounted('fromNetdev', bad).verdict).toBe(TC_ACT_SHOT)
     })
     const rows = [...delta.values()].sort((a, b) => a.reason - b.reason)
@@ -662,7 +670,7 @@ describe('pn_from_netdev: counters and events', () => {
     const foreign = vx({ vni: 7 })
     const delta = h.countersDuring(() => {
       expect(h.runCounted('fromNetdev', ok).verdict).toBe(TC_ACT_REDIRECT)
-      expect(h.runCounted('fromNetdev', foreign).verdict).toBe(TC_ACT_OK)
+      expect(h.runCounted('fromNetdev', foreign).verdict).toBe(TC_ACT_UNSPEC)
     })
     expect([...delta.values()].sort((a, b) => a.reason - b.reason)).toEqual([
       { dir: Dir.FROM_NETDEV, reason: Reason.FWD_PASS, packets: 1n, bytes: BigInt(foreign.length) },

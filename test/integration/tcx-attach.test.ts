@@ -2,8 +2,8 @@
 // namespaces: attach puts every program on a tcx link pinned in the node's
 // pin dir, a re-attach swaps programs inside the same links, --attach-mode tc
 // moves every hook to tc filters and back, a node attached with tc filters by
-// an older build moves to tcx on re-attach, a tcx program someone else put on
-// the NIC first keeps running first, and detach (even after a lost state file)
+// an older build moves to tcx on re-attach, a tc filter and a tcx program
+// someone else put on the NIC keep seeing the packets, and detach (even after a lost state file)
 // leaves no link, pin or program. Kernel views come from tc and the libbpf layer
 // (test/support/hooks.ts), not from the services under test.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -48,28 +48,19 @@ function linkIds(pinDir: string): number[] {
   return linkPins(pinDir).map((f) => (JSON.parse(must('bpftool', ['-j', 'link', 'show', 'pinned', join(pinDir, f)])) as { id: number }).id)
 }
 
-/** Someone else's tcx program on n1's eth0 ingress (counting what it sees, then TCX_NEXT), its link pinned outside our pin dir. */
-function attachForeign(): void {
+/** Someone else's tcx program on n1's eth0 ingress (counting what it sees, then TCX_NEXT), appended, its link and map pinned in `dir`. */
+function attachForeign(dir = foreignPins): void {
   const obj = compileFixture('t_next', scratch)
-  mkdirSync(foreignPins, { recursive: true })
+  mkdirSync(dir, { recursive: true })
   const code = `const m = await import(process.argv[1]); const [obj, pins] = process.argv.slice(2);
     const o = m.BpfObject.open(obj, { pinRoot: pins }); o.load();
     const fd = m.tcxLinkCreate(m.ifNameToIndex('eth0'), 'ingress', o.program('t_next').fd());
     m.objPin(fd, pins + '/link'); m.closeFd(fd); o.close()`
-  must('nsenter', [
-    `--net=/run/netns/${n1.ns}`,
-    'node',
-    '--input-type=module',
-    '-e',
-    code,
-    join(ROOT, 'dist/libbpf/index.js'),
-    obj,
-    foreignPins,
-  ])
+  must('nsenter', [`--net=/run/netns/${n1.ns}`, 'node', '--input-type=module', '-e', code, join(ROOT, 'dist/libbpf/index.js'), obj, dir])
 }
 
-function foreignSeen(): bigint {
-  const m = MapFd.fromPin(join(foreignPins, 't_next_seen'))
+function foreignSeen(dir = foreignPins): bigint {
+  const m = MapFd.fromPin(join(dir, 't_next_seen'))
   try {
     return m.lookup(Buffer.alloc(4))!.readBigUInt64LE(0)
   } finally {
@@ -129,7 +120,7 @@ afterAll(() => {
   for (const n of topo.nodes) cli(n.ns, ['detach', '--pin-dir', n.pinDir], env)
   topo.down()
   for (const n of topo.nodes) sh('rm', ['-rf', n.pinDir])
-  sh('rm', ['-rf', env.PODNET_STATE_DIR, foreignPins]) // the foreign link goes with its pin
+  sh('rm', ['-rf', env.PODNET_STATE_DIR, foreignPins, `${foreignPins}-after`]) // the foreign links go with their pins
   rmSync(scratch, { recursive: true, force: true })
 })
 
@@ -174,6 +165,40 @@ describe('tcx attachment', () => {
     crossNodePing()
   })
 
+  it('hands node traffic on to a tc filter someone else put on the NIC, with tcx links and with tc filters', () => {
+    const obj = compileFixture('t_next', scratch)
+    const tcIn = (...args: string[]) => must('ip', ['netns', 'exec', n1.ns, 'tc', ...args])
+    tcIn('qdisc', 'add', 'dev', 'eth0', 'clsact')
+    tcIn('filter', 'add', 'dev', 'eth0', 'ingress', 'prio', '10', 'bpf', 'da', 'obj', obj, 'sec', 'tc')
+    try {
+      const filters = JSON.parse(tcIn('-j', 'filter', 'show', 'dev', 'eth0', 'ingress', 'prio', '10')) as {
+        options?: { prog?: { id?: number } }
+      }[]
+      const progId = filters.find((f) => f.options?.prog?.id)!.options!.prog!.id!
+      const mapId = (JSON.parse(must('bpftool', ['-j', 'prog', 'show', 'id', String(progId)])) as { map_ids: number[] }).map_ids[0]!
+      const seen = () => {
+        const m = MapFd.fromId(mapId)
+        try {
+          return m.lookup(Buffer.alloc(4))!.readBigUInt64LE(0)
+        } finally {
+          m.close()
+        }
+      }
+      for (const mode of ['tc', 'tcx']) {
+        expect(attach(n1, ['--mode', 'direct', '--attach-mode', mode]).attachMode).toBe(mode)
+        expect(hookView(n1.ns, [['eth0', 'ingress']])[0]!.tc).toContain('t_next') // still there, after podnet's
+        const before = seen()
+        const r = ping(n2.ns, n1.ip, { count: 3 }) // node traffic: from_netdev hands it to the stack
+        expect(r.status, r.stdout).toBe(0)
+        expect(seen() - before, mode).toBeGreaterThanOrEqual(3n)
+        crossNodePing() // and pod traffic still goes podnet's way
+      }
+    } finally {
+      tcIn('qdisc', 'del', 'dev', 'eth0', 'clsact') // not podnet's: it is attached with tcx again
+    }
+    expectVia('tcx')
+  })
+
   it('appends after a tcx program someone else attached first, which keeps seeing every packet', () => {
     cli(n1.ns, ['detach', '--pin-dir', n1.pinDir], env)
     attachForeign()
@@ -184,6 +209,13 @@ describe('tcx attachment', () => {
     const before = foreignSeen()
     crossNodePing() // the replies come in on eth0: t_next first, then from_netdev delivers them
     expect(foreignSeen() - before).toBeGreaterThanOrEqual(2n)
+    // one attached after podnet's sees the node traffic podnet hands to the stack (TCX_NEXT)
+    attachForeign(`${foreignPins}-after`)
+    expect(hookView(n1.ns, [['eth0', 'ingress']])[0]!.tcx).toEqual(['t_next', 'pn_from_netdev', 't_next'])
+    const after = foreignSeen(`${foreignPins}-after`)
+    expect(ping(n2.ns, n1.ip, { count: 3 }).status).toBe(0)
+    expect(foreignSeen(`${foreignPins}-after`) - after).toBeGreaterThanOrEqual(3n)
+    rmSync(`${foreignPins}-after`, { recursive: true, force: true })
     // a re-attach swaps podnet's program in its own link and leaves the order alone
     attach(n1, ['--mode', 'direct', '--mtu', '1480'])
     expect(hookView(n1.ns, [['eth0', 'ingress']])[0]!.tcx).toEqual(['t_next', 'pn_from_netdev'])

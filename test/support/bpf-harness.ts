@@ -64,7 +64,10 @@ export const DIRECT_ONLY_CONFIG: DatapathConfig = { ...TEST_CONFIG, vxlanIfindex
 /** ctx ifindex 1 (lo) is the ingress device of every test run: "this pod's host veth". */
 export const LO_IFINDEX = 1
 
-/** tc verdicts. */
+/** tc verdicts. A live (counted) run hands a packet to the stack with
+ * TC_ACT_UNSPEC (= TCX_NEXT: later programs on the hook still run); explain
+ * mode reports that decision as TC_ACT_OK. */
+export const TC_ACT_UNSPEC = -1
 export const TC_ACT_OK = 0
 export const TC_ACT_SHOT = 2
 export const TC_ACT_REDIRECT = 7
