@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { etcdArgs } from '../../src/services/lab/cluster.js'
 import { must, ROOT, runId, sh, sleep } from '../support/sys.js'
 
 const ns = runId('pnagt-e')
@@ -45,22 +46,9 @@ function keepaliveStreams(): number {
 beforeAll(async () => {
   must('ip', ['netns', 'add', ns])
   must('ip', ['-n', ns, 'link', 'set', 'lo', 'up'])
-  etcd = spawn(
-    'nsenter',
-    [
-      `--net=/run/netns/${ns}`,
-      'etcd',
-      '--data-dir',
-      join(dir, 'etcd'),
-      '--listen-client-urls',
-      ENDPOINT,
-      '--advertise-client-urls',
-      ENDPOINT,
-      '--listen-peer-urls',
-      'http://127.0.0.1:2380',
-    ],
-    { stdio: 'ignore' },
-  )
+  // one member on the namespace's loopback (ENDPOINT), with the lab's etcd flags
+  const member = { name: 'e1', ip: '127.0.0.1', dataDir: join(dir, 'etcd'), initialCluster: 'e1=http://127.0.0.1:2380' }
+  etcd = spawn('nsenter', [`--net=/run/netns/${ns}`, ...etcdArgs({ ...member, state: 'new', token: ns })], { stdio: 'ignore' })
   for (
     let i = 0;
     sh('nsenter', [`--net=/run/netns/${ns}`, 'etcdctl', '--endpoints', ENDPOINT, 'endpoint', 'health'], {
