@@ -53,6 +53,9 @@ export class Agent {
   bgp: BgpController | null = null
   private phase = 'starting'
   private synced = false
+  /** readiness at the last refresh (gauge and status file) */
+  private lastReady: boolean | null = null
+  private lastReason: string | null = null
   private datapathRegistry: Registry | null = null
   private reader: MetricsReader | null = null
   private statusTimer: NodeJS.Timeout | null = null
@@ -75,13 +78,22 @@ export class Agent {
     return { ready: true, reason: null }
   }
 
+  /** Readiness as /readyz reports it. When it changed since the last refresh,
+   * the gauge and the status file follow at once, so whoever saw /readyz
+   * change finds `status` and /metrics saying the same (not up to 1 s later). */
+  private observedReadiness(): { ready: boolean; reason: string | null } {
+    const r = this.readiness()
+    if (r.ready !== this.lastReady || r.reason !== this.lastReason) this.refresh()
+    return r
+  }
+
   /** Runs until the signal aborts; rejects on a start-up failure (nothing of the datapath half-applied). */
   async run(): Promise<void> {
     const cfg = this.o.config
     requirePrivileges()
     const nodeIp = cfg.nodeIp ?? defaultNodeIp(cfg.device)
     this.http = await serveAgentHttp(cfg.listen, {
-      ready: () => this.readiness(),
+      ready: () => this.observedReadiness(),
       registries: () => [this.metrics.registry, ...(this.datapathRegistry ? [this.datapathRegistry] : [])],
     })
     this.log.info('agent starting', { node: cfg.nodeName, datastore: cfg.datastore, pinDir: this.pinDir, listen: this.http.url })
@@ -239,6 +251,8 @@ export class Agent {
   /** Gauges and the status file (for `podnet-bpf status`). */
   private refresh(stoppedAt: string | null = null): void {
     const ready = this.readiness()
+    this.lastReady = ready.ready
+    this.lastReason = ready.reason
     const ds = this.datastore?.status()
     this.metrics.ready.set(ready.ready ? 1 : 0)
     this.metrics.peers.set(this.datastore?.peers().length ?? 0)

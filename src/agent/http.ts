@@ -29,6 +29,7 @@ export async function serveAgentHttp(listen: string, probe: Probe): Promise<Http
       return void text(r.ready ? 200 : 503, r.ready ? 'ready\n' : `not ready: ${r.reason ?? 'starting'}\n`)
     }
     if (path === '/metrics') {
+      probe.ready() // brings podnet_agent_ready up to date with /readyz
       Promise.all(probe.registries().map((r) => r.metrics()))
         .then((parts) => res.writeHead(200, { 'Content-Type': probe.registries()[0]!.contentType }).end(parts.join('\n')))
         .catch((e: unknown) => text(500, `${(e as Error).message}\n`))

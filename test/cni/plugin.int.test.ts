@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { podHostIfName } from '../../src/datapath/pod.js'
 import { cliJson, kernelHasNetkit, must, runId, sh } from '../support/sys.js'
+import { removeHookProgram } from '../support/hooks.js'
 import { ping } from '../support/traffic.js'
 import { CniLab, linksIn, type CniNode } from './harness.js'
 
@@ -279,7 +280,7 @@ describe('GC', () => {
 describe('STATUS', () => {
   it('is 0 on a healthy node, 51 when a program is gone, 50 when the node is not attached', () => {
     expect(lab.cni(n2, 'STATUS', {}, lab.conf(n2))).toMatchObject({ status: 0, stdout: '' })
-    must('tc', ['-n', n2.ns, 'filter', 'del', 'dev', 'eth0', 'ingress'])
+    removeHookProgram(n2.ns, n2.pinDir, 'eth0', 'ingress')
     expect(lab.cni(n2, 'STATUS', {}, lab.conf(n2)).json).toMatchObject({
       code: 51,
       msg: expect.stringMatching(/fromNetdev is not attached to eth0/),

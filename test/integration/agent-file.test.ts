@@ -79,6 +79,9 @@ describe('agent with the file datastore', () => {
       return h.status === 503 && h
     })
     expect(r.body).toMatch(/not ready: file: peers file .*nodeIp: must be an IPv4 address/)
+    // the gauge and `status` say so as soon as /readyz does
+    const st = JSON.parse(cli(n1.ns, ['status', '--pin-dir', n1.pinDir, '--json'], c.env).stdout) as { agent: { ready: boolean } }
+    expect(st.agent.ready).toBe(false)
     expect(c.routes(n1)).toHaveLength(1)
     expect(ping(p1.ns, p2.ip).status).toBe(0)
     const metrics = c.http(n1, '/metrics').body

@@ -2,7 +2,7 @@
 // kernel reports it: tc filters (`tc filter show`) and the names of the
 // programs on its tcx hook (BPF_PROG_QUERY through the libbpf layer only, so
 // none of the datapath/services code under test is involved).
-import { readdirSync, existsSync } from 'node:fs'
+import { readdirSync, existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { ROOT, must, sh } from './sys.js'
 
@@ -52,4 +52,15 @@ export function linkPins(pinDir: string): string[] {
         .filter((f) => /^tcx_/.test(f))
         .sort()
     : []
+}
+
+/** Takes our program off a device hook behind podnet's back, as a crash or
+ * another tool would: the tcx link goes with its pin (nothing else holds it),
+ * a tc filter with `tc filter del`. */
+export function removeHookProgram(ns: string, pinDir: string, dev: string, point: 'ingress' | 'egress'): void {
+  const ifindex = (JSON.parse(must('ip', ['-n', ns, '-j', 'link', 'show', dev])) as { ifindex: number }[])[0]!.ifindex
+  const pin = join(pinDir, `tcx_${point}_${ifindex}`)
+  if (existsSync(pin)) rmSync(pin)
+  else must('tc', ['-n', ns, 'filter', 'del', 'dev', dev, point])
+  if (hookView(ns, [[dev, point]])[0]!.tcx.length) throw new Error(`a program is still on ${dev} ${point} in ${ns}`)
 }
