@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { cli, cliJson, must, ROOT, runId, sh, sleep } from '../support/sys.js'
+import { cli, cliJson, must, ROOT, runId, sh, sleep, loneNodeNs } from '../support/sys.js'
 
 const ns = runId('pnagt-r')
 const pinDir = `/sys/fs/bpf/${ns}`
@@ -39,11 +39,7 @@ async function routeEvents(fn: () => void): Promise<string[]> {
 }
 
 beforeAll(() => {
-  must('ip', ['netns', 'add', ns])
-  must('ip', ['-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth1'])
-  must('ip', ['-n', ns, 'link', 'set', 'eth1', 'up'])
-  must('ip', ['-n', ns, 'addr', 'add', '192.168.99.1/24', 'dev', 'eth0'])
-  must('ip', ['-n', ns, 'link', 'set', 'eth0', 'up'])
+  loneNodeNs(ns, '192.168.99.1/24')
   cliJson(ns, ['attach', '--node-ip', '192.168.99.1', '--pod-cidr', '10.244.1.0/24', '--device', 'eth0', '--mode', 'auto', ...pin], env)
   // a pod's route as endpoints add writes it: ours, inside the pod CIDR, not a peer route
   must('ip', ['-n', ns, 'route', 'add', '10.244.1.10/32', 'dev', 'eth1', 'proto', '112', 'scope', 'link'])

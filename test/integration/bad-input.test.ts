@@ -10,7 +10,7 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CLI, cli, cliJson, kernelHasNetkit, must, runId, sh, type Result } from '../support/sys.js'
+import { CLI, cli, cliJson, kernelHasNetkit, must, runId, sh, type Result, loneNodeNs } from '../support/sys.js'
 import { TwoNodes } from '../support/topology.js'
 
 const id = runId('pngd-')
@@ -551,10 +551,7 @@ function expectOneLineError(c: Case, r: Result): void {
 
 beforeAll(() => {
   topo.up()
-  must('ip', ['netns', 'add', n3.ns])
-  must('ip', ['-n', n3.ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth1'])
-  must('ip', ['-n', n3.ns, 'addr', 'add', `${n3.ip}/24`, 'dev', 'eth0'])
-  for (const d of ['lo', 'eth0', 'eth1']) must('ip', ['-n', n3.ns, 'link', 'set', d, 'up'])
+  loneNodeNs(n3.ns, `${n3.ip}/24`)
   for (const n of [n1, n2])
     cliJson(n.ns, ['attach', '--node-ip', n.ip, '--pod-cidr', n.podCidr, '--device', 'eth0', '--mode', 'auto', '--pin-dir', n.pinDir], env)
   const p11 = topo.addPod(n1, 1, 1450)

@@ -3,7 +3,7 @@
 // host's namespace.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { join } from 'node:path'
-import { must, ROOT, runId, sh } from '../support/sys.js'
+import { must, ROOT, runId, sh, loneNodeNs } from '../support/sys.js'
 
 const ns = runId('pnnl')
 const lib = join(ROOT, 'dist', 'libbpf', 'index.js')
@@ -13,11 +13,7 @@ function inNs(script: string): string {
 }
 
 beforeAll(() => {
-  must('ip', ['netns', 'add', ns])
-  must('ip', ['-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth1'])
-  must('ip', ['-n', ns, 'addr', 'add', '192.168.99.1/24', 'dev', 'eth0'])
-  must('ip', ['-n', ns, 'link', 'set', 'eth0', 'up'])
-  must('ip', ['-n', ns, 'link', 'set', 'eth1', 'up'])
+  loneNodeNs(ns, '192.168.99.1/24')
 })
 afterAll(() => sh('ip', ['netns', 'del', ns]))
 

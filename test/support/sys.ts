@@ -57,6 +57,15 @@ export function cliJson<T>(ns: string | null, args: string[], env: NodeJS.Proces
   return JSON.parse(r.stdout) as T
 }
 
+/** A namespace with a node's NIC and nothing behind it: eth0 (address `cidr`)
+ * paired with eth1 in the same namespace, both up (lo too). */
+export function loneNodeNs(ns: string, cidr: string): void {
+  must('ip', ['netns', 'add', ns])
+  must('ip', ['-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth1'])
+  must('ip', ['-n', ns, 'addr', 'add', cidr, 'dev', 'eth0'])
+  for (const d of ['lo', 'eth0', 'eth1']) must('ip', ['-n', ns, 'link', 'set', d, 'up'])
+}
+
 export function background(cmd: string, args: string[]): ChildProcess {
   return spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] })
 }
